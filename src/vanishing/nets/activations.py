@@ -1,0 +1,206 @@
+"""Activation registry: each entry knows its function, its derivative and how it fails.
+
+The derivative is written out by hand (tests compare it with autograd) so that the
+probe and the mean-field theory can use it without a backward pass. ``kind`` says
+which failure the probe looks for: ``saturating`` activations (sigmoid, tanh, ...)
+saturate, ``relu_like`` ones die.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+from ..spec import Spec, parse_spec
+
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "BoundActivation",
+    "get_activation",
+    "activation_from_module",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+]
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+Kind = Literal["saturating", "relu_like", "smooth", "linear"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One registered activation φ.
+
+    ``fn(x, **params)`` and ``derivative(x, **params)`` act elementwise on tensors
+    (any float dtype). ``max_derivative(**params)`` is sup φ', used by the
+    saturation rule (a unit saturates where φ' < 10 % of its maximum).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    derivative: Callable[..., Tensor]
+    module: Callable[..., nn.Module]
+    kind: Kind
+    max_derivative: Callable[..., float]
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    module_type: type[nn.Module] | None = None
+    params_of_module: Callable[[nn.Module], dict[str, float]] = lambda m: {}
+
+    def bind(self, **params: Any) -> "BoundActivation":
+        """Validate ``params`` against :attr:`defaults` and fill in the rest."""
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            allowed = ", ".join(self.defaults) or "none"
+            raise ConfigError(
+                f"activation {self.name} parameter", sorted(unknown)[0], f"parameters allowed: {allowed}"
+            )
+        full = {**self.defaults, **params}
+        for k, v in full.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ConfigError(f"activation {self.name} parameter {k}", v, "a finite number")
+        if "alpha" in full and full["alpha"] <= 0:
+            raise ConfigError(f"activation {self.name} parameter alpha", full["alpha"], "a number > 0")
+        if "beta" in full and full["beta"] <= 0:
+            raise ConfigError(f"activation {self.name} parameter beta", full["beta"], "a number > 0")
+        return BoundActivation(self, {k: float(v) for k, v in full.items()})
+
+
+@dataclass(frozen=True)
+class BoundActivation:
+    """An activation with its parameters fixed: ``act(x)``, ``act.derivative(x)``."""
+
+    activation: Activation
+    params: Mapping[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.activation.name
+
+    @property
+    def kind(self) -> Kind:
+        return self.activation.kind
+
+    @property
+    def spec(self) -> str:
+        """The spec string that rebuilds this activation."""
+        changed = {k: v for k, v in self.params.items() if v != self.activation.defaults[k]}
+        if not changed:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v:g}" for k, v in changed.items())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.activation.fn(x, **self.params)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return self.activation.derivative(x, **self.params)
+
+    def max_derivative(self) -> float:
+        return self.activation.max_derivative(**self.params)
+
+    def module(self) -> nn.Module:
+        return self.activation.module(**self.params)
+
+
+ACTIVATIONS: Registry[Activation] = Registry("activation")
+
+
+def _add(act: Activation) -> None:
+    ACTIVATIONS.add(act.name, act)
+
+
+# sup φ' of GELU and SiLU (maximised numerically with scipy; see tests)
+_GELU_MAX = 1.1289041451851545
+_SILU_MAX = 1.0998393201288565
+
+
+def _phi(x: Tensor) -> Tensor:  # standard normal density
+    return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+
+
+_add(Activation(
+    "sigmoid", torch.sigmoid, lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),
+    nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid))
+_add(Activation(
+    "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2,
+    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh))
+_add(Activation(
+    "hardtanh", lambda x: torch.clamp(x, -1.0, 1.0), lambda x: ((x > -1) & (x < 1)).to(x.dtype),
+    nn.Hardtanh, "saturating", lambda: 1.0, module_type=nn.Hardtanh))
+_add(Activation(
+    "softsign", lambda x: x / (1 + x.abs()), lambda x: 1 / (1 + x.abs()) ** 2,
+    nn.Softsign, "saturating", lambda: 1.0, module_type=nn.Softsign))
+_add(Activation(
+    "relu", torch.relu, lambda x: (x > 0).to(x.dtype),
+    nn.ReLU, "relu_like", lambda: 1.0, module_type=nn.ReLU))
+_add(Activation(
+    "leaky_relu",
+    lambda x, negative_slope: torch.where(x > 0, x, negative_slope * x),
+    lambda x, negative_slope: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope)),
+    lambda negative_slope: nn.LeakyReLU(negative_slope),
+    "relu_like", lambda negative_slope: max(1.0, abs(negative_slope)),
+    defaults={"negative_slope": 0.01}, module_type=nn.LeakyReLU,
+    params_of_module=lambda m: {"negative_slope": float(m.negative_slope)}))
+_add(Activation(
+    "elu",
+    lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(torch.clamp(x, max=0))),
+    lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.clamp(x, max=0))),
+    lambda alpha: nn.ELU(alpha), "smooth", lambda alpha: max(1.0, alpha),
+    defaults={"alpha": 1.0}, module_type=nn.ELU, params_of_module=lambda m: {"alpha": float(m.alpha)}))
+_add(Activation(
+    "selu",
+    lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(torch.clamp(x, max=0))),
+    lambda x: SELU_SCALE * torch.where(x > 0, torch.ones_like(x), SELU_ALPHA * torch.exp(torch.clamp(x, max=0))),
+    nn.SELU, "smooth", lambda: SELU_SCALE * SELU_ALPHA, module_type=nn.SELU))
+_add(Activation(
+    "gelu", lambda x: x * _Phi(x), lambda x: _Phi(x) + x * _phi(x),
+    nn.GELU, "smooth", lambda: _GELU_MAX, module_type=nn.GELU))
+_add(Activation(
+    "silu", lambda x: x * torch.sigmoid(x),
+    lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
+    nn.SiLU, "smooth", lambda: _SILU_MAX, module_type=nn.SiLU))
+_add(Activation(
+    "softplus",
+    lambda x, beta: nn.functional.softplus(x, beta=beta, threshold=1e6),
+    lambda x, beta: torch.sigmoid(beta * x),
+    lambda beta: nn.Softplus(beta=beta), "smooth", lambda beta: 1.0,
+    defaults={"beta": 1.0}, module_type=nn.Softplus, params_of_module=lambda m: {"beta": float(m.beta)}))
+_add(Activation(
+    "linear", lambda x: x, lambda x: torch.ones_like(x),
+    nn.Identity, "linear", lambda: 1.0))
+
+
+def get_activation(spec: str) -> BoundActivation:
+    """Look up ``"name"`` or ``"name:key=value"`` (e.g. ``"leaky_relu:negative_slope=0.2"``).
+
+    >>> act = get_activation("leaky_relu:negative_slope=0.2")
+    >>> float(act.derivative(torch.tensor(-1.0)))
+    0.2
+    """
+    parsed: Spec = parse_spec(spec, "activation")
+    return ACTIVATIONS.get(parsed.name).bind(**parsed.params)
+
+
+def activation_from_module(module: nn.Module) -> BoundActivation | None:
+    """The registered activation that an ``nn.Module`` computes, or ``None``.
+
+    ``nn.Identity`` is not treated as an activation (it is also used as a no-op).
+    """
+    for name in ACTIVATIONS:
+        act = ACTIVATIONS.get(name)
+        if act.module_type is not None and type(module) is act.module_type:
+            if isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) != (-1.0, 1.0):
+                return None
+            return act.bind(**act.params_of_module(module))
+    return None
