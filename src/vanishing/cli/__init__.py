@@ -1,0 +1,32 @@
+"""The ``vanishing`` command line: one Typer app composed from one module per command.
+
+Each module in ``_COMMANDS`` exposes ``register(app)`` and adds its command(s).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="vanishing",
+    help="See, measure, explain and fix the vanishing gradient problem.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_COMMANDS: list[str] = [
+    "run_cmd",
+]
+
+for _name in _COMMANDS:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()
