@@ -1,0 +1,92 @@
+import math
+
+import pytest
+import torch
+
+from vanishing.errors import ConfigError
+from vanishing.nets.inits import INITS, get_init
+
+FAN_OUT, FAN_IN = 300, 200  # weight shape (out, in)
+
+# spec -> expected variance of the entries (independent of the code: the formulas of the papers)
+EXPECTED = {
+    "normal:std=0.05": 0.05**2,
+    "uniform:a=0.3": 0.3**2 / 3,
+    "glorot_standard": 1 / (3 * FAN_IN),
+    "xavier_normal": 2 / (FAN_IN + FAN_OUT),
+    "xavier_uniform": 2 / (FAN_IN + FAN_OUT),
+    "xavier_normal:gain=2": 4 * 2 / (FAN_IN + FAN_OUT),
+    "he_normal": 2 / FAN_IN,
+    "he_uniform": 2 / FAN_IN,
+    "he_normal:a=0.2": 2 / ((1 + 0.04) * FAN_IN),
+    "lecun_normal": 1 / FAN_IN,
+    "lecun_uniform": 1 / FAN_IN,
+    "variance_scaling:scale=2,mode=fan_in": 2 / FAN_IN,
+    "variance_scaling:scale=1,mode=fan_out": 1 / FAN_OUT,
+    "variance_scaling:scale=3,mode=fan_avg,distribution=uniform": 3 / ((FAN_IN + FAN_OUT) / 2),
+    "variance_scaling:scale=1,mode=fan_in,distribution=truncated_normal": 1 / FAN_IN,
+}
+
+
+@pytest.mark.parametrize("spec", list(EXPECTED))
+def test_stated_variance(spec):
+    torch.manual_seed(0)
+    w = torch.empty(FAN_OUT, FAN_IN)
+    out = get_init(spec)(w)
+    assert out is w  # in place, returns the tensor
+    n = w.numel()
+    var = w.double().var().item()
+    # sample variance of n draws has relative std sqrt(2/n) for a normal; allow 5 sigma (kurtosis of uniform is lower)
+    assert var == pytest.approx(EXPECTED[spec], rel=5 * math.sqrt(2 / n))
+    assert abs(w.double().mean().item()) < 5 * math.sqrt(EXPECTED[spec] / n)
+
+
+def test_uniform_bounds_and_truncation():
+    torch.manual_seed(0)
+    w = get_init("glorot_standard")(torch.empty(FAN_OUT, FAN_IN))
+    assert w.abs().max() <= 1 / math.sqrt(FAN_IN)
+    w = get_init("variance_scaling:scale=1,distribution=truncated_normal")(torch.empty(FAN_OUT, FAN_IN))
+    std = math.sqrt(1 / FAN_IN) / 0.87962566103423978
+    assert w.abs().max() <= 2 * std + 1e-6
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.0])
+def test_orthogonal(gain):
+    w = get_init(f"orthogonal:gain={gain}")(torch.empty(FAN_IN, FAN_OUT))  # wide: rows orthonormal
+    torch.testing.assert_close(w @ w.T, gain**2 * torch.eye(FAN_IN), atol=1e-4, rtol=0)
+
+
+def test_zeros_and_constant():
+    assert get_init("zeros")(torch.ones(3)).eq(0).all()
+    assert get_init("constant:value=0.5")(torch.ones(3, 2)).eq(0.5).all()
+
+
+def test_bias_spec_uses_the_same_grammar():
+    torch.manual_seed(0)
+    b = get_init("normal:std=0.2236", field="bias_init")(torch.empty(100_000))
+    assert b.var().item() == pytest.approx(0.05, rel=0.02)
+
+
+def test_every_registered_init_fills_a_weight():
+    for name in INITS:
+        w = torch.full((8, 6), float("nan"))
+        get_init(name, activation="tanh")(w)
+        assert torch.isfinite(w).all(), name
+
+
+@pytest.mark.parametrize("spec,match", [
+    ("normal:std=-1", "std -1"),
+    ("gaussian", "one of: zeros"),
+    ("normal:sd=1", "parameters allowed: std, mean"),
+    ("normal:std", "bad part"),
+    ("variance_scaling:mode=fan_sideways", "fan_in, fan_out, fan_avg"),
+    ("variance_scaling:distribution=cauchy", "truncated_normal"),
+])
+def test_bad_init_specs(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        get_init(spec)
+
+
+def test_fan_init_on_a_bias_is_refused_clearly():
+    with pytest.raises(ConfigError, match="bias_init 'he_normal'"):
+        get_init("he_normal", field="bias_init")
