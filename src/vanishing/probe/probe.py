@@ -1,0 +1,487 @@
+"""The probe: hooks on any ``nn.Module``, device-side buffers, one host transfer per flush.
+
+Where numbers come from (step ``k`` = the ``k``-th optimizer step, from 0):
+
+- ``grad`` quantities read the accumulated ``.grad`` just before ``optimizer.step()``
+  (optimizer step pre-hook; or in :meth:`Probe.step` without an optimizer);
+- ``update_ratio`` compares weights copied in the pre-hook with the weights after the step;
+- ``signal`` quantities come from tensor hooks put on layer outputs / inputs during the
+  forward passes of step ``k`` and fired by their backward passes;
+- ``activation`` statistics are taken from the input of the first activation module that
+  runs after a probed layer, during the forward passes of step ``k``.
+
+Only forward passes run with autograd enabled are looked at: evaluation under
+``torch.no_grad()`` is ignored. On steps where no such quantity is due the forward hooks
+return at once.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Iterable, Mapping, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, VanishingError
+from ..nets.activations import activation_from_module
+from . import quantities as Q
+from .layers import LayerSpec, candidates, layer_info, split_params, tensors_in
+from .schedules import ScheduleLike, resolve
+from .trace import LayerInfo, Trace
+
+__all__ = ["Probe", "watch"]
+
+QuantitySpec = Union[None, Iterable[str], Mapping[str, ScheduleLike]]
+
+_GRAD = ("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads")
+_ACT = ("saturation", "dead_fraction", "act_derivative_mean")
+_DERIVED = ("attribution_activation", "attribution_weights")
+
+
+class _StepBuffers:
+    """What the hooks of one step write; closed when the step is finalised or the probe detached."""
+
+    __slots__ = ("signal", "input", "act", "before", "closed")
+
+    def __init__(self) -> None:
+        self.signal: dict[int, Tensor] = {}  # layer → Σ‖∂L/∂z‖² over forward calls
+        self.input: dict[int, Tensor] = {}   # layer → Σ‖∂L/∂x‖²
+        self.act: dict[int, Q.ActivationStats] = {}
+        self.before: list[Tensor] | None = None  # weight copies for update_ratio
+        self.closed = False
+
+
+class Probe:
+    """Records per-layer gradient-flow quantities of ``model``; see :func:`watch`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        every: ScheduleLike = None,
+        quantities: QuantitySpec = None,
+        layers: LayerSpec = None,
+        scaler: Any = None,
+        flush_every: int = 256,
+    ):
+        if not isinstance(model, nn.Module):
+            raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
+        self.model, self.optimizer, self.scaler = model, optimizer, scaler
+        self.schedules = _resolve_quantities(quantities, resolve(every))
+        self.meta: dict[str, Any] = {}
+        self.step_index = 0
+        self.flush_every = flush_every
+        self._candidates = candidates(model, layers)
+        self._acts = {m: a for m in model.modules() if (a := activation_from_module(m)) is not None}
+        # discovery (first forward pass with autograd on)
+        self._order: list[nn.Module] = []
+        self._index: dict[nn.Module, int] = {}
+        self._act_of: dict[int, Any] = {}  # layer → BoundActivation that first followed it
+        self._frozen = False
+        self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
+        self.layers: list[LayerInfo] = []
+        # storage
+        self._buf = _StepBuffers()
+        self._pending: dict[int, dict[str, Tensor]] = {}  # step → quantity → (L,) device tensor
+        self._pending_scalars: dict[int, dict[str, Tensor | float]] = {}
+        self._host: dict[int, dict[str, np.ndarray]] = {}
+        self._host_scalars: dict[int, dict[str, float]] = {}
+        self._trace: Trace | None = None
+        self._handles: list[Any] = []
+        self._forward_handles: list[Any] = []
+        self._attached = False
+        self._begin_step()
+
+    # --- attach / detach -------------------------------------------------------------
+    def attach(self) -> "Probe":
+        """Register the hooks (idempotent)."""
+        if self._attached:
+            return self
+        self._attached = True
+        self._buf = _StepBuffers()
+        self._register_forward_hooks()
+        if self.optimizer is not None:
+            self._handles.append(self.optimizer.register_step_pre_hook(lambda *_: self._before_update()))
+            self._handles.append(self.optimizer.register_step_post_hook(lambda *_: self._after_update()))
+        return self
+
+    def detach(self) -> None:
+        """Remove every hook; tensor hooks still pending on live graphs become no-ops."""
+        for h in self._handles + self._forward_handles:
+            h.remove()
+        self._handles, self._forward_handles = [], []
+        self._buf.closed = True
+        self._attached = False
+
+    def __enter__(self) -> "Probe":
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    def _register_forward_hooks(self) -> None:
+        for h in self._forward_handles:
+            h.remove()
+        self._forward_handles = []
+        if self._frozen and not self._needs_forward():
+            return
+        layers = self._order if self._frozen else list(self._candidates)
+        add = self._forward_handles.append
+        for m in layers:
+            if "input_grad_norm" in self.schedules:
+                add(m.register_forward_pre_hook(self._before_layer))
+            add(m.register_forward_hook(self._after_layer))
+        if not self._frozen or any(q in self.schedules for q in _ACT):
+            for m, act in self._acts.items():
+                add(m.register_forward_pre_hook(partial(self._before_activation, act)))
+        add(self.model.register_forward_hook(self._after_model))
+
+    def _needs_forward(self) -> bool:
+        return any(q in self.schedules for q in ("signal_grad_norm", "input_grad_norm", *_ACT))
+
+    # --- public stepping and logging -------------------------------------------------
+    def step(self) -> None:
+        """Finish the current step and advance (only without an optimizer: it advances by itself)."""
+        if self.optimizer is not None:
+            raise VanishingError("this probe advances after each optimizer.step(); do not call probe.step()")
+        self._before_update()
+        self._after_update()
+
+    def log(self, **scalars: float | Tensor) -> None:
+        """Record scalars (floats or one-element tensors, kept on device until the flush) at the current step."""
+        row = self._pending_scalars.setdefault(self.step_index, {})
+        for name, v in scalars.items():
+            if isinstance(v, Tensor):
+                if v.numel() != 1:
+                    raise VanishingError(f"probe.log({name}=...) needs a scalar; got a tensor of shape {tuple(v.shape)}")
+                row[name] = v.detach().reshape(())
+            else:
+                row[name] = float(v)
+        self._trace = None
+
+    @property
+    def trace(self) -> Trace:
+        """Everything recorded so far (flushes device buffers; cached until new data arrives)."""
+        self._flush()
+        if self._trace is None:
+            self._trace = self._build_trace()
+        return self._trace
+
+    # --- step machinery ---------------------------------------------------------------
+    def _begin_step(self) -> None:
+        k = self.step_index
+        self._due = {q for q, s in self.schedules.items() if s(k)}
+        self._want_signal = "signal_grad_norm" in self._due
+        self._want_input = "input_grad_norm" in self._due
+        self._want_act = any(q in self._due for q in _ACT)
+
+    def _before_update(self) -> None:
+        if not self._frozen:
+            self._freeze()
+        due, row = self._due, self._pending.setdefault(self.step_index, {})
+        if any(q in due for q in _GRAD):
+            row.update(self._grad_rows(due))
+        if "update_ratio" in due and self.optimizer is not None:
+            self._buf.before = [w.detach().clone() for w in self._weights]
+
+    def _after_update(self) -> None:
+        buf, due, L = self._buf, self._due, len(self.layers)
+        row = self._pending.setdefault(self.step_index, {})
+        if buf.before is not None:
+            after = [w.detach() for w in self._weights]
+            diff = Q.grouped_norms(Q.norms(torch._foreach_sub(after, buf.before)), *self._w_groups)
+            row["update_ratio"] = diff / Q.grouped_norms(Q.norms(buf.before), *self._w_groups)
+        if "signal_grad_norm" in due:
+            row["signal_grad_norm"] = self._stack(buf.signal, L).sqrt()
+        if "input_grad_norm" in due:
+            row["input_grad_norm"] = self._stack(buf.input, L).sqrt()
+        if self._want_act:
+            self._act_rows(row, buf.act, due)
+        if not row:
+            del self._pending[self.step_index]
+        buf.closed = True
+        self._buf = _StepBuffers()
+        self.step_index += 1
+        self._begin_step()
+        self._trace = None
+        if len(self._pending) >= self.flush_every:
+            self._flush()
+
+    def _grad_rows(self, due: set[str]) -> dict[str, Tensor]:
+        rows: dict[str, Tensor] = {}
+        if "param_norm" in due:
+            rows["param_norm"] = Q.grouped_norms(Q.norms([w.detach() for w in self._weights]), *self._w_groups)
+        want_nf = "nonfinite_grads" in due
+        counts = []
+        for q, params, groups in (("grad_norm", self._weights, self._w_idx),
+                                  ("bias_grad_norm", self._biases, self._b_idx)):
+            if q not in due and not want_nf:
+                continue
+            present = [i for i, p in enumerate(params) if p.grad is not None]
+            grads = [params[i].grad for i in present]
+            idx, has = self._groups_of(groups, present)
+            n = Q.norms(grads) if grads else torch.zeros(0, dtype=torch.float64, device=self._device)
+            if q in due:
+                rows[q] = Q.grouped_norms(n.to(self._device), idx, has)
+            if want_nf:
+                counts.append((Q.nonfinite_counts(grads, n).to(self._device), idx, has))
+        if want_nf:
+            total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
+            has_any = torch.zeros(len(self.layers), dtype=torch.bool, device=self._device)
+            for c, idx, has in counts:
+                total.index_add_(0, idx, c)
+                has_any |= has
+            rows["nonfinite_grads"] = torch.where(has_any, total, self._nan)
+        return rows
+
+    def _groups_of(self, groups: list[int], present: list[int]) -> tuple[Tensor, Tensor]:
+        """Device (index, has-mask) for the present gradients; cached by presence pattern."""
+        key = (id(groups), tuple(present))
+        hit = self._group_cache.get(key)
+        if hit is None:
+            idx = [groups[i] for i in present]
+            has = torch.zeros(len(self.layers), dtype=torch.bool)
+            has[idx] = True
+            hit = (torch.tensor(idx, dtype=torch.long, device=self._device), has.to(self._device))
+            self._group_cache[key] = hit
+        return hit
+
+    def _act_rows(self, row: dict[str, Tensor], stats: dict[int, Q.ActivationStats], due: set[str]) -> None:
+        L, nan = len(self.layers), self._nan
+        kinds = self._act_kinds
+        if "saturation" in due:
+            row["saturation"] = torch.stack([
+                stats[i].saturation().to(self._device) if i in stats and kinds[i] == "saturating" else nan
+                for i in range(L)])
+        if "dead_fraction" in due:
+            row["dead_fraction"] = torch.stack([
+                d.to(self._device) if i in stats and (d := stats[i].dead_fraction()) is not None else nan
+                for i in range(L)])
+        if "act_derivative_mean" in due:
+            row["act_derivative_mean"] = torch.stack([
+                stats[i].derivative_mean().to(self._device) if i in stats else nan for i in range(L)])
+
+    def _stack(self, values: dict[int, Tensor], L: int) -> Tensor:
+        nan = self._nan
+        return torch.stack([values[i].to(self._device) if i in values else nan for i in range(L)])
+
+    # --- discovery --------------------------------------------------------------------
+    def _freeze(self) -> None:
+        """Fix the layer list: the layers seen in the first forward pass, in execution order."""
+        if not self._order:  # no forward pass seen: fall back to registration order
+            self._order = list(self._candidates)
+            self._index = {m: i for i, m in enumerate(self._order)}
+        self._frozen = True
+        self.layers = [layer_info(self._candidates.get(m, ""), m,
+                                  self._act_of[i].spec if i in self._act_of else None)
+                       for i, m in enumerate(self._order)]
+        self._unused = [n for m, n in self._candidates.items() if m not in self._index]
+        self._act_kinds = {i: act.kind for i, act in self._act_of.items()}
+        self._weights, w_idx, self._biases, b_idx = [], [], [], []
+        for i, m in enumerate(self._order):
+            params = split_params(m)
+            self._weights += params.weights
+            w_idx += [i] * len(params.weights)
+            self._biases += params.biases
+            b_idx += [i] * len(params.biases)
+        self._w_idx, self._b_idx = w_idx, b_idx
+        first = next(iter(self.model.parameters()), None)
+        self._device = first.device if first is not None else torch.device("cpu")
+        self._nan = torch.tensor(float("nan"), dtype=torch.float64, device=self._device)
+        self._group_cache: dict[Any, tuple[Tensor, Tensor]] = {}
+        self._w_groups = self._groups_of(self._w_idx, list(range(len(self._weights))))
+        if self._attached:
+            self._register_forward_hooks()  # drop hooks of unused modules (and all if none needed)
+
+    # --- hooks ------------------------------------------------------------------------
+    def _after_layer(self, module: nn.Module, args: Any, output: Any) -> None:
+        if not torch.is_grad_enabled():
+            return
+        idx = self._index.get(module)
+        if idx is None:
+            if self._frozen:
+                return
+            idx = self._index[module] = len(self._order)
+            self._order.append(module)
+        self._cursor = idx
+        if self._want_signal:
+            buf = self._buf
+            for t in tensors_in(output):
+                if t.requires_grad:
+                    t.register_hook(partial(self._on_grad, buf, buf.signal, idx))
+
+    def _before_layer(self, module: nn.Module, args: tuple) -> tuple | None:
+        if not (self._want_input and torch.is_grad_enabled()) or (self._frozen and module not in self._index):
+            return None
+        buf, aliases = self._buf, {}
+
+        def alias(a: Any) -> Any:
+            # a view of the input: its gradient is the part that flows through this layer only
+            if isinstance(a, Tensor) and a.requires_grad and a.is_floating_point():
+                if id(a) not in aliases:
+                    v = a.view_as(a)
+                    v.register_hook(partial(self._on_input, buf, module))
+                    aliases[id(a)] = v
+                return aliases[id(a)]
+            return a
+
+        new = tuple(alias(a) for a in args)
+        return new if aliases else None
+
+    def _before_activation(self, act: Any, module: nn.Module, args: tuple) -> None:
+        idx = self._cursor
+        if idx is None or not torch.is_grad_enabled():
+            return
+        self._cursor = None
+        if not self._frozen:
+            self._act_of.setdefault(idx, act)
+        if self._want_act and args and isinstance(args[0], Tensor):
+            self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, args[0])
+
+    def _after_model(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._cursor = None
+        if not self._frozen and self._order and torch.is_grad_enabled():
+            self._freeze()
+
+    def _on_grad(self, buf: _StepBuffers, store: dict[int, Tensor], idx: int, grad: Tensor) -> None:
+        if buf.closed:
+            return
+        n = Q.norms([grad])[0]
+        scale = self._grad_scale()
+        if scale is not None:
+            n = n / scale
+        store[idx] = n * n if idx not in store else store[idx] + n * n
+
+    def _on_input(self, buf: _StepBuffers, module: nn.Module, grad: Tensor) -> None:
+        idx = self._index.get(module)
+        if idx is not None:
+            self._on_grad(buf, buf.input, idx, grad)
+
+    def _grad_scale(self) -> Tensor | float | None:
+        """The GradScaler's current scale, as a device tensor when possible (no host sync)."""
+        s = self.scaler
+        if s is None or (hasattr(s, "is_enabled") and not s.is_enabled()):
+            return None
+        scale = getattr(s, "_scale", None)
+        return scale.to(torch.float64) if isinstance(scale, Tensor) else float(s.get_scale())
+
+    # --- host side ---------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Move pending device rows and scalars to the host: one transfer per device."""
+        items = [(k, q, t) for k, row in self._pending.items() for q, t in row.items()]
+        scal = [(k, q, v) for k, row in self._pending_scalars.items() for q, v in row.items()
+                if isinstance(v, Tensor)]
+        for k, row in self._pending_scalars.items():
+            for q, v in row.items():
+                if not isinstance(v, Tensor):
+                    self._host_scalars.setdefault(k, {})[q] = v
+        if items:
+            host = _to_host([t for _, _, t in items])
+            for (k, q, _), arr in zip(items, host):
+                self._host.setdefault(k, {})[q] = arr
+        if scal:
+            host = _to_host([v.to(torch.float64) for _, _, v in scal])
+            for (k, q, _), arr in zip(scal, host):
+                self._host_scalars.setdefault(k, {})[q] = float(arr)
+        self._pending, self._pending_scalars = {}, {}
+
+    def _build_trace(self) -> Trace:
+        steps = np.array(sorted(set(self._host) | set(self._host_scalars)), dtype=np.int64)
+        pos = {int(k): i for i, k in enumerate(steps)}
+        L = len(self.layers)
+        names = [q for q in self.schedules if q not in _DERIVED]
+        data = {q: np.full((len(steps), L), np.nan) for q in names}
+        for k, row in self._host.items():
+            for q, arr in row.items():
+                data[q][pos[k]] = arr
+        if any(q in self.schedules for q in _DERIVED):
+            act, weights = Q.attribution(data["signal_grad_norm"], data["input_grad_norm"])
+            if "attribution_activation" in self.schedules:
+                data["attribution_activation"] = act
+            if "attribution_weights" in self.schedules:
+                data["attribution_weights"] = weights
+        scalar_names = list(dict.fromkeys(q for row in self._host_scalars.values() for q in row))
+        scalars = {q: np.full(len(steps), np.nan) for q in scalar_names}
+        for k, row in self._host_scalars.items():
+            for q, v in row.items():
+                scalars[q][pos[k]] = v
+        meta = {**self.meta, "probe": {
+            "quantities": {q: repr(s) for q, s in self.schedules.items()},
+            "unused_layers": list(getattr(self, "_unused", [])),
+            "scaler": self.scaler is not None,
+        }}
+        return Trace(steps=steps, layers=list(self.layers), data=data, scalars=scalars, meta=meta)
+
+
+def _to_host(tensors: list[Tensor]) -> list[np.ndarray]:
+    """One device → host copy per device for a list of same-dtype tensors."""
+    out: list[np.ndarray | None] = [None] * len(tensors)
+    by_device: dict[torch.device, list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_device.setdefault(t.device, []).append(i)
+    for idx in by_device.values():
+        flat = torch.cat([tensors[i].reshape(-1).to(torch.float64) for i in idx]).cpu().numpy()
+        start = 0
+        for i in idx:
+            n = tensors[i].numel()
+            out[i] = flat[start:start + n].reshape(tensors[i].shape)
+            start += n
+    return out  # type: ignore[return-value]
+
+
+def _resolve_quantities(quantities: QuantitySpec, default: Callable[[int], bool]) -> dict[str, Callable[[int], bool]]:
+    """Name → schedule. Every quantity follows ``every`` unless a dict gives its own schedule."""
+    if quantities is None:
+        spec: dict[str, Any] = {q: default for q in Q.ALL}
+    elif isinstance(quantities, str):
+        raise ConfigError("quantities", quantities, "a list of quantity names or a dict name → schedule")
+    elif isinstance(quantities, Mapping):
+        spec = {q: (default if s is None else resolve(s, f"quantities[{q!r}]")) for q, s in quantities.items()}
+    else:
+        spec = {q: default for q in quantities}
+    for q in spec:
+        Q.QUANTITIES.get(q, "quantities")
+    if any(q in spec for q in _DERIVED):
+        # the attribution is computed from both signal norms on the same steps
+        sched = [spec[q] for q in _DERIVED if q in spec]
+        both = sched[0] if len(sched) == 1 or sched[0] is sched[1] else (lambda k, a=sched: any(s(k) for s in a))
+        for q in ("signal_grad_norm", "input_grad_norm"):
+            if q not in spec:
+                spec[q] = both
+            elif spec[q] is not both:
+                spec[q] = (lambda k, a=spec[q], b=both: a(k) or b(k))
+    return spec
+
+
+def watch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    every: ScheduleLike = None,
+    quantities: QuantitySpec = None,
+    layers: LayerSpec = None,
+    scaler: Any = None,
+) -> Probe:
+    """Attach a :class:`Probe` to ``model`` and return it.
+
+    Args:
+        optimizer: the probe advances one step after each ``optimizer.step()``; without one,
+            call ``probe.step()`` once per update.
+        every: ``None`` (log-spaced early, then every 50 steps), an int ``n`` (every n steps),
+            a list of steps, or a callable ``step -> bool``. Applies to all quantities.
+        quantities: names (see ``QUANTITIES``; default all), or a dict name → schedule
+            overriding ``every`` for that quantity.
+        layers: a list of modules or module names, or a filter ``(name, module) -> bool``.
+        scaler: a ``torch.amp.GradScaler``; backpropagated signals are recorded unscaled.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+        >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        >>> with watch(net, opt, every=1) as probe:
+        ...     for _ in range(3):
+        ...         opt.zero_grad(); net(torch.randn(16, 4)).pow(2).mean().backward(); opt.step()
+        >>> probe.trace["grad_norm"].shape
+        (3, 2)
+    """
+    return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler).attach()

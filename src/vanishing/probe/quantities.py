@@ -1,0 +1,165 @@
+"""What the probe measures: the quantity registry and the pure maths behind each quantity.
+
+Each :class:`Quantity` names where its numbers come from (``stage``); the probe owns
+hooks, buffers and host transfer and calls the functions below. All functions work on
+device tensors and never synchronise with the host on an accelerator.
+
+Norms are accumulated in float64: a float32 sum of squares underflows to 0 for gradient
+entries below ~1e-19, which is exactly the regime a vanishing-gradient tool must show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..registry import Registry
+
+__all__ = [
+    "Quantity", "QUANTITIES", "NORMS", "ALL", "SATURATION_THRESHOLD",
+    "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "attribution",
+]
+
+Stage = Literal["grad", "update", "signal", "activation", "derived"]
+
+# a unit is "low" (saturated / dead) where φ'(x) < 10 % of sup φ'
+SATURATION_THRESHOLD = 0.1
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A per-layer quantity: its name, where it is measured, one line on what it is."""
+
+    name: str
+    stage: Stage
+    doc: str
+
+
+QUANTITIES: Registry[Quantity] = Registry("quantity")
+for _q in [
+    Quantity("grad_norm", "grad", "‖∂L/∂W‖ of the layer's weights (root-sum-square over its weight tensors)"),
+    Quantity("bias_grad_norm", "grad", "‖∂L/∂b‖ of the layer's biases"),
+    Quantity("param_norm", "grad", "‖W‖ before the step's update"),
+    Quantity("nonfinite_grads", "grad", "number of NaN/Inf entries among the layer's gradients"),
+    Quantity("update_ratio", "update", "‖W_after − W_before‖ / ‖W_before‖ across the optimizer step"),
+    Quantity("signal_grad_norm", "signal", "‖∂L/∂z‖, z the layer's output (whole batch)"),
+    Quantity("input_grad_norm", "signal", "‖∂L/∂x‖ through this layer, x the layer's input"),
+    Quantity("saturation", "activation", "fraction of φ' < 10 % of max φ' (saturating activations)"),
+    Quantity("dead_fraction", "activation", "fraction of units with φ' < 10 % of max on the whole batch (ReLU-like)"),
+    Quantity("act_derivative_mean", "activation", "mean φ' of the activation that follows"),
+    Quantity("attribution_activation", "derived", "log10(signal_grad_norm[l-1] / input_grad_norm[l])"),
+    Quantity("attribution_weights", "derived", "log10(input_grad_norm[l] / signal_grad_norm[l])"),
+]:
+    QUANTITIES.add(_q.name, _q)
+
+# cheap per-step norms (one pass over the parameters)
+NORMS = ("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads")
+ALL = tuple(QUANTITIES.names())
+
+# float32 norms below this (or non-finite) are recomputed in float64 on the CPU path
+_FP32_SAFE_MIN = 1e-15
+
+
+def norms(tensors: Sequence[Tensor]) -> Tensor:
+    """Euclidean norms of ``tensors`` as one (n,) float64 tensor on their device.
+
+    On an accelerator the sums of squares are accumulated in float64 directly. On the CPU
+    (where a host check is free) float32 is ~4× faster: norms are taken in float32 and only
+    those too small (< 1e-15, possible underflow) or non-finite (possible overflow) are
+    recomputed in float64.
+    """
+    if not tensors:
+        return torch.zeros(0, dtype=torch.float64)
+    if tensors[0].device.type != "cpu":
+        return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
+    out = torch.stack([n.to(torch.float64) for n in torch._foreach_norm(
+        [t if t.dtype in (torch.float32, torch.float64) else t.float() for t in tensors])])
+    redo = ((out < _FP32_SAFE_MIN) | ~torch.isfinite(out)).nonzero().flatten().tolist()
+    for i in redo:
+        out[i] = torch.linalg.vector_norm(tensors[i], dtype=torch.float64)
+    return out
+
+
+def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
+    """Root-sum-square of norms ``n`` (P,) by layer index ``groups`` (P,) into (L,); NaN where not ``has``."""
+    sq = torch.zeros(has.shape[0], dtype=torch.float64, device=n.device).index_add_(0, groups, n * n)
+    return torch.where(has, sq.sqrt(), torch.full_like(sq, float("nan")))
+
+
+def nonfinite_counts(tensors: Sequence[Tensor], n: Tensor) -> Tensor:
+    """(P,) float64: the number of NaN/Inf entries of each tensor, given their float64 norms ``n``.
+
+    A float64 norm of finite float32/16 entries is finite, so only tensors with a
+    non-finite norm are counted (on the CPU; an accelerator counts all in one batched pass).
+    """
+    if not tensors:
+        return torch.zeros(0, dtype=torch.float64)
+    if n.device.type != "cpu":
+        # x * 0 is NaN exactly where x is not finite; ord-0 "norm" counts nonzero (NaN) entries
+        return torch.stack(torch._foreach_norm(torch._foreach_mul(list(tensors), 0.0), 0)).to(torch.float64)
+    out = torch.zeros_like(n)
+    for i in (~torch.isfinite(n)).nonzero().flatten().tolist():
+        out[i] = float((~torch.isfinite(tensors[i])).sum())
+    return out
+
+
+class ActivationStats:
+    """Running statistics of φ'(x) over the forward passes of one step.
+
+    ``low`` units have φ'(x) < 10 % of sup φ'. Saturation is the fraction of low entries;
+    a unit (one position of one example, all dims but the batch dim) is dead when it is
+    low for every example of the batch, and for every micro-batch of the step.
+    """
+
+    __slots__ = ("low_sum", "deriv_sum", "count", "dead")
+
+    def __init__(self) -> None:
+        self.low_sum: Tensor | None = None
+        self.deriv_sum: Tensor | None = None
+        self.count = 0
+        self.dead: Tensor | None = None
+
+    def update(self, act, x: Tensor) -> None:
+        """Add one forward pass: ``act`` a BoundActivation, ``x`` its input (pre-activation)."""
+        d = act.derivative(x.detach())
+        low = d < SATURATION_THRESHOLD * act.max_derivative()
+        low_sum = low.sum(dtype=torch.float64)
+        deriv_sum = d.sum(dtype=torch.float64)
+        self.low_sum = low_sum if self.low_sum is None else self.low_sum + low_sum
+        self.deriv_sum = deriv_sum if self.deriv_sum is None else self.deriv_sum + deriv_sum
+        self.count += d.numel()
+        if act.kind == "relu_like":
+            dead = low.all(0) if low.dim() > 1 else low
+            self.dead = dead if self.dead is None or self.dead.shape != dead.shape else self.dead & dead
+
+    def saturation(self) -> Tensor:
+        return self.low_sum / max(self.count, 1)
+
+    def derivative_mean(self) -> Tensor:
+        return self.deriv_sum / max(self.count, 1)
+
+    def dead_fraction(self) -> Tensor | None:
+        return None if self.dead is None else self.dead.to(torch.float64).mean()
+
+
+def attribution(signal: np.ndarray, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split each layer's log10 backward gain exactly into an activation part and a weight part.
+
+    With :math:`s_l = \\|\\partial L/\\partial z_l\\|` and :math:`g_l = \\|\\partial L/\\partial x_l\\|`
+    (``signal`` and ``inp``, (S, L)):
+
+    .. math::
+        \\log_{10}\\frac{s_{l-1}}{s_l} = \\underbrace{\\log_{10}\\frac{s_{l-1}}{g_l}}_{\\text{activation}}
+        + \\underbrace{\\log_{10}\\frac{g_l}{s_l}}_{\\text{weights}}
+
+    Returns ``(activation, weights)``, each (S, L); the activation part of layer 0 is NaN.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.log10(inp) - np.log10(signal)
+        act = np.full_like(signal, np.nan)
+        act[:, 1:] = np.log10(signal[:, :-1]) - np.log10(inp[:, 1:])
+    return act, weights

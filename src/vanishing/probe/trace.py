@@ -1,0 +1,223 @@
+"""The probe's record: numpy arrays [recorded steps × layers] per quantity, plus metadata.
+
+Everything downstream (diagnosis, reports, storage) reads a :class:`Trace`, never live
+modules, so a report can be rebuilt from disk.
+
+File format (``save``/``load``): one ``.npz`` (a zip of ``.npy`` files, readable by numpy
+or any zip + npy reader) holding ``steps``, ``data/<quantity>``, ``scalars/<name>`` and
+``header``: a JSON string with the format tag, the layers and ``meta``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import VanishingError
+
+__all__ = ["LayerInfo", "Trace", "FORMAT"]
+
+FORMAT = "vanishing.trace/1"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One probed layer: ``name`` in the model, class name, main weight shape, parameter count,
+    and the registered activation spec that follows it in the forward pass (or ``None``)."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    n_params: int
+    activation: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LayerInfo":
+        return cls(d["name"], d["type"], tuple(int(s) for s in d["shape"]), int(d["n_params"]),
+                   d.get("activation"))
+
+
+@dataclass
+class Trace:
+    """Per-layer quantities at recorded steps.
+
+    Attributes:
+        steps: (S,) int64, increasing: every step at which anything was recorded.
+        layers: the L probed layers, input side first (forward execution order).
+        data: quantity name → (S, L) float64, NaN where not recorded or not applicable.
+        scalars: name → (S,) float64 (loss, accuracy, ...), NaN where not logged.
+        meta: JSON-able metadata (run config, probe settings).
+    """
+
+    steps: np.ndarray
+    layers: list[LayerInfo]
+    data: dict[str, np.ndarray] = field(default_factory=dict)
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.steps = np.asarray(self.steps, dtype=np.int64).reshape(-1)
+        shape = (len(self.steps), len(self.layers))
+        self.data = {k: np.asarray(v, dtype=np.float64).reshape(shape) for k, v in self.data.items()}
+        self.scalars = {k: np.asarray(v, dtype=np.float64).reshape(shape[0]) for k, v in self.scalars.items()}
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The (S, L) array of quantity ``name``."""
+        try:
+            return self.data[name]
+        except KeyError:
+            raise VanishingError(
+                f"quantity {name!r} is not in this trace; recorded: {', '.join(self.data) or 'none'}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data
+
+    def recorded(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` restricted to the steps where ``name`` has at least one value.
+
+        ``name`` may be a per-layer quantity (values (S', L)) or a scalar (values (S',)).
+        """
+        if name in self.scalars and name not in self.data:
+            values = self.scalars[name]
+            keep = ~np.isnan(values)
+        else:
+            values = self[name]
+            keep = ~np.isnan(values).all(axis=1) if values.size else np.zeros(len(self.steps), bool)
+        return self.steps[keep], values[keep]
+
+    # --- JSON ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: lists, NaN → ``None``, ±inf → ``"inf"`` / ``"-inf"``."""
+        return {
+            "format": FORMAT,
+            "steps": [int(s) for s in self.steps],
+            "layers": [_layer_dict(layer) for layer in self.layers],
+            "data": {k: _json_floats(v) for k, v in self.data.items()},
+            "scalars": {k: _json_floats(v) for k, v in self.scalars.items()},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Trace":
+        """Inverse of :meth:`to_dict`."""
+        if d.get("format") != FORMAT:
+            raise VanishingError(f"not a trace: format {d.get('format')!r}, expected {FORMAT!r}")
+        layers = [LayerInfo.from_dict(x) for x in d["layers"]]
+        shape = (len(d["steps"]), len(layers))
+        return cls(
+            steps=np.asarray(d["steps"], dtype=np.int64),
+            layers=layers,
+            data={k: _from_json_floats(v).reshape(shape) for k, v in d["data"].items()},
+            scalars={k: _from_json_floats(v).reshape(shape[0]) for k, v in d["scalars"].items()},
+            meta=d.get("meta", {}),
+        )
+
+    # --- files ---------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz`` (suffix added when missing); returns the path written."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        header = {"format": FORMAT, "layers": [_layer_dict(x) for x in self.layers], "meta": self.meta,
+                  "data": list(self.data), "scalars": list(self.scalars)}
+        arrays = {"steps": self.steps, "header": np.array(json.dumps(header))}
+        arrays.update({f"data/{k}": v for k, v in self.data.items()})
+        arrays.update({f"scalars/{k}": v for k, v in self.scalars.items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trace":
+        """Read a file written by :meth:`save`."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                header = json.loads(str(z["header"]))
+                if header.get("format") != FORMAT:
+                    raise VanishingError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
+                return cls(
+                    steps=z["steps"],
+                    layers=[LayerInfo.from_dict(x) for x in header["layers"]],
+                    data={k: z[f"data/{k}"] for k in header["data"]},
+                    scalars={k: z[f"scalars/{k}"] for k in header["scalars"]},
+                    meta=header["meta"],
+                )
+        except (OSError, KeyError, ValueError) as e:
+            raise VanishingError(f"cannot read trace {path}: {e}") from e
+
+    # --- tables --------------------------------------------------------------
+    def to_pandas(self):
+        """A tidy long table: ``step, layer, layer_index, quantity, value``.
+
+        Only steps where a quantity was recorded appear; scalars have ``layer=None`` and
+        ``layer_index=-1``.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise VanishingError("Trace.to_pandas needs pandas: pip install pandas") from None
+        names = np.asarray(self.layer_names, dtype=object)
+        frames = []
+        for q in self.data:
+            steps, values = self.recorded(q)  # (S', L)
+            n = len(steps)
+            frames.append(pd.DataFrame({
+                "step": np.repeat(steps, len(self.layers)),
+                "layer": np.tile(names, n),
+                "layer_index": np.tile(np.arange(len(self.layers)), n),
+                "quantity": q,
+                "value": values.reshape(-1),
+            }))
+        for q, v in self.scalars.items():
+            keep = ~np.isnan(v)
+            frames.append(pd.DataFrame({"step": self.steps[keep], "layer": None, "layer_index": -1,
+                                        "quantity": q, "value": v[keep]}))
+        columns = ["step", "layer", "layer_index", "quantity", "value"]
+        if not frames:
+            return pd.DataFrame(columns=columns)
+        return pd.concat(frames, ignore_index=True)[columns]
+
+    def __repr__(self) -> str:
+        return (f"Trace(steps={len(self.steps)}, layers={len(self.layers)}, "
+                f"data=[{', '.join(self.data)}], scalars=[{', '.join(self.scalars)}])")
+
+
+def _layer_dict(layer: LayerInfo) -> dict[str, Any]:
+    d = asdict(layer)
+    d["shape"] = list(layer.shape)
+    return d
+
+
+def _json_floats(a: np.ndarray) -> list:
+    def conv(x: float):
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return float(x)
+
+    if a.ndim == 1:
+        return [conv(x) for x in a.tolist()]
+    return [_json_floats(row) for row in a]
+
+
+def _from_json_floats(v: list) -> np.ndarray:
+    def conv(x):
+        if x is None:
+            return math.nan
+        if isinstance(x, list):
+            return [conv(y) for y in x]
+        return float(x)  # float("inf") / float("-inf") parse the strings
+
+    return np.asarray([conv(x) for x in v], dtype=np.float64)
