@@ -25,8 +25,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, VanishingError
-from ..nets.activations import activation_from_module
+from ..nets.activations import BoundActivation, activation_from_module
 from . import quantities as Q
+from .functional import ActivationMode
 from .layers import LayerSpec, candidates, layer_info, split_params, tensors_in
 from .schedules import ScheduleLike, resolve
 from .trace import LayerInfo, Trace
@@ -81,6 +82,7 @@ class Probe:
         self._act_of: dict[int, Any] = {}  # layer → BoundActivation that first followed it
         self._frozen = False
         self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
+        self._mode: ActivationMode | None = None
         self.layers: list[LayerInfo] = []
         # storage
         self._buf = _StepBuffers()
@@ -111,6 +113,9 @@ class Probe:
         """Remove every hook; tensor hooks still pending on live graphs become no-ops."""
         for h in self._handles + self._forward_handles:
             h.remove()
+        if self._mode is not None:  # detached inside a forward pass
+            self._mode.__exit__(None, None, None)
+            self._mode = None
         self._handles, self._forward_handles = [], []
         self._buf.closed = True
         self._attached = False
@@ -136,7 +141,8 @@ class Probe:
         if not self._frozen or any(q in self.schedules for q in _ACT):
             for m, act in self._acts.items():
                 add(m.register_forward_pre_hook(partial(self._before_activation, act)))
-        add(self.model.register_forward_hook(self._after_model))
+            add(self.model.register_forward_pre_hook(self._before_model))
+        add(self.model.register_forward_hook(self._after_model, always_call=True))
 
     def _needs_forward(self) -> bool:
         return any(q in self.schedules for q in ("signal_grad_norm", "input_grad_norm", *_ACT))
@@ -330,17 +336,31 @@ class Probe:
         new = tuple(alias(a) for a in args)
         return new if aliases else None
 
-    def _before_activation(self, act: Any, module: nn.Module, args: tuple) -> None:
+    def _before_activation(self, act: BoundActivation, module: nn.Module, args: tuple) -> None:
+        if args and isinstance(args[0], Tensor):
+            self._on_activation(act, args[0])
+
+    def _on_activation(self, act: BoundActivation, x: Tensor) -> None:
+        """The first activation after a probed layer belongs to it; later ones are ignored."""
         idx = self._cursor
         if idx is None or not torch.is_grad_enabled():
             return
         self._cursor = None
         if not self._frozen:
             self._act_of.setdefault(idx, act)
-        if self._want_act and args and isinstance(args[0], Tensor):
-            self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, args[0])
+        if self._want_act:
+            self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, x)
+
+    def _before_model(self, module: nn.Module, args: Any) -> None:
+        # functional activations are seen through a TorchFunctionMode, only when needed
+        if self._mode is None and (self._want_act or not self._frozen) and torch.is_grad_enabled():
+            self._mode = ActivationMode(self._on_activation)
+            self._mode.__enter__()
 
     def _after_model(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._mode is not None:
+            mode, self._mode = self._mode, None
+            mode.__exit__(None, None, None)
         self._cursor = None
         if not self._frozen and self._order and torch.is_grad_enabled():
             self._freeze()
