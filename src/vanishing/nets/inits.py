@@ -224,3 +224,25 @@ def get_init(spec: str, activation: str | None = None, field: str = "init") -> C
             raise
         raise ConfigError(field, spec, e.allowed) from None
     return fn
+
+
+def critical_(tensor: Tensor, activation: str = "tanh", sigma_b2: float = 0.0) -> Tensor:
+    """Edge-of-chaos init (Poole et al. 2016; Schoenholz et al. 2017):
+    :math:`\\mathcal{N}(0, \\sigma_w^2/n_{in})` with :math:`\\sigma_w^2` the value at which
+    :math:`\\chi_1 = \\sigma_w^2\\,\\mathbb{E}[\\phi'(\\sqrt{q^*}z)^2] = 1` for this activation and bias
+    variance ``sigma_b2`` (use it for the biases too: ``normal:std=sqrt(sigma_b2)``), so gradients
+    neither vanish nor explode with depth. The network builder passes the layer's activation.
+    """
+    from ..theory.meanfield import critical_sigma_w2  # theory imports nets: resolve at call time
+
+    _check_positive("init critical sigma_b2", sigma_b2)
+    fan_in, _ = fans(tensor)
+    try:
+        sigma_w2 = critical_sigma_w2(activation, sigma_b2)
+    except ConfigError as e:
+        raise ConfigError("init critical sigma_b2", e.value, e.allowed) from None
+    return normal_(tensor, math.sqrt(sigma_w2 / fan_in))
+
+
+__all__.append("critical_")
+INITS.add("critical", Initializer("critical", critical_))
