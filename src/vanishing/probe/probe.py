@@ -44,13 +44,13 @@ _DERIVED = ("attribution_activation", "attribution_weights")
 class _StepBuffers:
     """What the hooks of one step write; closed when the step is finalised or the probe detached."""
 
-    __slots__ = ("signal", "input", "act", "before", "closed")
+    __slots__ = ("signal", "input", "act", "before_norm", "closed")
 
     def __init__(self) -> None:
         self.signal: dict[int, Tensor] = {}  # layer → Σ‖∂L/∂z‖² over forward calls
         self.input: dict[int, Tensor] = {}   # layer → Σ‖∂L/∂x‖²
         self.act: dict[int, Q.ActivationStats] = {}
-        self.before: list[Tensor] | None = None  # weight copies for update_ratio
+        self.before_norm: Tensor | None = None  # (L,) ‖W_before‖ when update_ratio is due
         self.closed = False
 
 
@@ -83,6 +83,11 @@ class Probe:
         self._frozen = False
         self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
         self._mode: ActivationMode | None = None
+        self._functional = False  # functional activations were seen in the discovery pass
+        first = next(iter(model.parameters()), None)
+        self._device = first.device if first is not None else torch.device("cpu")
+        self._nan = torch.tensor(float("nan"), dtype=torch.float64, device=self._device)
+        self._snapshot: list[Tensor] | None = None
         self.layers: list[LayerInfo] = []
         # storage
         self._buf = _StepBuffers()
@@ -183,22 +188,30 @@ class Probe:
         self._want_input = "input_grad_norm" in self._due
         self._want_act = any(q in self._due for q in _ACT)
 
+    @torch.no_grad()
     def _before_update(self) -> None:
         if not self._frozen:
             self._freeze()
         due, row = self._due, self._pending.setdefault(self.step_index, {})
         if any(q in due for q in _GRAD):
             row.update(self._grad_rows(due))
-        if "update_ratio" in due and self.optimizer is not None:
-            self._buf.before = [w.detach().clone() for w in self._weights]
+        if "update_ratio" in due and self.optimizer is not None and self._weights:
+            # one persistent copy of the weights, reused every time (no allocation per step)
+            if self._snapshot is None:
+                self._snapshot = [torch.empty_like(w) for w in self._weights]
+            torch._foreach_copy_(self._snapshot, self._weights)
+            self._buf.before_norm = row.get("param_norm")
+            if self._buf.before_norm is None:
+                self._buf.before_norm = self._weight_norms()
 
+    @torch.no_grad()
     def _after_update(self) -> None:
         buf, due, L = self._buf, self._due, len(self.layers)
         row = self._pending.setdefault(self.step_index, {})
-        if buf.before is not None:
-            after = [w.detach() for w in self._weights]
-            diff = Q.grouped_norms(Q.norms(torch._foreach_sub(after, buf.before)), *self._w_groups)
-            row["update_ratio"] = diff / Q.grouped_norms(Q.norms(buf.before), *self._w_groups)
+        if buf.before_norm is not None:
+            torch._foreach_sub_(self._snapshot, self._weights)  # W_before − W_after
+            diff = Q.grouped_norms(Q.norms(self._snapshot), *self._w_groups)
+            row["update_ratio"] = diff / buf.before_norm
         if "signal_grad_norm" in due:
             row["signal_grad_norm"] = self._stack(buf.signal, L).sqrt()
         if "input_grad_norm" in due:
@@ -216,31 +229,32 @@ class Probe:
             self._flush()
 
     def _grad_rows(self, due: set[str]) -> dict[str, Tensor]:
+        """grad_norm, bias_grad_norm, param_norm, nonfinite_grads from one batched norm call."""
         rows: dict[str, Tensor] = {}
+        need_grads = any(q in due for q in ("grad_norm", "bias_grad_norm", "nonfinite_grads"))
+        wg = [i for i, p in enumerate(self._weights) if p.grad is not None] if need_grads else []
+        bg = [i for i, p in enumerate(self._biases) if p.grad is not None] if need_grads else []
+        grads = [self._weights[i].grad for i in wg] + [self._biases[i].grad for i in bg]
+        params = self._weights if "param_norm" in due else []
+        n = Q.norms(grads + params).to(self._device)  # .to: no-op unless parameters span devices
+        G = len(grads)
+        w_idx, w_has = self._groups_of(self._w_idx, wg)
+        b_idx, b_has = self._groups_of(self._b_idx, bg)
+        if "grad_norm" in due:
+            rows["grad_norm"] = Q.grouped_norms(n[:len(wg)], w_idx, w_has)
+        if "bias_grad_norm" in due:
+            rows["bias_grad_norm"] = Q.grouped_norms(n[len(wg):G], b_idx, b_has)
         if "param_norm" in due:
-            rows["param_norm"] = Q.grouped_norms(Q.norms([w.detach() for w in self._weights]), *self._w_groups)
-        want_nf = "nonfinite_grads" in due
-        counts = []
-        for q, params, groups in (("grad_norm", self._weights, self._w_idx),
-                                  ("bias_grad_norm", self._biases, self._b_idx)):
-            if q not in due and not want_nf:
-                continue
-            present = [i for i, p in enumerate(params) if p.grad is not None]
-            grads = [params[i].grad for i in present]
-            idx, has = self._groups_of(groups, present)
-            n = Q.norms(grads) if grads else torch.zeros(0, dtype=torch.float64, device=self._device)
-            if q in due:
-                rows[q] = Q.grouped_norms(n.to(self._device), idx, has)
-            if want_nf:
-                counts.append((Q.nonfinite_counts(grads, n).to(self._device), idx, has))
-        if want_nf:
+            rows["param_norm"] = Q.grouped_norms(n[G:], *self._w_groups)
+        if "nonfinite_grads" in due:
+            counts = Q.nonfinite_counts(grads, n[:G])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
-            has_any = torch.zeros(len(self.layers), dtype=torch.bool, device=self._device)
-            for c, idx, has in counts:
-                total.index_add_(0, idx, c)
-                has_any |= has
-            rows["nonfinite_grads"] = torch.where(has_any, total, self._nan)
+            total.index_add_(0, torch.cat([w_idx, b_idx]), counts)
+            rows["nonfinite_grads"] = torch.where(w_has | b_has, total, self._nan)
         return rows
+
+    def _weight_norms(self) -> Tensor:
+        return Q.grouped_norms(Q.norms(self._weights), *self._w_groups)
 
     def _groups_of(self, groups: list[int], present: list[int]) -> tuple[Tensor, Tensor]:
         """Device (index, has-mask) for the present gradients; cached by presence pattern."""
@@ -256,22 +270,16 @@ class Probe:
 
     def _act_rows(self, row: dict[str, Tensor], stats: dict[int, Q.ActivationStats], due: set[str]) -> None:
         L, nan = len(self.layers), self._nan
-        kinds = self._act_kinds
-        if "saturation" in due:
-            row["saturation"] = torch.stack([
-                stats[i].saturation().to(self._device) if i in stats and kinds[i] == "saturating" else nan
-                for i in range(L)])
-        if "dead_fraction" in due:
-            row["dead_fraction"] = torch.stack([
-                d.to(self._device) if i in stats and (d := stats[i].dead_fraction()) is not None else nan
-                for i in range(L)])
-        if "act_derivative_mean" in due:
-            row["act_derivative_mean"] = torch.stack([
-                stats[i].derivative_mean().to(self._device) if i in stats else nan for i in range(L)])
+        for q, value in (("saturation", Q.ActivationStats.saturation),
+                         ("dead_fraction", Q.ActivationStats.dead_fraction),
+                         ("act_derivative_mean", Q.ActivationStats.derivative_mean)):
+            if q in due:
+                values = [value(stats[i]) if i in stats else None for i in range(L)]
+                row[q] = torch.stack([nan if v is None else v for v in values])
 
     def _stack(self, values: dict[int, Tensor], L: int) -> Tensor:
         nan = self._nan
-        return torch.stack([values[i].to(self._device) if i in values else nan for i in range(L)])
+        return torch.stack([values[i] if i in values else nan for i in range(L)])
 
     # --- discovery --------------------------------------------------------------------
     def _freeze(self) -> None:
@@ -284,7 +292,6 @@ class Probe:
                                   self._act_of[i].spec if i in self._act_of else None)
                        for i, m in enumerate(self._order)]
         self._unused = [n for m, n in self._candidates.items() if m not in self._index]
-        self._act_kinds = {i: act.kind for i, act in self._act_of.items()}
         self._weights, w_idx, self._biases, b_idx = [], [], [], []
         for i, m in enumerate(self._order):
             params = split_params(m)
@@ -293,9 +300,6 @@ class Probe:
             self._biases += params.biases
             b_idx += [i] * len(params.biases)
         self._w_idx, self._b_idx = w_idx, b_idx
-        first = next(iter(self.model.parameters()), None)
-        self._device = first.device if first is not None else torch.device("cpu")
-        self._nan = torch.tensor(float("nan"), dtype=torch.float64, device=self._device)
         self._group_cache: dict[Any, tuple[Tensor, Tensor]] = {}
         self._w_groups = self._groups_of(self._w_idx, list(range(len(self._weights))))
         if self._attached:
@@ -340,21 +344,28 @@ class Probe:
         if args and isinstance(args[0], Tensor):
             self._on_activation(act, args[0])
 
-    def _on_activation(self, act: BoundActivation, x: Tensor) -> None:
+    def _on_activation(self, act: BoundActivation, x: Tensor) -> bool:
         """The first activation after a probed layer belongs to it; later ones are ignored."""
         idx = self._cursor
         if idx is None or not torch.is_grad_enabled():
-            return
+            return False
         self._cursor = None
         if not self._frozen:
             self._act_of.setdefault(idx, act)
         if self._want_act:
             self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, x)
+        return True
+
+    def _on_functional_activation(self, act: BoundActivation, x: Tensor) -> None:
+        if self._on_activation(act, x) and not self._frozen:
+            self._functional = True
 
     def _before_model(self, module: nn.Module, args: Any) -> None:
-        # functional activations are seen through a TorchFunctionMode, only when needed
-        if self._mode is None and (self._want_act or not self._frozen) and torch.is_grad_enabled():
-            self._mode = ActivationMode(self._on_activation)
+        # functional activations are seen through a TorchFunctionMode, entered only on due steps
+        # of models where the discovery pass found some
+        wanted = not self._frozen or (self._want_act and self._functional)
+        if self._mode is None and wanted and torch.is_grad_enabled():
+            self._mode = ActivationMode(self._on_functional_activation)
             self._mode.__enter__()
 
     def _after_model(self, module: nn.Module, args: Any, output: Any) -> None:
@@ -368,10 +379,12 @@ class Probe:
     def _on_grad(self, buf: _StepBuffers, store: dict[int, Tensor], idx: int, grad: Tensor) -> None:
         if buf.closed:
             return
-        n = Q.norms([grad])[0]
+        n = Q.norm(grad)
         scale = self._grad_scale()
         if scale is not None:
             n = n / scale
+        if n.device != self._device:
+            n = n.to(self._device)
         store[idx] = n * n if idx not in store else store[idx] + n * n
 
     def _on_input(self, buf: _StepBuffers, module: nn.Module, grad: Tensor) -> None:

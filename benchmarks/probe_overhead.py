@@ -1,0 +1,172 @@
+"""Probe overhead: time per training step relative to bare training (a script, not a test).
+
+Interleaved repeats (every variant once per round, in rotating order), medians over rounds,
+ratios to the bare loop. Each run builds the model afresh from the same seed, runs
+``--warmup`` untimed steps (layer discovery, the first log-spaced records), then times
+``--steps`` steps plus reading ``probe.trace`` at the end.
+
+    python benchmarks/probe_overhead.py            # full (a few minutes on 2 cores)
+    python benchmarks/probe_overhead.py --quick    # smoke version (~1 minute)
+
+Targets: norms every step ≤ 1.03×, full set on the default schedule ≤ 1.05×, full set
+every step ≤ 1.30×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vanishing.nets import build_mlp
+from vanishing.probe import NORMS, watch
+
+TARGETS = {"norms every step": 1.03, "full, default schedule": 1.05, "full every step": 1.30}
+
+
+def mlp() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
+    """Reference model: 20-layer sigmoid MLP, width 256, batch 128."""
+    net = build_mlp(256, 10, depth=20, width=256, activation="sigmoid", init="xavier_normal")
+    return net, lambda g: (torch.randn(128, 256, generator=g), torch.randint(0, 10, (128,), generator=g))
+
+
+def cnn() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
+    """Small CNN on 28×28 single-channel images, batch 64."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+    return net, lambda g: (torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g))
+
+
+def lightning_norms(net: nn.Module) -> dict[str, float]:
+    """Lightning-style ``grad_norm``: one ``.norm().item()`` per parameter."""
+    return {n: p.grad.norm().item() for n, p in net.named_parameters() if p.grad is not None}
+
+
+def wandb_histograms(net: nn.Module) -> list:
+    """wandb.watch-style: a 64-bin histogram of every gradient, copied to the host."""
+    return [torch.histc(p.grad, bins=64).cpu().numpy() for p in net.parameters() if p.grad is not None]
+
+
+def run(variant: str, make, steps: int, warmup: int) -> float:
+    """Seconds per step of one variant."""
+    torch.manual_seed(0)
+    net, batch = make()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    data = [batch(g) for _ in range(8)]
+    probe, extra, cockpit_step = None, None, None
+    if variant == "norms every step":
+        probe = watch(net, opt, every=1, quantities=list(NORMS))
+    elif variant == "full, default schedule":
+        probe = watch(net, opt)
+    elif variant == "full every step":
+        probe = watch(net, opt, every=1)
+    elif variant == "lightning .norm().item() loop":
+        extra = lightning_norms
+    elif variant == "wandb-style histograms":
+        extra = wandb_histograms
+    elif variant == "cockpit economy":
+        cockpit_step = _cockpit(net, opt)
+
+    def one(i: int) -> None:
+        x, y = data[i % len(data)]
+        opt.zero_grad()
+        if cockpit_step is not None:
+            cockpit_step(i, x, y)
+            return
+        F.cross_entropy(net(x), y).backward()
+        if extra is not None:
+            extra(net)
+        opt.step()
+
+    for i in range(warmup):
+        one(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        one(i)
+    if probe is not None:
+        probe.trace  # the final flush is part of the cost
+    elapsed = time.perf_counter() - t0
+    if probe is not None:
+        probe.detach()
+    return elapsed / steps
+
+
+def _cockpit(net: nn.Module, opt: torch.optim.Optimizer):
+    from backpack import extend
+    from cockpit import Cockpit, quantities
+    from cockpit.utils.configuration import configuration
+
+    net = extend(net)
+    lossfunc = extend(nn.CrossEntropyLoss())
+    loss_each = nn.CrossEntropyLoss(reduction="none")
+    ck = Cockpit(net.parameters(), quantities=configuration("economy"))
+
+    def step(i: int, x, y) -> None:
+        out = net(x)
+        loss = lossfunc(out, y)
+        with ck(i, info={"batch_size": x.shape[0], "individual_losses": loss_each(out, y), "loss": loss,
+                         "optimizer": opt}):
+            loss.backward(create_graph=ck.create_graph(i))
+        opt.step()
+
+    return step
+
+
+def cockpit_available() -> bool:
+    try:
+        import cockpit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps and rounds")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per run")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
+    ap.add_argument("--models", default="mlp,cnn")
+    args = ap.parse_args()
+    steps = args.steps or (30 if args.quick else 100)
+    rounds = args.rounds or (3 if args.quick else 7)
+    torch.set_num_threads(args.threads)
+    variants = ["bare", "norms every step", "full, default schedule", "full every step",
+                "lightning .norm().item() loop", "wandb-style histograms"]
+    has_cockpit = cockpit_available()
+    if has_cockpit:
+        variants.append("cockpit economy")
+    models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {steps} timed steps after {args.warmup} warm-up, "
+          f"{rounds} interleaved rounds, medians")
+    for key in args.models.split(","):
+        title, make = models[key]
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        for r in range(rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for v in order:
+                times[v].append(run(v, make, steps, args.warmup))
+        bare = statistics.median(times["bare"])
+        print(f"\n{title}: bare {bare * 1e3:.2f} ms/step")
+        print(f"| {'variant':<32} | ms/step | ratio | target |")
+        print(f"|{'-' * 34}|---------|-------|--------|")
+        for v in variants:
+            med = statistics.median(times[v])
+            target = TARGETS.get(v)
+            mark = "" if target is None else (f"≤ {target:.2f} " + ("ok" if med / bare <= target else "MISSED"))
+            print(f"| {v:<32} | {med * 1e3:7.2f} | {med / bare:5.2f} | {mark} |")
+        if not has_cockpit:
+            print("cockpit economy: skipped: cockpit not installed")
+
+
+if __name__ == "__main__":
+    main()
