@@ -77,3 +77,7 @@ def test_unknown_quantity_lists_the_valid_ones():
     net = nn.Linear(2, 2)
     with pytest.raises(ConfigError, match="grad_norm"):
         watch(net, quantities=["grad_nrom"])
+
+
+def test_explicit_accepts_numpy_integers():
+    assert explicit(np.arange(0, 10, 5)) == explicit([0, 5])

@@ -76,7 +76,10 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
     if not tensors:
         return torch.zeros(0, dtype=torch.float64)
     if tensors[0].device.type != "cpu":
-        return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
+        try:
+            return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
+        except (TypeError, RuntimeError):  # older torch: no dtype argument
+            return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
     vals = torch.stack(torch._foreach_norm([_fp32(t) for t in tensors])).tolist()
     for i, v in enumerate(vals):
         if not _FP32_SAFE_MIN <= v < math.inf:

@@ -9,6 +9,7 @@ network at initialisation.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Callable, Protocol, Union
@@ -77,9 +78,9 @@ class explicit:
     def __init__(self, steps: Iterable[int]):
         steps = list(steps)
         for s in steps:
-            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+            if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
                 raise ConfigError("every", steps, "a list of integer steps >= 0")
-        self.steps = frozenset(steps)
+        self.steps = frozenset(int(s) for s in steps)
 
     def __call__(self, step: int) -> bool:
         return step in self.steps
