@@ -26,12 +26,13 @@ from .meanfield import (
     q_star,
     variance_map,
 )
-from .phase_diagram import PhaseDiagram, phase_diagram, plot_phase_diagram
+from .phase_diagram import FIGURE_SUFFIXES, PhaseDiagram, phase_diagram, plot_phase_diagram
 from .predict import Prediction, predict, predict_gains
 from .quadrature import gaussian_expectation
 from .scales import sigma_b2_of_init, sigma_w2_of_init
 
 __all__ = [
+    "FIGURE_SUFFIXES",
     "PHASE_TOLERANCE",
     "Comparison",
     "MeanField",

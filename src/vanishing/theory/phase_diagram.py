@@ -70,8 +70,12 @@ def phase_diagram(activation: str, sigma_w2_max: float | None = None, sigma_b2_m
     return PhaseDiagram(a.spec, sw, sb, chi, np.asarray(depth_scale(chi)), critical)
 
 
-def plot_phase_diagram(diagram: PhaseDiagram, path: str | Path) -> Path:
-    """Draw ``log10 |ξ_∇|`` as a heatmap with the critical line; PNG, SVG or PDF by suffix."""
+def plot_phase_diagram(diagram: PhaseDiagram, path: str | Path,
+                       mark: tuple[float, float] | None = None) -> Path:
+    """Draw ``log10 |ξ_∇|`` as a heatmap with the critical line; PNG, SVG or PDF by suffix.
+
+    ``mark``: a (σ_w², σ_b²) to show as a cross, e.g. the config at hand.
+    """
     path = Path(path)
     if path.suffix.lower() not in FIGURE_SUFFIXES:
         raise ConfigError("out", str(path), "a file name ending in " + ", ".join(FIGURE_SUFFIXES))
@@ -89,6 +93,8 @@ def plot_phase_diagram(diagram: PhaseDiagram, path: str | Path) -> Path:
         ax.plot(crit[:, 0], crit[:, 1], color="white", lw=2, label="critical line χ₁ = 1")
     elif len(crit) == 1:
         ax.plot(crit[:, 0], crit[:, 1], "o", color="white", ms=8, label="critical point χ₁ = 1")
+    if mark is not None:
+        ax.plot([mark[0]], [mark[1]], "x", color="cyan", ms=10, mew=2.5, label=f"σw²={mark[0]:g}, σb²={mark[1]:g}")
     ax.text(0.03, 0.95, "ordered:\ngradients vanish", transform=ax.transAxes, va="top", color="white")
     ax.text(0.97, 0.95, "chaotic:\ngradients explode", transform=ax.transAxes, va="top", ha="right",
             color="white")
@@ -97,7 +103,7 @@ def plot_phase_diagram(diagram: PhaseDiagram, path: str | Path) -> Path:
     ax.set_xlabel("σw²  (weight variance × fan-in)")
     ax.set_ylabel("σb²  (bias variance)")
     ax.set_title(f"{diagram.activation}: mean-field phase diagram")
-    if len(crit):
+    if len(crit) or mark is not None:
         ax.legend(loc="lower right", framealpha=0.6)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
