@@ -50,7 +50,7 @@ def _sentence(mf: MeanField, depth: int | None, crit: float | None) -> str:
     per_layer = 0.5 * math.log10(mf.chi1) if mf.chi1 > 0 else -math.inf
     if mf.phase == "critical":
         text = "critical: gradients keep their size with depth"
-        if math.isfinite(mf.depth_scale):
+        if abs(mf.depth_scale) < 1e6:
             text += f" (they change e-fold only over {abs(mf.depth_scale):.3g} layers)"
     else:
         verb = "shrink" if mf.phase == "ordered" else "grow"

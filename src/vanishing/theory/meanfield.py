@@ -159,7 +159,7 @@ def q_star(activation: str, sigma_w2: float | np.ndarray, sigma_b2: float | np.n
     """
     a = mean_field_activation(activation)
     sw, sb = _check_sigma("sigma_w2", sigma_w2), _check_sigma("sigma_b2", sigma_b2)
-    return _out(_q_star(a, sw, sb, q0))
+    return _out(_q_star(a, sw, sb, float(_check_sigma("q0", q0))))
 
 
 def chi1(activation: str, sigma_w2: float | np.ndarray, sigma_b2: float | np.ndarray,
@@ -172,7 +172,9 @@ def chi1(activation: str, sigma_w2: float | np.ndarray, sigma_b2: float | np.nda
     """
     a = mean_field_activation(activation)
     sw, sb = _check_sigma("sigma_w2", sigma_w2), _check_sigma("sigma_b2", sigma_b2)
-    qq = _q_star(a, sw, sb, 1.0) if q is None else _check_sigma("q", q, allow_inf=True) + 0 * sw
+    if q is None:
+        return _out(sw * _m1(a, _q_star(a, sw, sb, 1.0)))
+    qq, sw = np.broadcast_arrays(_check_sigma("q", q, allow_inf=True), sw)
     return _out(sw * _m1(a, qq))
 
 

@@ -82,7 +82,7 @@ def predict_gains(activation: str, init: str, bias_init: str, depth: int, width:
     Example:
         >>> p = predict_gains("tanh", "xavier_normal", "zeros", depth=20, width=256, in_features=256)
         >>> p.phase, round(p.orders_lost, 1)
-        ('critical', 0.8)
+        ('critical', 0.7)
     """
     act = mean_field_activation(activation)
     depth, width, in_features = (_positive_int(n, v) for n, v in
