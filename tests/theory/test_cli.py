@@ -64,8 +64,9 @@ def test_phase_diagram_writes_a_figure(tmp_path, suffix, magic):
 
 @pytest.mark.parametrize("args,match", [
     (["-a", "swish", "--sigma-w2", "1"], "invalid activation 'swish'; one of: sigmoid, tanh"),
-    (["--sigma-w2", "-1"], "invalid sigma_w2 -1.0; a finite number >= 0"),
-    (["--sigma-w2", "1", "--sigma-b2", "-0.1"], "invalid sigma_b2 -0.1; a finite number >= 0"),
+    (["--sigma-w2", "-1"], "invalid sigma_w2 -1.0; a number from 0 to 1e6"),
+    (["--sigma-w2", "1", "--sigma-b2", "-0.1"], "invalid sigma_b2 -0.1; a number from 0 to 1e6"),
+    (["--sigma-w2", "1e7"], "invalid sigma_w2 10000000.0; a number from 0 to 1e6"),
     (["-a", "relu", "--sigma-b2", "0.1", "--critical"], "invalid sigma_b2 0.1; 0 for relu"),
     (["-a", "softplus", "--critical"], "softplus has a critical point"),
     ([], "invalid sigma_w2 None; a number >= 0 via --sigma-w2"),

@@ -96,3 +96,11 @@ def test_finite_width_net_matches_the_prediction(activation, sw, sb):
     ratios = np.array(ratios)  # (seeds, L-1)
     assert ratios.mean() == pytest.approx(1.0, abs=0.03)
     assert np.abs(ratios.mean(axis=0) - 1).max() < 0.1  # and no layer far off
+
+
+def test_predict_accepts_a_run_config():
+    from vanishing.config import RunConfig
+
+    cfg = RunConfig()
+    p = predict(cfg, in_features=64, out_features=10)
+    assert p.activation == cfg.activation and p.depth == cfg.depth

@@ -63,14 +63,17 @@ _BISECT_STEPS = 51  # halves ln 4 down to ~1e-15
 _AT_INFINITY = 1e30  # φ'(±∞) is sampled here
 
 
+_SIGMA_MAX = 1e6  # keeps q* of a bounded φ far below the 1e12 reported as ∞
+
+
 def _check_sigma(name: str, value: Any, allow_inf: bool = False) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float) if not isinstance(value, bool) else np.asarray(np.nan)
     except (TypeError, ValueError):
         arr = np.asarray(np.nan)
-    bad = np.isnan(arr) | (arr < 0) | (np.isinf(arr) & (not allow_inf))
-    if np.any(bad):
-        raise ConfigError(name, value, "a number >= 0" if allow_inf else "a finite number >= 0")
+    top = np.inf if allow_inf else _SIGMA_MAX
+    if np.any(np.isnan(arr) | (arr < 0) | (arr > top)):
+        raise ConfigError(name, value, "a number >= 0" if allow_inf else "a number from 0 to 1e6")
     return arr
 
 
