@@ -26,7 +26,6 @@ _KINKS: dict[str, tuple[float, ...]] = {
     "leaky_relu": (0.0,),
     "elu": (0.0,),
     "selu": (0.0,),
-    "linear": (),
 }
 
 

@@ -29,8 +29,8 @@ class Comparison:
 
     @property
     def orders_error(self) -> float:
-        """log10 of :attr:`ratio` per layer, times the number of pairs, halved: how many orders of
-        magnitude of gradient norm the theory misses over these layers."""
+        """Orders of magnitude of gradient norm the theory misses over these layers,
+        ½ · pairs · log10 :attr:`ratio` (> 0: the measured gradients shrink less than predicted)."""
         return 0.5 * len(self.measured) * math.log10(self.ratio) if self.ratio > 0 else math.nan
 
 
