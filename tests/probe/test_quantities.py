@@ -142,3 +142,16 @@ def test_nonfinite_gradients_are_counted_not_raised():
     np.testing.assert_array_equal(t["nonfinite_grads"][0], [0, 4, 0])
     assert math.isnan(t["grad_norm"][0, 1]) and math.isinf(t["bias_grad_norm"][0, 1])
     assert np.isfinite(t["grad_norm"][0, [0, 2]]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_dtypes(dtype):
+    torch.manual_seed(0)
+    net = build_mlp(IN, OUT, depth=3, width=8, activation="tanh").to(dtype)
+    x, y = _data()
+    with watch(net, every=1) as probe:
+        nn.functional.cross_entropy(net(x.to(dtype)), y).backward()
+        probe.step()
+    ref = [m.weight.grad.double().norm().item() for m in net.weight_layers()]
+    np.testing.assert_allclose(probe.trace["grad_norm"][0], ref, rtol=1e-6)
+    assert np.isfinite(probe.trace["signal_grad_norm"]).all()

@@ -230,43 +230,48 @@ class Probe:
 
     def _grad_rows(self, due: set[str]) -> dict[str, Tensor]:
         """grad_norm, bias_grad_norm, param_norm, nonfinite_grads from one batched norm call."""
-        rows: dict[str, Tensor] = {}
         need_grads = any(q in due for q in ("grad_norm", "bias_grad_norm", "nonfinite_grads"))
-        wg = [i for i, p in enumerate(self._weights) if p.grad is not None] if need_grads else []
-        bg = [i for i, p in enumerate(self._biases) if p.grad is not None] if need_grads else []
+        wg = tuple(i for i, p in enumerate(self._weights) if p.grad is not None) if need_grads else ()
+        bg = tuple(i for i, p in enumerate(self._biases) if p.grad is not None) if need_grads else ()
+        with_params = "param_norm" in due
         grads = [self._weights[i].grad for i in wg] + [self._biases[i].grad for i in bg]
-        params = self._weights if "param_norm" in due else []
-        n = Q.norms(grads + params).to(self._device)  # .to: no-op unless parameters span devices
-        G = len(grads)
-        w_idx, w_has = self._groups_of(self._w_idx, wg)
-        b_idx, b_has = self._groups_of(self._b_idx, bg)
-        if "grad_norm" in due:
-            rows["grad_norm"] = Q.grouped_norms(n[:len(wg)], w_idx, w_has)
-        if "bias_grad_norm" in due:
-            rows["bias_grad_norm"] = Q.grouped_norms(n[len(wg):G], b_idx, b_has)
-        if "param_norm" in due:
-            rows["param_norm"] = Q.grouped_norms(n[G:], *self._w_groups)
+        n = Q.norms(grads + (self._weights if with_params else [])).to(self._device)
+        plan = self._grad_plans.get((wg, bg, with_params))
+        if plan is None:
+            plan = self._grad_plans[(wg, bg, with_params)] = self._grad_plan(wg, bg, with_params)
+        idx, has, layer_of_grad, has_grad = plan
+        # rows 0, 1, 2 of (3, L): weight-gradient, bias-gradient and weight norms
+        out = Q.grouped_norms(n, idx, has).view(3, -1)
+        rows = {q: out[i] for i, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm")) if q in due}
         if "nonfinite_grads" in due:
-            counts = Q.nonfinite_counts(grads, n[:G])
+            counts = Q.nonfinite_counts(grads, n[:len(grads)])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
-            total.index_add_(0, torch.cat([w_idx, b_idx]), counts)
-            rows["nonfinite_grads"] = torch.where(w_has | b_has, total, self._nan)
+            rows["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
         return rows
+
+    def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Tensor, ...]:
+        """Device index tensors for :meth:`_grad_rows`, one per pattern of present gradients."""
+        L = len(self.layers)
+        layer_of_grad = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
+        idx = [self._w_idx[i] for i in wg] + [L + self._b_idx[i] for i in bg]
+        if with_params:
+            idx += [2 * L + i for i in self._w_idx]
+        has = torch.zeros(3 * L, dtype=torch.bool)
+        has[idx] = True
+        has_grad = torch.zeros(L, dtype=torch.bool)
+        has_grad[layer_of_grad] = True
+        dev = self._device
+        return (torch.tensor(idx, dtype=torch.long, device=dev), has.to(dev),
+                torch.tensor(layer_of_grad, dtype=torch.long, device=dev), has_grad.to(dev))
 
     def _weight_norms(self) -> Tensor:
         return Q.grouped_norms(Q.norms(self._weights), *self._w_groups)
 
-    def _groups_of(self, groups: list[int], present: list[int]) -> tuple[Tensor, Tensor]:
-        """Device (index, has-mask) for the present gradients; cached by presence pattern."""
-        key = (id(groups), tuple(present))
-        hit = self._group_cache.get(key)
-        if hit is None:
-            idx = [groups[i] for i in present]
-            has = torch.zeros(len(self.layers), dtype=torch.bool)
-            has[idx] = True
-            hit = (torch.tensor(idx, dtype=torch.long, device=self._device), has.to(self._device))
-            self._group_cache[key] = hit
-        return hit
+    def _weight_groups(self) -> tuple[Tensor, Tensor]:
+        """Device (layer index of each weight, has-weights mask) for grouping weight norms."""
+        has = torch.zeros(len(self.layers), dtype=torch.bool)
+        has[self._w_idx] = True
+        return torch.tensor(self._w_idx, dtype=torch.long, device=self._device), has.to(self._device)
 
     def _act_rows(self, row: dict[str, Tensor], stats: dict[int, Q.ActivationStats], due: set[str]) -> None:
         L, nan = len(self.layers), self._nan
@@ -300,8 +305,8 @@ class Probe:
             self._biases += params.biases
             b_idx += [i] * len(params.biases)
         self._w_idx, self._b_idx = w_idx, b_idx
-        self._group_cache: dict[Any, tuple[Tensor, Tensor]] = {}
-        self._w_groups = self._groups_of(self._w_idx, list(range(len(self._weights))))
+        self._grad_plans: dict[tuple, tuple[Tensor, ...]] = {}
+        self._w_groups = self._weight_groups()
         if self._attached:
             self._register_forward_hooks()  # drop hooks of unused modules (and all if none needed)
 

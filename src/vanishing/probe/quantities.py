@@ -80,7 +80,8 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
             return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
         except (TypeError, RuntimeError):  # older torch: no dtype argument
             return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
-    vals = torch.stack(torch._foreach_norm([_fp32(t) for t in tensors])).tolist()
+    acc = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    vals = [n.item() for n in torch._foreach_norm(list(tensors), 2, dtype=acc)]
     for i, v in enumerate(vals):
         if not _FP32_SAFE_MIN <= v < math.inf:
             vals[i] = torch.linalg.vector_norm(tensors[i], dtype=torch.float64).item()
@@ -91,14 +92,10 @@ def norm(t: Tensor) -> Tensor:
     """0-d float64 Euclidean norm of one tensor, with the same precision rule as :func:`norms`."""
     if t.device.type != "cpu":
         return torch.linalg.vector_norm(t, dtype=torch.float64)
-    n = torch.linalg.vector_norm(_fp32(t))
+    n = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None)
     if _FP32_SAFE_MIN <= n.item() < math.inf:
         return n.to(torch.float64)
     return torch.linalg.vector_norm(t, dtype=torch.float64)
-
-
-def _fp32(t: Tensor) -> Tensor:
-    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
@@ -118,10 +115,8 @@ def nonfinite_counts(tensors: Sequence[Tensor], n: Tensor) -> Tensor:
     if n.device.type != "cpu":
         # x * 0 is NaN exactly where x is not finite; ord-0 "norm" counts nonzero (NaN) entries
         return torch.stack(torch._foreach_norm(torch._foreach_mul(list(tensors), 0.0), 0)).to(torch.float64)
-    out = torch.zeros_like(n)
-    for i in (~torch.isfinite(n)).nonzero().flatten().tolist():
-        out[i] = float((~torch.isfinite(tensors[i])).sum())
-    return out
+    counts = [0.0 if math.isfinite(v) else float((~torch.isfinite(t)).sum()) for v, t in zip(n.tolist(), tensors)]
+    return torch.tensor(counts, dtype=torch.float64)
 
 
 class ActivationStats:
@@ -132,13 +127,14 @@ class ActivationStats:
     low for every example of the batch, and for every micro-batch of the step.
     """
 
-    __slots__ = ("low_sum", "deriv_sum", "count", "dead")
+    __slots__ = ("low_sum", "deriv_sum", "count", "top", "threshold")
 
     def __init__(self) -> None:
-        self.low_sum: Tensor | None = None
+        self.low_sum: Tensor | None = None  # number of low entries (saturating activations)
         self.deriv_sum: Tensor | None = None
         self.count = 0
-        self.dead: Tensor | None = None
+        self.top: Tensor | None = None  # per unit, max φ' over the batch (ReLU-like activations)
+        self.threshold = 0.0
 
     def update(self, act, x: Tensor) -> None:
         """Add one forward pass: ``act`` a BoundActivation, ``x`` its input (pre-activation)."""
@@ -151,9 +147,10 @@ class ActivationStats:
             low_sum = (d < SATURATION_THRESHOLD * act.max_derivative()).sum()  # int64, exact
             self.low_sum = low_sum if self.low_sum is None else self.low_sum + low_sum
         elif act.kind == "relu_like":
-            low = d < SATURATION_THRESHOLD * act.max_derivative()
-            dead = low.all(0) if low.dim() > 1 else low
-            self.dead = dead if self.dead is None or self.dead.shape != dead.shape else self.dead & dead
+            # a unit is dead when even its largest φ' over the batch is low
+            top = d.amax(0) if d.dim() > 1 else d
+            self.top = top if self.top is None or self.top.shape != top.shape else torch.maximum(self.top, top)
+            self.threshold = SATURATION_THRESHOLD * act.max_derivative()
 
     def saturation(self) -> Tensor | None:
         return None if self.low_sum is None else self.low_sum.double() / max(self.count, 1)
@@ -162,7 +159,7 @@ class ActivationStats:
         return self.deriv_sum.double() / max(self.count, 1)
 
     def dead_fraction(self) -> Tensor | None:
-        return None if self.dead is None else self.dead.to(torch.float64).mean()
+        return None if self.top is None else (self.top < self.threshold).to(torch.float64).mean()
 
 
 def attribution(signal: np.ndarray, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
