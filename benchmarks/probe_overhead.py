@@ -163,7 +163,7 @@ def main() -> None:
             med = statistics.median(times[v])
             target = TARGETS.get(v)
             mark = "" if target is None else (f"≤ {target:.2f} " + ("ok" if med / bare <= target else "MISSED"))
-            print(f"| {v:<32} | {med * 1e3:7.2f} | {med / bare:5.2f} | {mark} |")
+            print(f"| {v:<32} | {med * 1e3:7.2f} | {med / bare:5.3f} | {mark} |")
         if not has_cockpit:
             print("cockpit economy: skipped: cockpit not installed")
 

@@ -55,7 +55,17 @@ class _StepBuffers:
 
 
 class Probe:
-    """Records per-layer gradient-flow quantities of ``model``; see :func:`watch`."""
+    """Records per-layer gradient-flow quantities of ``model``; made and attached by :func:`watch`.
+
+    Layers are found on the first forward pass run with autograd on, in execution order;
+    a module called several times appears once (at its first call) and its readings
+    combine all calls (signal norms: root-sum-square). Gradient accumulation is one step:
+    gradient norms read the accumulated ``.grad``, signal norms are the root-sum-square over
+    micro-batches (the norm over the whole effective batch), activation statistics pool all
+    micro-batches. While detached the probe neither records nor counts steps.
+
+    ``meta`` is copied into every :class:`Trace` (put the run configuration there).
+    """
 
     def __init__(
         self,
