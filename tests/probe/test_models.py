@@ -217,3 +217,36 @@ def test_bad_layer_names_are_config_errors():
     from vanishing.errors import ConfigError
     with pytest.raises(ConfigError, match="layers"):
         watch(nn.Sequential(nn.Linear(2, 2)), layers=["nope"])
+
+
+def test_models_without_probed_layers_record_nothing_per_layer():
+    x = torch.randn(4, 3, requires_grad=True)
+    net = nn.Sequential(nn.ReLU())
+    with watch(net, every=1) as probe:
+        net(x).sum().backward()
+        probe.log(loss=1.0)
+        probe.step()
+    t = probe.trace
+    assert t.layers == [] and t.steps.tolist() == [0] and t["grad_norm"].shape == (1, 0)
+    lin = nn.Linear(3, 3)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    with watch(lin, opt, every=1, layers=lambda name, m: False) as probe:
+        opt.zero_grad()
+        lin(x).sum().backward()
+        opt.step()
+    assert probe.trace.layers == [] and probe.step_index == 1
+
+
+def test_a_single_module_can_be_watched():
+    lin = nn.Linear(3, 2)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    x = torch.randn(5, 3)
+    with watch(lin, opt, every=1) as probe:
+        opt.zero_grad()
+        torch.sigmoid(lin(x)).sum().backward()
+        opt.step()
+    t = probe.trace
+    assert t.layer_names == ["Linear"] and np.isfinite(t["grad_norm"]).all()
+    # the sigmoid runs outside the watched module's forward: not its activation
+    assert t.layers[0].activation is None and np.isnan(t["saturation"]).all()
+    assert np.isnan(t["input_grad_norm"]).all()

@@ -202,6 +202,8 @@ class Probe:
     def _before_update(self) -> None:
         if not self._frozen:
             self._freeze()
+        if not self.layers:  # no layer ran, or the filter chose none: nothing per layer to record
+            self._due = set()
         due, row = self._due, self._pending.setdefault(self.step_index, {})
         if any(q in due for q in _GRAD):
             row.update(self._grad_rows(due))
@@ -226,7 +228,7 @@ class Probe:
             row["signal_grad_norm"] = self._stack(buf.signal, L).sqrt()
         if "input_grad_norm" in due:
             row["input_grad_norm"] = self._stack(buf.input, L).sqrt()
-        if self._want_act:
+        if any(q in due for q in _ACT):
             self._act_rows(row, buf.act, due)
         if not row:
             del self._pending[self.step_index]
