@@ -137,7 +137,7 @@ def idx(seed: int, path: Path, limit: int | None = None) -> Arrays:
     """MNIST-layout IDX files in folder ``path`` (e.g. MNIST, Fashion-MNIST), 784 features.
 
     Pixels are scaled to [0, 1], then standardised with training statistics. ``limit`` keeps the
-    first ``limit`` training samples (the test set stays whole).
+    first ``limit`` training samples (all if there are fewer); the test set stays whole.
     """
     files = find_idx_files(path)
     x_tr, y_tr = _pair(files["train_images"], files["train_labels"])
