@@ -133,3 +133,34 @@ def test_manual_stepping_without_optimizer():
     assert probe.step_index == 5 and t.steps.tolist() == [0, 2, 4]
     assert np.isnan(t["update_ratio"]).all()  # needs an optimizer
     assert np.isfinite(t["grad_norm"]).all()
+
+
+def test_dead_units_pool_over_micro_batches():
+    torch.manual_seed(0)
+    net = build_mlp(6, 3, depth=2, width=16, activation="relu")
+    with torch.no_grad():
+        net.blocks[0].linear.bias -= 1.0  # many units inactive on small batches
+    micro = [(x[:3], y[:3]) for x, y in _batches(2)]
+    with watch(net, every=1, quantities=["dead_fraction"]) as probe:
+        for x, y in micro:
+            F.cross_entropy(net(x), y).backward()
+        probe.step()
+    lin = net.blocks[0].linear
+    z = torch.cat([F.linear(x, lin.weight, lin.bias) for x, _ in micro])  # (16, 16)
+    expected = float((z <= 0).all(0).double().mean())
+    each = [float((F.linear(x, lin.weight, lin.bias) <= 0).all(0).double().mean()) for x, _ in micro]
+    assert probe.trace["dead_fraction"][0, 0] == pytest.approx(expected)
+    assert expected < min(each)  # pooling differs from any single micro-batch
+
+
+def test_asking_for_an_attribution_term_records_both_signal_norms():
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with watch(net, opt, quantities={"attribution_weights": 2}) as probe:
+        for x, y in _batches(4):
+            opt.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+    t = probe.trace
+    assert set(t.data) == {"attribution_weights", "signal_grad_norm", "input_grad_norm"}
+    assert t.recorded("attribution_weights")[0].tolist() == [0, 2]
