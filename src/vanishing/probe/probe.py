@@ -89,7 +89,7 @@ class Probe:
         # discovery (first forward pass with autograd on)
         self._order: list[nn.Module] = []
         self._index: dict[nn.Module, int] = {}
-        self._act_of: dict[int, Any] = {}  # layer → BoundActivation that first followed it
+        self._act_of: dict[int, BoundActivation] = {}  # layer → the activation that first followed it
         self._frozen = False
         self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
         self._mode: ActivationMode | None = None
