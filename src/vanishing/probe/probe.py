@@ -17,6 +17,7 @@ return at once.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any, Callable, Iterable, Mapping, Union
 
@@ -47,8 +48,8 @@ class _StepBuffers:
     __slots__ = ("signal", "input", "act", "before_norm", "closed")
 
     def __init__(self) -> None:
-        self.signal: dict[int, Tensor] = {}  # layer → Σ‖∂L/∂z‖² over forward calls
-        self.input: dict[int, Tensor] = {}   # layer → Σ‖∂L/∂x‖²
+        self.signal: dict[int, Tensor | float] = {}  # layer → Σ‖∂L/∂z‖² over forward calls
+        self.input: dict[int, Tensor | float] = {}   # layer → Σ‖∂L/∂x‖²
         self.act: dict[int, Q.ActivationStats] = {}
         self.before_norm: Tensor | None = None  # (L,) ‖W_before‖ when update_ratio is due
         self.closed = False
@@ -294,9 +295,14 @@ class Probe:
                 values = [value(stats[i]) if i in stats else None for i in range(L)]
                 row[q] = torch.stack([nan if v is None else v for v in values])
 
-    def _stack(self, values: dict[int, Tensor], L: int) -> Tensor:
-        nan = self._nan
-        return torch.stack([values[i] if i in values else nan for i in range(L)])
+    def _stack(self, values: dict[int, Tensor | float], L: int) -> Tensor:
+        """(L,) float64 on the device from per-layer values (0-d tensors, or floats on the CPU path)."""
+        vals = [values.get(i) for i in range(L)]
+        if not any(isinstance(v, Tensor) for v in vals):
+            return torch.tensor([math.nan if v is None else v for v in vals], dtype=torch.float64,
+                                device=self._device)
+        return torch.stack([self._nan if v is None else torch.as_tensor(v, dtype=torch.float64, device=self._device)
+                            for v in vals])
 
     # --- discovery --------------------------------------------------------------------
     def _freeze(self) -> None:
@@ -400,7 +406,7 @@ class Probe:
         scale = self._grad_scale()
         if scale is not None:
             n = n / scale
-        if n.device != self._device:
+        if isinstance(n, Tensor) and n.device != self._device:
             n = n.to(self._device)
         store[idx] = n * n if idx not in store else store[idx] + n * n
 
@@ -415,7 +421,9 @@ class Probe:
         if s is None or (hasattr(s, "is_enabled") and not s.is_enabled()):
             return None
         scale = getattr(s, "_scale", None)
-        return scale.to(torch.float64) if isinstance(scale, Tensor) else float(s.get_scale())
+        if not isinstance(scale, Tensor):
+            return float(s.get_scale())
+        return float(scale) if scale.device.type == "cpu" else scale.to(torch.float64)
 
     # --- host side ---------------------------------------------------------------------
     def _flush(self) -> None:

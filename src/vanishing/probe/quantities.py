@@ -88,14 +88,18 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
     return torch.tensor(vals, dtype=torch.float64)
 
 
-def norm(t: Tensor) -> Tensor:
-    """0-d float64 Euclidean norm of one tensor, with the same precision rule as :func:`norms`."""
+def norm(t: Tensor) -> Tensor | float:
+    """Euclidean norm of one tensor with the precision rule of :func:`norms`.
+
+    A 0-d float64 tensor on an accelerator; a Python float on the CPU, where reading the
+    value is free and float arithmetic is cheaper than tensor ops in the backward hooks.
+    """
     if t.device.type != "cpu":
         return torch.linalg.vector_norm(t, dtype=torch.float64)
-    n = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None)
-    if _FP32_SAFE_MIN <= n.item() < math.inf:
-        return n.to(torch.float64)
-    return torch.linalg.vector_norm(t, dtype=torch.float64)
+    v = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None).item()
+    if _FP32_SAFE_MIN <= v < math.inf:
+        return v
+    return torch.linalg.vector_norm(t, dtype=torch.float64).item()
 
 
 def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
