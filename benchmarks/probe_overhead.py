@@ -54,7 +54,7 @@ def wandb_histograms(net: nn.Module) -> list:
     return [torch.histc(p.grad, bins=64).cpu().numpy() for p in net.parameters() if p.grad is not None]
 
 
-def run(variant: str, make, steps: int, warmup: int) -> float:
+def run(variant: str, make, steps: int, warmup: int, clock: Callable[[], float] = time.perf_counter) -> float:
     """Seconds per step of one variant."""
     torch.manual_seed(0)
     net, batch = make()
@@ -88,12 +88,12 @@ def run(variant: str, make, steps: int, warmup: int) -> float:
 
     for i in range(warmup):
         one(i)
-    t0 = time.perf_counter()
+    t0 = clock()
     for i in range(warmup, warmup + steps):
         one(i)
     if probe is not None:
         probe.trace  # the final flush is part of the cost
-    elapsed = time.perf_counter() - t0
+    elapsed = clock() - t0
     if probe is not None:
         probe.detach()
     return elapsed / steps
@@ -136,25 +136,28 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
     ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
     args = ap.parse_args()
     steps = args.steps or (30 if args.quick else 100)
     rounds = args.rounds or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     variants = ["bare", "norms every step", "full, default schedule", "full every step",
                 "lightning .norm().item() loop", "wandb-style histograms"]
     has_cockpit = cockpit_available()
     if has_cockpit:
         variants.append("cockpit economy")
     models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {steps} timed steps after {args.warmup} warm-up, "
-          f"{rounds} interleaved rounds, medians")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {steps} timed steps after "
+          f"{args.warmup} warm-up, {rounds} interleaved rounds, medians")
     for key in args.models.split(","):
         title, make = models[key]
         times: dict[str, list[float]] = {v: [] for v in variants}
         for r in range(rounds):
             order = variants[r % len(variants):] + variants[:r % len(variants)]
             for v in order:
-                times[v].append(run(v, make, steps, args.warmup))
+                times[v].append(run(v, make, steps, args.warmup, clock))
         bare = statistics.median(times["bare"])
         print(f"\n{title}: bare {bare * 1e3:.2f} ms/step")
         print(f"| {'variant':<32} | ms/step | ratio | target |")
