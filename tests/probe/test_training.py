@@ -1,13 +1,11 @@
 """Correct under real training: GradScaler, gradient accumulation, flushing."""
 
 import copy
-import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vanishing.nets import build_mlp
 from vanishing.probe import watch
