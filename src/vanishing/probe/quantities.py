@@ -111,14 +111,14 @@ def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
 def nonfinite_counts(tensors: Sequence[Tensor], n: Tensor) -> Tensor:
     """(P,) float64: the number of NaN/Inf entries of each tensor, given their float64 norms ``n``.
 
-    A float64 norm of finite float32/16 entries is finite, so only tensors with a
-    non-finite norm are counted (on the CPU; an accelerator counts all in one batched pass).
+    A float64 norm of finite float32/16 entries is finite, so on the CPU only tensors with a
+    non-finite norm are counted; an accelerator counts every tensor (no host round trip).
     """
     if not tensors:
         return torch.zeros(0, dtype=torch.float64, device=n.device)
     if n.device.type != "cpu":
-        # x * 0 is NaN exactly where x is not finite; ord-0 "norm" counts nonzero (NaN) entries
-        return torch.stack(torch._foreach_norm(torch._foreach_mul(list(tensors), 0.0), 0)).to(torch.float64)
+        # one tensor at a time: a batched version would allocate a copy of every gradient at once
+        return torch.stack([(~torch.isfinite(t)).sum() for t in tensors]).to(torch.float64)
     counts = [0.0 if math.isfinite(v) else float((~torch.isfinite(t)).sum()) for v, t in zip(n.tolist(), tensors)]
     return torch.tensor(counts, dtype=torch.float64)
 
