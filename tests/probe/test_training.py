@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vanishing.nets import build_mlp
-from vanishing.probe import watch
+from vanishing.probe import QUANTITIES, watch
 
 SIGNALS = ("signal_grad_norm", "input_grad_norm", "grad_norm", "bias_grad_norm", "update_ratio")
 
@@ -162,3 +163,27 @@ def test_asking_for_an_attribution_term_records_both_signal_norms():
     t = probe.trace
     assert set(t.data) == {"attribution_weights", "signal_grad_norm", "input_grad_norm"}
     assert t.recorded("attribution_weights")[0].tolist() == [0, 2]
+
+
+def test_hot_path_never_reads_values_back_on_an_accelerator():
+    """On the meta device any host read (.item(), float(), bool()) raises: so this proves the
+    accelerator code path keeps every reading on the device until the flush."""
+
+    class MetaScaler:  # a GradScaler-like object whose scale lives on the device
+        _scale = torch.full((), 1024.0, device="meta")
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.Linear(8, 3)).to("meta")
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    probe = watch(net, opt, every=1, scaler=MetaScaler())
+    for _ in range(3):
+        opt.zero_grad()
+        loss = F.relu(net(torch.empty(4, 6, device="meta"))).sum()  # a functional activation too
+        loss.backward()
+        probe.log(loss=loss.detach())
+        opt.step()
+    assert probe.step_index == 3 and len(probe._pending) == 3
+    row = probe._pending[2]
+    assert set(row) == {q for q in QUANTITIES.names() if not q.startswith("attribution")}
+    assert all(t.device.type == "meta" and t.shape == (3,) for t in row.values())
+    probe.detach()
