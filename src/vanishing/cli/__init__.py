@@ -21,6 +21,7 @@ app = typer.Typer(
 
 _COMMANDS: list[str] = [
     "run_cmd",
+    "demo_cmd",
     "theory_cmd",
 ]
 

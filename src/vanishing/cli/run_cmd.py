@@ -1,9 +1,57 @@
-"""`vanishing run` and `vanishing demo` (placeholder registration; filled in by the foundation work)."""
+"""`vanishing run`: one experiment from flags or a YAML config."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from ..config import RunConfig, load_config_file
+from ..experiments.run import RunResult, run
+from ..report.terminal import run_summary
+from ._common import console, handle_errors
+from ._progress import training_progress
+
+__all__ = ["register", "run_with_progress"]
+
+
+def run_with_progress(config: RunConfig, label: str = "training") -> RunResult:
+    with training_progress(label, config.steps) as update:
+        return run(config, on_step=update)
+
+
+def run_command(
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (keys = these flags with underscores); flags override it."),
+    depth: Optional[int] = typer.Option(None, help="Number of weight layers (hidden layers + read-out). [default: 10]"),
+    width: Optional[int] = typer.Option(None, help="Units per hidden layer. [default: 64]"),
+    activation: Optional[str] = typer.Option(None, help="sigmoid, tanh, hardtanh, softsign, relu, leaky_relu[:negative_slope=..], elu[:alpha=..], selu, gelu, silu, softplus, linear. [default: sigmoid]"),
+    init: Optional[str] = typer.Option(None, help="Weight init spec, e.g. he_normal, xavier_normal, normal:std=0.01, orthogonal:gain=1. [default: xavier_normal]"),
+    bias_init: Optional[str] = typer.Option(None, help="Bias init spec, e.g. zeros, normal:std=0.2236. [default: zeros]"),
+    norm: Optional[str] = typer.Option(None, help="none, batch or layer normalisation after each hidden layer. [default: none]"),
+    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", help="Identity skip around each hidden block. [default: no]"),
+    dataset: Optional[str] = typer.Option(None, help="digits, mnist1d, spirals, circles, teacher, idx:path=DIR. [default: digits]"),
+    optimizer: Optional[str] = typer.Option(None, help="sgd, momentum or adam. [default: sgd]"),
+    lr: Optional[float] = typer.Option(None, help="Learning rate. [default: 0.1]"),
+    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size. [default: 64]"),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps. [default: 500]"),
+    seed: Optional[int] = typer.Option(None, help="Seed for init, data order and synthetic data. [default: 0]"),
+    record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step). [default: 10]"),
+    device: Optional[str] = typer.Option(None, help="auto (cuda when available), cpu, cuda, cuda:N. [default: auto]"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, per-layer arrays, summary) as JSON here."),
+) -> None:
+    """Train one deep network and show how its gradients flow, layer by layer."""
+    values = load_config_file(config_file) if config_file is not None else {}
+    config = RunConfig.make(values, depth=depth, width=width, activation=activation, init=init,
+                            bias_init=bias_init, norm=norm, residual=residual, dataset=dataset,
+                            optimizer=optimizer, lr=lr, batch_size=batch_size, steps=steps, seed=seed,
+                            record_every=record_every, device=device)
+    result = run_with_progress(config)
+    console.print(run_summary(result))
+    if json_path is not None:
+        path = result.save_json(json_path)
+        console.print(f"result written to [bold]{path}[/]")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("run")(handle_errors(run_command))

@@ -130,7 +130,7 @@ def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
 
 
 _add(Activation(
-    "sigmoid", torch.sigmoid, lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),
+    "sigmoid", torch.sigmoid, lambda x: (s := torch.sigmoid(x)) * (1 - s),
     nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid))
 _add(Activation(
     "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2,
@@ -172,7 +172,7 @@ _add(Activation(
     nn.SiLU, "smooth", lambda: _SILU_MAX, module_type=nn.SiLU))
 _add(Activation(
     "softplus",
-    lambda x, beta: nn.functional.softplus(x, beta=beta, threshold=1e6),
+    lambda x, beta: torch.logaddexp(beta * x, torch.zeros_like(x)) / beta,
     lambda x, beta: torch.sigmoid(beta * x),
     lambda beta: nn.Softplus(beta=beta), "smooth", lambda beta: 1.0,
     defaults={"beta": 1.0}, module_type=nn.Softplus, params_of_module=lambda m: {"beta": float(m.beta)}))

@@ -1,0 +1,182 @@
+"""One experiment end to end: config → network + data → training with the probe → RunResult."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data import load_dataset
+from ..errors import ConfigError, VanishingError
+from ..nets.mlp import build_mlp
+from ..probe import Trace, watch
+from ..train.loop import TrainOutcome, make_optimizer, resolve_device, train
+
+__all__ = ["RunResult", "run", "recorded_steps", "RESULT_VERSION"]
+
+RESULT_VERSION = 1
+
+
+def recorded_steps(steps: int, record_every: int) -> list[int]:
+    """Step 0, every ``record_every`` steps, and the last step."""
+    return sorted(set(range(0, steps, record_every)) | {steps - 1})
+
+
+def _log10_ratio(a: float, b: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
+        return float("nan")
+    return math.log10(a / b)
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; ``to_dict()`` is the ``--json`` format."""
+
+    config: RunConfig
+    trace: Trace
+    outcome: TrainOutcome
+    dataset: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = float("nan")
+
+    @property
+    def layers(self) -> list[str]:
+        return self.trace.layer_names
+
+    def _row(self, name: str, which: int) -> np.ndarray:
+        steps, values = self.trace.recorded(name)
+        if len(steps) == 0:
+            return np.full(len(self.layers), np.nan)
+        return values[which]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers (log10 orders; positive ``vanishing_orders`` = early layers get less)."""
+        g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
+        o = self.outcome
+        return {
+            "vanishing_orders": _log10_ratio(g0[-1], g0[0]),
+            "vanishing_orders_final": _log10_ratio(g_end[-1], g_end[0]),
+            "first_layer_grad_norm": float(g0[0]),
+            "last_layer_grad_norm": float(g0[-1]),
+            "final_loss": o.final_loss,
+            "final_train_accuracy": o.final_train_accuracy,
+            "final_test_accuracy": o.final_test_accuracy,
+            "majority_baseline": self.dataset.get("majority_baseline"),
+            "diverged": o.diverged,
+            "diverged_step": o.diverged_step,
+            "steps_done": o.steps_done,
+            "interrupted": o.interrupted,
+            "duration_s": self.duration_s,
+        }
+
+    @property
+    def command(self) -> str:
+        return "vanishing run " + self.config.flags()
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.trace
+        out: dict[str, Any] = {
+            "version": RESULT_VERSION,
+            "config": self.config.model_dump(),
+            "command": self.command,
+            "dataset": self.dataset,
+            "layers": t.layer_names,
+            "steps": [int(s) for s in t.steps],
+        }
+        for name, arr in t.data.items():
+            out[name] = _jsonable(arr)
+        for name, arr in t.scalars.items():
+            out[name] = _jsonable(arr)
+        out["summary"] = {k: _jsonable(v) for k, v in self.summary.items()}
+        out["trace"] = t.to_dict()
+        return out
+
+    def save_json(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
+        return p
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunResult":
+        try:
+            s = d["summary"]
+            outcome = TrainOutcome(
+                steps_done=s["steps_done"], diverged=s["diverged"], diverged_step=s.get("diverged_step"),
+                final_loss=_num(s["final_loss"]), final_train_accuracy=s.get("final_train_accuracy"),
+                final_test_accuracy=s.get("final_test_accuracy"), interrupted=s.get("interrupted", False))
+            return cls(RunConfig.make(d["config"]), Trace.from_dict(d["trace"]), outcome,
+                       d.get("dataset", {}), _num(s.get("duration_s")))
+        except (KeyError, TypeError) as exc:
+            raise VanishingError(f"not a vanishing run result (missing {exc})") from None
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> "RunResult":
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text())
+        except OSError as exc:
+            raise ConfigError("result file", str(path), f"a readable file ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError("result file", str(path), f"valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(d, dict):
+            raise ConfigError("result file", str(path), "a JSON object written by `vanishing run --json`")
+        return cls.from_dict(d)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _jsonable(v: Any) -> Any:
+    """NaN/Inf → None, numpy → python, recursively."""
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:
+    """Build, train and record one experiment.
+
+    Example:
+        >>> result = run(RunConfig.make(depth=5, steps=20))    # doctest: +SKIP
+        >>> result.summary["vanishing_orders"]                    # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    data = load_dataset(config.dataset, seed=config.seed)
+    device = resolve_device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", config.device, "auto or cpu (CUDA is not available here)")
+    model = build_mlp(data.in_features, data.out_features, depth=config.depth, width=config.width,
+                      activation=config.activation, init=config.init, bias_init=config.bias_init,
+                      norm=config.norm, residual=config.residual).to(device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    schedule = recorded_steps(config.steps, config.record_every)
+    wanted = set(schedule)
+    probe = watch(model, optimizer, every=schedule, layers=model.weight_layers())
+    try:
+        outcome = train(config, model, data, optimizer, probe, wanted.__contains__, device, on_step)
+        trace = probe.trace
+    finally:
+        probe.detach()
+    trace.meta["config"] = {**config.model_dump(), "in_features": data.in_features,
+                            "out_features": data.out_features}
+    dataset = {"spec": data.spec, "description": data.describe(), "task": data.task,
+               "in_features": data.in_features, "out_features": data.out_features,
+               "majority_baseline": data.majority_baseline}
+    return RunResult(config, trace, outcome, dataset, time.perf_counter() - start)

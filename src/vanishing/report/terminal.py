@@ -1,0 +1,115 @@
+"""Rich terminal rendering of run results: log-scale gradient-flow bars that fit 80 columns."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..experiments.run import RunResult
+
+__all__ = ["log_bar", "gradient_flow_table", "run_summary", "fmt_sci", "fmt_pct"]
+
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def fmt_sci(v: float | None) -> str:
+    if v is None or not np.isfinite(v):
+        return "nan" if v is None or np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.1e}"
+
+
+def fmt_pct(v: float | None) -> str:
+    return "—" if v is None or not np.isfinite(v) else f"{100 * v:.1f}%"
+
+
+def log_bar(value: float, lo: float, hi: float, width: int = 18) -> str:
+    """A bar whose length is proportional to log10(value) between 10^lo and 10^hi."""
+    if not (np.isfinite(value) and value > 0):
+        return "✗" if not np.isfinite(value) else ""
+    frac = (math.log10(value) - lo) / (hi - lo) if hi > lo else 1.0
+    cells = max(0.0, min(1.0, frac)) * width
+    full = int(cells)
+    part = _BLOCKS[int((cells - full) * 8)] if full < width else ""
+    return ("█" * full + part).rstrip() or "▏"
+
+
+def _range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
+    vals = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays]) if arrays else np.array([])
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = math.floor(np.log10(vals.min())), math.ceil(np.log10(vals.max()))
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels: Sequence[str],
+                        title: str = "gradient flow: ‖∂L/∂W‖ per layer (log scale)",
+                        bar_width: int = 16, lo_hi: tuple[float, float] | None = None) -> Table:
+    """One row per layer (input side first), one bar column per (heading, values) pair.
+
+    All columns share one log axis, so a shorter bar always means a smaller gradient.
+    """
+    lo, hi = lo_hi or _range([c[1] for c in columns])
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False,
+                  caption=f"bars: log10 scale from 1e{lo:+.0f} to 1e{hi:+.0f}; ✗ = not finite",
+                  caption_justify="left")
+    table.add_column("layer", style="bold", no_wrap=True)
+    for heading, _ in columns:
+        table.add_column(heading, justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True, min_width=bar_width)
+    for i, label in enumerate(layer_labels):
+        row: list[RenderableType] = [label]
+        for _, values in columns:
+            v = float(values[i])
+            colour = "red" if np.isfinite(v) and v > 0 and (math.log10(v) - lo) < 0.25 * (hi - lo) else "cyan"
+            row += [fmt_sci(v), Text(log_bar(v, lo, hi, bar_width), style=colour)]
+        table.add_row(*row)
+    return table
+
+
+def layer_labels(n: int) -> list[str]:
+    """``1 (in)``, ``2``, …, ``n (out)`` — layer numbers for display."""
+    if n == 1:
+        return ["1"]
+    return ["1 in"] + [str(i) for i in range(2, n)] + [f"{n} out"]
+
+
+def run_summary(result: RunResult) -> RenderableType:
+    """Gradient flow at step 0 and at the end, plus loss/accuracy and the first-vs-last gap."""
+    steps, grads = result.trace.recorded("grad_norm")
+    parts: list[RenderableType] = []
+    c = result.config
+    parts.append(Text.from_markup(
+        f"[bold]{c.depth} weight layers[/] × width {c.width}, activation [bold]{c.activation}[/], "
+        f"init [bold]{c.init}[/], norm {c.norm}, residual {'yes' if c.residual else 'no'}\n"
+        f"{result.dataset.get('description', c.dataset)}; {c.optimizer} lr {c.lr:g}, batch {c.batch_size}, "
+        f"{result.outcome.steps_done} steps, seed {c.seed}"))
+    if len(steps):
+        cols = [(f"step {int(steps[0])}", grads[0])]
+        if len(steps) > 1:
+            cols.append((f"step {int(steps[-1])}", grads[-1]))
+        parts.append(gradient_flow_table(cols, layer_labels(grads.shape[1])))
+    s = result.summary
+    metrics = Table(box=None, show_header=False, pad_edge=False)
+    metrics.add_column(style="bold")
+    metrics.add_column()
+    gap = s["vanishing_orders"]
+    gap_text = ("nan" if gap is None or not np.isfinite(gap) else
+                f"{gap:+.2f} orders of magnitude (last layer's gradient is 10^{gap:.1f} × the first's)")
+    metrics.add_row("first vs last layer", gap_text)
+    metrics.add_row("final loss", f"{s['final_loss']:.4g}")
+    acc = f"test {fmt_pct(s['final_test_accuracy'])}, train {fmt_pct(s['final_train_accuracy'])}"
+    if s.get("majority_baseline") is not None:
+        acc += f" (always guessing the commonest class: {fmt_pct(s['majority_baseline'])})"
+    metrics.add_row("accuracy", acc)
+    if s["diverged"]:
+        metrics.add_row("diverged", Text(f"yes: loss became non-finite at step {s['diverged_step']}", style="red"))
+    if s.get("interrupted"):
+        metrics.add_row("interrupted", f"stopped by Ctrl-C after {s['steps_done']} steps")
+    metrics.add_row("time", f"{s['duration_s']:.1f} s")
+    parts.append(metrics)
+    return Group(*parts)

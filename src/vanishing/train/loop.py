@@ -1,0 +1,154 @@
+"""The training loop: plain PyTorch, seeded, with the probe attached.
+
+The loop knows nothing about what is measured: the probe (``vanishing.probe``) records
+per-layer quantities; the loop only logs loss and accuracy into the same trace.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from ..config import RunConfig
+from ..data import Dataset
+from ..probe import Probe
+
+__all__ = ["make_optimizer", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback"]
+
+# accuracy/loss on at most this many training samples per recorded step (keeps evaluation cheap)
+EVAL_TRAIN_SAMPLES = 2048
+
+
+class StepCallback(Protocol):
+    """Called after every optimizer step with the number of steps done so far."""
+
+    def __call__(self, step: int) -> None: ...
+
+
+@dataclass
+class TrainOutcome:
+    """What the loop observed beyond the probe's trace."""
+
+    steps_done: int
+    diverged: bool
+    diverged_step: int | None
+    final_loss: float
+    final_train_accuracy: float | None
+    final_test_accuracy: float | None
+    interrupted: bool = False
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """sgd | momentum (SGD with 0.9 momentum) | adam."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise AssertionError(name)  # validated in RunConfig
+
+
+def loss_fn(task: str) -> Callable[[Tensor, Tensor], Tensor]:
+    return nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str) -> tuple[float, float | None]:
+    """(mean loss, accuracy or None for regression) in eval mode, restoring the mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+        loss = float(loss_fn(task)(out, y))
+        acc = float((out.argmax(1) == y).float().mean()) if task == "classification" else None
+    finally:
+        model.train(was_training)
+    return loss, acc
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    """Endless shuffled mini-batch indices, epoch after epoch."""
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            yield perm[i:i + batch_size]
+
+
+def train(
+    config: RunConfig,
+    model: nn.Module,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+    probe: Probe,
+    record: Callable[[int], bool],
+    device: torch.device,
+    on_step: StepCallback | None = None,
+) -> TrainOutcome:
+    """Train ``config.steps`` SGD steps; at recorded steps log loss and accuracies into the probe.
+
+    A non-finite loss stops training (``diverged``); Ctrl-C stops it too and keeps what was
+    recorded (``interrupted``).
+    """
+    task = data.task
+    criterion = loss_fn(task)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    eval_n = min(len(x_train), EVAL_TRAIN_SAMPLES)
+    x_eval, y_eval = x_train[:eval_n], y_train[:eval_n]
+    gen = torch.Generator().manual_seed(config.seed)
+    batches = _batches(len(x_train), config.batch_size, gen)
+    diverged_step: int | None = None
+    interrupted = False
+    step = 0
+    model.train()
+    try:
+        for step in range(config.steps):
+            if record(step):
+                # evaluate before this step's update: step 0 describes the network at init
+                tr_loss, tr_acc = evaluate(model, x_eval, y_eval, task)
+                _, te_acc = evaluate(model, x_test, y_test, task)
+                probe.log(loss=tr_loss, train_accuracy=_nan(tr_acc), test_accuracy=_nan(te_acc))
+            idx = batches.__next__().to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(x_train[idx]), y_train[idx])
+            if not math.isfinite(float(loss.detach())):
+                probe.log(loss=float(loss))
+                diverged_step = step
+                break
+            loss.backward()
+            optimizer.step()  # the probe advances its step counter from the optimizer's post-hook
+            if on_step is not None:
+                on_step(step + 1)
+        else:
+            step = config.steps
+    except KeyboardInterrupt:
+        interrupted = True
+    final_loss, final_train = evaluate(model, x_eval, y_eval, task)
+    _, final_test = evaluate(model, x_test, y_test, task)
+    if diverged_step is None and not math.isfinite(final_loss):
+        diverged_step = step
+    return TrainOutcome(
+        steps_done=step,
+        diverged=diverged_step is not None,
+        diverged_step=diverged_step,
+        final_loss=final_loss,
+        final_train_accuracy=final_train,
+        final_test_accuracy=final_test,
+        interrupted=interrupted,
+    )
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
