@@ -28,6 +28,8 @@ def test_flags_round_trip_through_the_cli_parser():
     ({"color": "red"}, r"invalid config key 'color'; one of: depth"),
     ({"steps": 0}, r"invalid steps 0"),
     ({"device": "tpu"}, r"invalid device 'tpu'"),
+    ({"dataset": "cifar"}, r"invalid dataset 'cifar'; one of: digits"),
+    ({"dataset": "spirals:size=3"}, r"size"),
 ])
 def test_bad_values_are_one_line_errors(values, match):
     with pytest.raises(ConfigError, match=match) as info:

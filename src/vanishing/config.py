@@ -77,6 +77,13 @@ class RunConfig(BaseModel):
         get_init(v, field="bias_init")
         return v
 
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        from .data import check_dataset_spec
+
+        return check_dataset_spec(v)
+
     @field_validator("norm")
     @classmethod
     def _norm(cls, v: str) -> str:

@@ -124,7 +124,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss = criterion(model(x_train[idx]), y_train[idx])
             if not math.isfinite(float(loss.detach())):
-                probe.log(loss=float(loss))
+                probe.log(loss=float(loss.detach()))
                 diverged_step = step
                 break
             loss.backward()

@@ -1,0 +1,108 @@
+"""One run end to end, checked against independent computations."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vanishing import RunConfig, RunResult, run
+from vanishing.data import load_dataset
+from vanishing.experiments.run import recorded_steps
+from vanishing.nets import ACTIVATIONS, INITS, build_mlp
+
+SMALL = dict(depth=4, width=8, steps=12, record_every=5, batch_size=16)
+
+
+def test_recorded_steps():
+    assert recorded_steps(12, 5) == [0, 5, 10, 11]
+    assert recorded_steps(1, 10) == [0]
+
+
+def test_step0_norms_equal_autograd():
+    """grad_norm and signal_grad_norm at step 0 vs torch.autograd.grad on a rebuilt network."""
+    cfg = RunConfig.make(SMALL, activation="tanh", init="xavier_normal", bias_init="normal:std=0.1",
+                         optimizer="sgd")
+    result = run(cfg)
+    # rebuild the same network and first batch independently
+    torch.manual_seed(cfg.seed)
+    data = load_dataset(cfg.dataset, seed=cfg.seed)
+    net = build_mlp(data.in_features, data.out_features, depth=cfg.depth, width=cfg.width,
+                    activation=cfg.activation, init=cfg.init, bias_init=cfg.bias_init)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    idx = torch.randperm(len(data.x_train), generator=gen)[: cfg.batch_size]
+    x, y = data.x_train[idx], data.y_train[idx]
+    zs = []
+    h = x
+    for block in net.blocks:
+        z = block.linear(h)
+        zs.append(z)
+        h = block.act(z)
+    out = net.out(h)
+    zs.append(out)
+    loss = torch.nn.functional.cross_entropy(out, y)
+    weights = [layer.weight for layer in net.weight_layers()]
+    grads = torch.autograd.grad(loss, weights + zs)
+    gw, gz = grads[: len(weights)], grads[len(weights):]
+    np.testing.assert_allclose(result.trace.recorded("grad_norm")[1][0], [g.norm().item() for g in gw], rtol=1e-4)
+    np.testing.assert_allclose(result.trace.recorded("signal_grad_norm")[1][0], [g.norm().item() for g in gz],
+                               rtol=1e-4)
+    s = result.summary
+    assert s["vanishing_orders"] == pytest.approx(math.log10(gw[-1].norm().item() / gw[0].norm().item()), rel=1e-4)
+
+
+def test_same_seed_same_numbers_and_different_seed_differs():
+    a, b = run(RunConfig.make(SMALL)), run(RunConfig.make(SMALL))
+    c = run(RunConfig.make(SMALL, seed=1))
+    for name in ("grad_norm", "signal_grad_norm"):
+        np.testing.assert_array_equal(a.trace[name], b.trace[name])
+    np.testing.assert_array_equal(a.trace.scalars["loss"], b.trace.scalars["loss"])
+    assert a.summary["final_loss"] == b.summary["final_loss"]
+    assert not np.array_equal(a.trace["grad_norm"], c.trace["grad_norm"])
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_every_activation_trains(activation):
+    r = run(RunConfig.make(depth=3, width=8, steps=2, record_every=1, activation=activation))
+    assert r.trace["grad_norm"].shape == (2, 3)
+    assert np.isfinite(r.summary["final_loss"])
+
+
+@pytest.mark.parametrize("init", [n for n in INITS if n != "critical"] + ["critical:sigma_b2=0.05"])
+def test_every_init_trains(init):
+    r = run(RunConfig.make(depth=3, width=8, steps=2, record_every=1, activation="tanh", init=init,
+                           dataset="spirals:n=100"))
+    assert np.isfinite(r.summary["final_loss"])
+
+
+def test_regression_dataset_and_norm_residual():
+    r = run(RunConfig.make(depth=4, width=8, steps=5, dataset="teacher:n=100", norm="layer", residual=True,
+                           optimizer="adam", lr=1e-3))
+    assert r.summary["final_test_accuracy"] is None
+    assert np.isfinite(r.summary["final_loss"])
+
+
+def test_divergence_stops_cleanly_and_is_reported(tmp_path):
+    r = run(RunConfig.make(depth=4, width=16, steps=200, init="normal:std=3", activation="relu",
+                           lr=10.0, record_every=1))
+    s = r.summary
+    assert s["diverged"] and s["diverged_step"] is not None and s["steps_done"] < 200
+    path = r.save_json(tmp_path / "r.json")  # still writes strict JSON (NaN → null)
+    d = json.loads(path.read_text())
+    assert d["summary"]["diverged"] is True
+
+
+def test_json_has_the_documented_keys_and_round_trips(tmp_path):
+    r = run(RunConfig.make(SMALL))
+    d = json.loads(r.save_json(tmp_path / "r.json").read_text())
+    for key in ("config", "layers", "steps", "grad_norm", "signal_grad_norm", "loss", "train_accuracy",
+                "test_accuracy", "summary", "update_ratio", "attribution_activation", "attribution_weights"):
+        assert key in d, key
+    assert d["steps"][0] == 0 and d["config"]["seed"] == 0
+    assert len(d["grad_norm"]) == len(d["steps"]) and len(d["grad_norm"][0]) == len(d["layers"]) == 4
+    for key in ("vanishing_orders", "final_loss", "final_test_accuracy", "diverged"):
+        assert key in d["summary"]
+    back = RunResult.load_json(tmp_path / "r.json")
+    np.testing.assert_array_equal(back.trace["grad_norm"], r.trace["grad_norm"])
+    assert back.config == r.config
