@@ -106,3 +106,11 @@ def test_json_has_the_documented_keys_and_round_trips(tmp_path):
     back = RunResult.load_json(tmp_path / "r.json")
     np.testing.assert_array_equal(back.trace["grad_norm"], r.trace["grad_norm"])
     assert back.config == r.config
+
+
+def test_summary_theory_agrees_with_measured_signal_orders():
+    r = run(RunConfig.make(depth=8, width=128, steps=1, activation="tanh", init="normal:std=0.1",
+                           batch_size=256))
+    s = r.summary
+    assert s["predicted_vanishing_orders"] == pytest.approx(s["signal_vanishing_orders"], abs=0.25)
+    assert run(RunConfig.make(depth=3, width=8, steps=1, norm="batch")).summary["predicted_vanishing_orders"] is None

@@ -59,16 +59,19 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """Headline numbers (log10 orders; positive ``vanishing_orders`` = early layers get less)."""
         g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
+        sig0 = self._row("signal_grad_norm", 0)
         o = self.outcome
         return {
             "vanishing_orders": _log10_ratio(g0[-1], g0[0]),
             "vanishing_orders_final": _log10_ratio(g_end[-1], g_end[0]),
+            "signal_vanishing_orders": _log10_ratio(sig0[-1], sig0[0]),
             "first_layer_grad_norm": float(g0[0]),
             "last_layer_grad_norm": float(g0[-1]),
             "final_loss": o.final_loss,
             "final_train_accuracy": o.final_train_accuracy,
             "final_test_accuracy": o.final_test_accuracy,
             "majority_baseline": self.dataset.get("majority_baseline"),
+            "predicted_vanishing_orders": (self.trace.meta.get("theory") or {}).get("orders_lost"),
             "diverged": o.diverged,
             "diverged_step": o.diverged_step,
             "steps_done": o.steps_done,
@@ -149,6 +152,22 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _theory(config: RunConfig, in_features: int, out_features: int) -> dict[str, Any] | None:
+    """Mean-field prediction for plain MLPs (no norm, no skips); None where it does not apply."""
+    if config.norm != "none" or config.residual:
+        return None
+    from .. import theory
+
+    try:
+        p = theory.predict(config, in_features=in_features, out_features=out_features)
+    except VanishingError:
+        return None
+    orders = p.orders_lost
+    return {"orders_lost": orders if math.isfinite(orders) else None, "chi1": _jsonable(p.chi1),
+            "phase": p.phase, "sigma_w2": p.sigma_w2, "sigma_b2": p.sigma_b2,
+            "critical_sigma_w2": p.critical_sigma_w2}
+
+
 def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:
     """Build, train and record one experiment.
 
@@ -176,6 +195,7 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
         probe.detach()
     trace.meta["config"] = {**config.model_dump(), "in_features": data.in_features,
                             "out_features": data.out_features}
+    trace.meta["theory"] = _theory(config, data.in_features, data.out_features)
     dataset = {"spec": data.spec, "description": data.describe(), "task": data.task,
                "in_features": data.in_features, "out_features": data.out_features,
                "majority_baseline": data.majority_baseline}

@@ -101,6 +101,12 @@ def run_summary(result: RunResult) -> RenderableType:
     gap_text = ("nan" if gap is None or not np.isfinite(gap) else
                 f"{gap:+.2f} orders of magnitude (last layer's gradient is 10^{gap:.1f} × the first's)")
     metrics.add_row("first vs last layer", gap_text)
+    pred = s.get("predicted_vanishing_orders")
+    if pred is not None and np.isfinite(pred):
+        th = result.trace.meta.get("theory") or {}
+        metrics.add_row("mean-field theory", f"predicts ‖∂L/∂z‖ falls {pred:+.2f} orders from last to first "
+                        f"layer ({th.get('phase')} phase, σ_w² = {th.get('sigma_w2', float('nan')):.3g}); "
+                        f"measured {s['signal_vanishing_orders']:+.2f}")
     metrics.add_row("final loss", f"{s['final_loss']:.4g}")
     acc = f"test {fmt_pct(s['final_test_accuracy'])}, train {fmt_pct(s['final_train_accuracy'])}"
     if s.get("majority_baseline") is not None:
