@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 from .nets.activations import get_activation
@@ -84,18 +84,12 @@ class RunConfig(BaseModel):
 
         return check_dataset_spec(v)
 
-    @field_validator("norm")
+    @field_validator("norm", "optimizer")
     @classmethod
-    def _norm(cls, v: str) -> str:
-        if v not in NORMS:
-            raise ValueError("one of: " + ", ".join(NORMS))
-        return v
-
-    @field_validator("optimizer")
-    @classmethod
-    def _optimizer(cls, v: str) -> str:
-        if v not in OPTIMIZERS:
-            raise ValueError("one of: " + ", ".join(OPTIMIZERS))
+    def _choice(cls, v: str, info: ValidationInfo) -> str:
+        allowed = {"norm": NORMS, "optimizer": OPTIMIZERS}[info.field_name]
+        if v not in allowed:
+            raise ValueError("one of: " + ", ".join(allowed))
         return v
 
     @field_validator("device")
