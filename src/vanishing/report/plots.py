@@ -1,0 +1,338 @@
+"""Figures of a stored run: gradient flow, heatmap, attribution, update ratio, saturation, curves, comparison.
+
+Every function takes a :class:`RunResult` (or a :class:`Trace`) and returns a
+:class:`matplotlib.figure.Figure` built without pyplot (no global state). Gradient magnitudes are
+drawn on absolute log10 axes, never rescaled per frame, so shrinkage stays visible. A plot raises
+:class:`VanishingError` naming the quantity it needs when that quantity was not recorded.
+
+Example:
+    >>> from vanishing.report import plots                          # doctest: +SKIP
+    >>> plots.save(plots.gradient_flow(result), "gradient_flow.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..errors import ConfigError, VanishingError
+from ..experiments.run import RunResult
+from ..probe.trace import Trace
+
+__all__ = [
+    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND",
+    "gradient_flow", "heatmap", "attribution", "update_ratio", "saturation", "curves", "compare",
+    "save", "all_plots",
+]
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+# ‖ΔW‖/‖W‖ near 1e-3 per step is the usual healthy rate (Karpathy, "A Recipe for Training Neural Networks")
+UPDATE_RATIO_BAND = (10 ** -3.5, 10 ** -2.5)
+
+Source = RunResult | Trace
+
+
+def _trace(source: Source) -> Trace:
+    return source.trace if isinstance(source, RunResult) else source
+
+
+def _config(source: Source) -> dict[str, Any] | None:
+    cfg = _trace(source).meta.get("config")
+    if cfg:
+        return dict(cfg)
+    if isinstance(source, RunResult):
+        d = source.config.model_dump()
+        d.update({k: source.dataset[k] for k in ("in_features", "out_features") if k in source.dataset})
+        return d
+    return None
+
+
+def _title(source: Source) -> str:
+    cfg = _config(source)
+    if not cfg:
+        return "run"
+    return f"{cfg.get('depth')} layers, {cfg.get('activation')} + {cfg.get('init')}"
+
+
+def _need(trace: Trace, name: str, plot: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` of ``name`` where recorded, or a VanishingError saying which plot needs it."""
+    if name not in trace.data and name not in trace.scalars:
+        raise VanishingError(f"the {plot} plot needs {name!r}, which this run did not record; "
+                             f"recorded: {', '.join([*trace.data, *trace.scalars]) or 'nothing'}")
+    steps, values = trace.recorded(name)
+    if len(steps) == 0:
+        raise VanishingError(f"the {plot} plot needs {name!r}, but it has no values in this run")
+    return steps, values
+
+
+def _layer_x(n: int) -> np.ndarray:
+    return np.arange(1, n + 1)
+
+
+def _layer_ticks(n: int) -> np.ndarray:
+    """Integer layer ticks: every layer up to 25, else about 20 of them."""
+    x = _layer_x(n)
+    return x if n <= 25 else x[:: math.ceil(n / 20)]
+
+
+def _positive(a: np.ndarray) -> np.ndarray:
+    """Values ≤ 0 or non-finite become NaN (a log axis cannot show them)."""
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a) & (a > 0), a, np.nan)
+
+
+def _pick_steps(steps: np.ndarray) -> list[int]:
+    """Indices of the first, middle and last recorded step (deduplicated)."""
+    idx = [0, len(steps) // 2, len(steps) - 1]
+    return sorted(set(idx))
+
+
+def _prediction(source: Source, n_layers: int) -> np.ndarray | None:
+    """Predicted log10 ‖∂L/∂z_l‖ relative to the read-out, or None when the config is unknown or unsupported."""
+    cfg = _config(source)
+    if not cfg or cfg.get("norm", "none") != "none" or cfg.get("residual"):
+        return None  # mean-field theory here covers plain MLPs only
+    try:
+        from ..theory import predict
+
+        p = predict(cfg)
+    except (VanishingError, ValueError, KeyError, TypeError):
+        return None
+    pred = np.asarray(p.log10_grad_norm, dtype=float)
+    return pred if len(pred) == n_layers else None
+
+
+def gradient_flow(source: Source, theory: bool = True, ax: Any = None) -> Figure:
+    """‖∂L/∂W‖ per layer at the first, middle and last recorded step, on a log axis.
+
+    With ``theory`` and a known config, the mean-field prediction is overlaid, shifted so its
+    last layer meets the measured last layer at step 0 (theory predicts ratios, not the scale).
+    """
+    trace = _trace(source)
+    steps, g = _need(trace, "grad_norm", "gradient flow")
+    fig = Figure(figsize=(7, 4.2), layout="constrained") if ax is None else ax.figure
+    ax = ax or fig.add_subplot()
+    x = _layer_x(g.shape[1])
+    colours = ["#1f77b4", "#9467bd", "#d62728"]
+    for c, i in zip(colours, _pick_steps(steps)):
+        ax.plot(x, _positive(g[i]), "o-", color=c, ms=3.5, label=f"step {int(steps[i])}")
+    pred = _prediction(source, g.shape[1]) if theory else None
+    if pred is not None and np.isfinite(g[0, -1]) and g[0, -1] > 0:
+        ax.plot(x, 10 ** (pred + math.log10(g[0, -1])), "--", color="black", lw=1.2,
+                label="theory at init (mean field)")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel("‖∂L/∂W‖ (log scale)")
+    ax.set_title(f"gradient flow per layer\n{_title(source)}", fontsize=10)
+    ax.set_xticks(_layer_ticks(len(x)))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def heatmap(source: Source) -> Figure:
+    """log10 ‖∂L/∂W‖ as an image: layers down, recorded steps across, on an absolute colour scale."""
+    trace = _trace(source)
+    steps, g = _need(trace, "grad_norm", "heatmap")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        img = np.log10(_positive(g)).T  # (L, S')
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    finite = img[np.isfinite(img)]
+    vmin, vmax = (math.floor(finite.min()), math.ceil(finite.max())) if finite.size else (-1, 0)
+    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=max(vmax, vmin + 1),
+                   interpolation="nearest",
+                   extent=(-0.5, len(steps) - 0.5, 0.5, g.shape[1] + 0.5))
+    fig.colorbar(im, ax=ax, label="log10 ‖∂L/∂W‖")
+    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
+    ax.set_xticks(ticks, [str(int(steps[t])) for t in ticks])
+    ax.set_yticks(_layer_ticks(g.shape[1]))
+    ax.set_xlabel("step")
+    ax.set_ylabel("layer (1 = input side)")
+    ax.set_title(f"log10 ‖∂L/∂W‖ per layer over training\n{_title(source)}", fontsize=10)
+    return fig
+
+
+def attribution(source: Source, step_index: int = 0) -> Figure:
+    """Orders of magnitude lost at each layer to the activation derivative vs the weights, and in total.
+
+    Bars: per-layer loss (−attribution, > 0 means the gradient shrank there). Line: cumulative loss
+    from the read-out back to each layer — the gap a layer's gradient has to the last layer's.
+    """
+    trace = _trace(source)
+    steps, act = _need(trace, "attribution_activation", "attribution")
+    steps_w, w = _need(trace, "attribution_weights", "attribution")
+    i = step_index if step_index >= 0 else len(steps) + step_index
+    lost_a, lost_w = -np.nan_to_num(act[i]), -np.nan_to_num(w[i])
+    x = _layer_x(len(lost_a))
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(x, lost_a, color="#ff7f0e", label="lost to activation φ′")
+    ax.bar(x, lost_w, bottom=lost_a, color="#1f77b4", label="lost to weights W")
+    total = lost_a + lost_w
+    # total[l] = log10(‖∂L/∂z_l‖ / ‖∂L/∂z_{l-1}‖): lost passing back through layer l; the gap between
+    # layer l and the read-out is everything lost above l
+    cumulative = np.cumsum(total[::-1])[::-1] - total
+    ax2 = ax.twinx()
+    ax2.plot(x, cumulative, "k.-", label="cumulative (to read-out)")
+    ax2.set_ylabel("cumulative orders lost")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(_layer_ticks(len(x)))
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel("orders lost passing back through the layer")
+    ax.set_title(f"where the gradient is lost (step {int(steps[i])})\n{_title(source)}", fontsize=10)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
+    return fig
+
+
+def _layer_colours(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(k / max(n - 1, 1)) for k in range(n)]
+
+
+def update_ratio(source: Source) -> Figure:
+    """‖ΔW‖/‖W‖ per layer over training on a log axis, with the healthy band around 1e-3."""
+    trace = _trace(source)
+    steps, r = _need(trace, "update_ratio", "update ratio")
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.axhspan(*UPDATE_RATIO_BAND, color="#2ca02c", alpha=0.15, label="≈1e-3: healthy")
+    ax.axhline(1e-3, color="#2ca02c", lw=0.8)
+    n = r.shape[1]
+    for l, c in enumerate(_layer_colours(n)):
+        label = f"layer {l + 1}" if l in (0, n - 1) else None
+        ax.plot(steps, _positive(r[:, l]), color=c, lw=1.2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("‖ΔW‖ / ‖W‖ per step (log scale)")
+    zero = [l + 1 for l in range(n) if np.all(np.nan_to_num(r[:, l]) == 0)]
+    if zero:
+        ax.text(0.01, 0.01, f"{_span(zero)}: ‖ΔW‖ = 0 at every recorded step (update below float resolution)",
+                transform=ax.transAxes, fontsize=8, color="#d62728")
+    ax.set_title(f"update-to-weight ratio per layer (dark = input side)\n{_title(source)}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def _span(layers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``"layers 1–3, 7"``."""
+    parts, start = [], layers[0]
+    for prev, cur in zip(layers, [*layers[1:], None]):
+        if cur is None or cur != prev + 1:
+            parts.append(str(start) if start == prev else f"{start}–{prev}")
+            start = cur
+    return ("layer " if len(layers) == 1 else "layers ") + ", ".join(parts)
+
+
+def saturation(source: Source) -> Figure:
+    """Fraction of saturated units and dead units per layer at the first and last recorded step."""
+    trace = _trace(source)
+    found = [n for n in ("saturation", "dead_fraction") if n in trace.data and len(trace.recorded(n)[0])]
+    if not found:
+        _need(trace, "saturation", "saturation / dead fraction")  # raises with the list of what exists
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    styles = {"saturation": ("saturated (φ′ < 10 % of max)", "#d62728"),
+              "dead_fraction": ("dead (φ′ < 10 % on the whole batch)", "#7f7f7f")}
+    for name in found:
+        steps, v = trace.recorded(name)
+        label, colour = styles[name]
+        x = _layer_x(v.shape[1])
+        for i, ls in ((0, ":"), (len(steps) - 1, "-")):
+            ax.plot(x, v[i], ls, marker="o", ms=3, color=colour, label=f"{label}, step {int(steps[i])}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(_layer_ticks(len(trace.layers)))
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel("fraction of units")
+    ax.set_title(f"saturated / dead units per layer\n{_title(source)}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def curves(source: Source) -> Figure:
+    """Training loss (log axis) and train/test accuracy over steps."""
+    trace = _trace(source)
+    steps, loss = _need(trace, "loss", "loss curve")
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax, ax2 = fig.subplots(1, 2)
+    ax.plot(steps, _positive(loss), color="#1f77b4")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title("loss")
+    ax.grid(True, alpha=0.3)
+    for name, colour in (("train_accuracy", "#1f77b4"), ("test_accuracy", "#d62728")):
+        if name in trace.scalars:
+            s, a = trace.recorded(name)
+            if len(s):
+                ax2.plot(s, a, "o-" if len(s) < 3 else "-", ms=4, color=colour, label=name.replace("_", " "))
+    if isinstance(source, RunResult) and source.dataset.get("majority_baseline") is not None:
+        ax2.axhline(source.dataset["majority_baseline"], color="grey", ls="--", lw=1, label="commonest class")
+    ax2.set_ylim(0, 1.02)
+    ax2.set_xlabel("step")
+    ax2.set_title("accuracy")
+    ax2.grid(True, alpha=0.3)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=8)
+    fig.suptitle(_title(source))
+    return fig
+
+
+def compare(a: Source, b: Source, labels: tuple[str, str] | None = None) -> Figure:
+    """Two runs side by side on shared axes: gradient flow at init/middle/end, and loss."""
+    labels = labels or (_title(a), _title(b))
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(2, 2, sharey="row")
+    for col, (src, label) in enumerate(zip((a, b), labels)):
+        gradient_flow(src, ax=axes[0, col])
+        axes[0, col].set_title(label)
+        steps, loss = _need(_trace(src), "loss", "comparison")
+        axes[1, col].plot(steps, _positive(loss), color="#1f77b4")
+        axes[1, col].set_yscale("log")
+        axes[1, col].set_xlabel("step")
+        axes[1, col].set_ylabel("loss (log scale)")
+        axes[1, col].grid(True, alpha=0.3)
+    fig.suptitle("two runs on shared scales")
+    return fig
+
+
+PLOTS: dict[str, tuple[str, Callable[[Source], Figure]]] = {
+    "gradient_flow": ("Gradient flow per layer", gradient_flow),
+    "heatmap": ("Gradient norm over layers and steps", heatmap),
+    "attribution": ("Where the gradient is lost: activation vs weights", attribution),
+    "update_ratio": ("Update-to-weight ratio", update_ratio),
+    "saturation": ("Saturated and dead units", saturation),
+    "curves": ("Loss and accuracy", curves),
+}
+"""name → (caption, plot function) of every single-run plot, in report order."""
+
+
+def all_plots(source: Source) -> list[tuple[str, str, Figure | VanishingError]]:
+    """``(name, caption, figure or the error saying what is missing)`` for every plot in :data:`PLOTS`."""
+    out: list[tuple[str, str, Figure | VanishingError]] = []
+    for name, (caption, fn) in PLOTS.items():
+        try:
+            out.append((name, caption, fn(source)))
+        except VanishingError as exc:
+            out.append((name, caption, exc))
+    return out
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF by the file's suffix; returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError("figure file", str(path), "a name ending in " + ", ".join(FIGURE_SUFFIXES))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
