@@ -24,7 +24,7 @@ from ..experiments.run import RunResult
 from ..probe.trace import Trace
 
 __all__ = [
-    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND",
+    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range",
     "gradient_flow", "heatmap", "attribution", "update_ratio", "saturation", "curves", "compare",
     "save", "all_plots",
 ]
@@ -134,17 +134,31 @@ def gradient_flow(source: Source, theory: bool = True, ax: Any = None) -> Figure
     return fig
 
 
-def heatmap(source: Source) -> Figure:
-    """log10 ‖∂L/∂W‖ as an image: layers down, recorded steps across, on an absolute colour scale."""
+def log10_range(*sources: Source, name: str = "grad_norm") -> tuple[int, int] | None:
+    """Whole decades covering every positive finite ``name`` value of ``sources`` (None if there is none)."""
+    vals = [v[np.isfinite(v) & (v > 0)] for s in sources if name in _trace(s).data for v in [_trace(s).data[name]]]
+    vals = [v for v in vals if v.size]
+    if not vals:
+        return None
+    allv = np.concatenate(vals)
+    lo, hi = math.floor(np.log10(allv.min())), math.ceil(np.log10(allv.max()))
+    return lo, max(hi, lo + 1)
+
+
+def heatmap(source: Source, vrange: tuple[float, float] | None = None) -> Figure:
+    """log10 ‖∂L/∂W‖ as an image: layers up, recorded steps across, on an absolute colour scale.
+
+    ``vrange``: the colour scale's (min, max) in log10; pass :func:`log10_range` of several runs to
+    compare them. Defaults to the whole decades of this run.
+    """
     trace = _trace(source)
     steps, g = _need(trace, "grad_norm", "heatmap")
     with np.errstate(divide="ignore", invalid="ignore"):
         img = np.log10(_positive(g)).T  # (L, S')
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    finite = img[np.isfinite(img)]
-    vmin, vmax = (math.floor(finite.min()), math.ceil(finite.max())) if finite.size else (-1, 0)
-    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=max(vmax, vmin + 1),
+    vmin, vmax = vrange or log10_range(source) or (-1, 0)
+    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
                    interpolation="nearest",
                    extent=(-0.5, len(steps) - 0.5, 0.5, g.shape[1] + 0.5))
     fig.colorbar(im, ax=ax, label="log10 ‖∂L/∂W‖")

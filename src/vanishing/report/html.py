@@ -1,0 +1,244 @@
+"""One self-contained HTML file per run (or per pair of runs): config, summary, diagnosis, plots, command.
+
+Images are embedded as base64 PNG and the style sheet is inline, so the file opens offline and
+fetches nothing: no fonts, scripts, style sheets or images from anywhere.
+
+Example:
+    >>> from vanishing.report.html import write_report      # doctest: +SKIP
+    >>> write_report(RunResult.load_json("run.json"), "report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from html import escape
+from pathlib import Path
+from typing import Any, Iterable
+
+from matplotlib.figure import Figure
+
+from ..errors import VanishingError
+from ..experiments.run import RunResult
+from . import plots
+
+__all__ = ["render_report", "render_compare", "write_report", "write_compare", "diagnosis_sections"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.8em;
+     border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
+td, th { padding: 0.25em 0.9em 0.25em 0; text-align: left; vertical-align: top; }
+th { color: #555; font-weight: 600; } td.num { font-variant-numeric: tabular-nums; }
+tr.diff td { background: #fff5d6; }
+.grid { display: flex; gap: 2.5em; flex-wrap: wrap; }
+.finding { border-left: 4px solid #999; padding: 0.3em 0.9em; margin: 0.8em 0; background: #fafafa; }
+.finding.critical { border-color: #d62728; } .finding.warning { border-color: #ff7f0e; }
+.finding.info { border-color: #1f77b4; }
+.finding dt { font-weight: 600; } .finding dd { margin: 0 0 0.4em 0; }
+.verdict { font-size: 1.1em; font-weight: 600; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.missing { color: #a33; font-style: italic; }
+pre { background: #f4f4f4; padding: 0.7em; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
+"""
+
+
+def _png(fig: Figure, dpi: int = 100) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(caption: str, fig: Figure | VanishingError) -> str:
+    if isinstance(fig, VanishingError):
+        return f'<figure><figcaption>{escape(caption)}</figcaption><p class="missing">{escape(str(fig))}</p></figure>'
+    return (f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{_png(fig)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "—" if math.isnan(v) else str(v)
+        return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def _table(rows: Iterable[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td class=num>{escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+_SUMMARY_LABELS = {
+    "vanishing_orders": "orders of magnitude, last vs first layer ‖∂L/∂W‖ (step 0)",
+    "vanishing_orders_final": "orders of magnitude, last vs first layer (end)",
+    "first_layer_grad_norm": "first-layer ‖∂L/∂W‖ (step 0)",
+    "last_layer_grad_norm": "last-layer ‖∂L/∂W‖ (step 0)",
+    "final_loss": "final loss",
+    "final_train_accuracy": "final train accuracy",
+    "final_test_accuracy": "final test accuracy",
+    "majority_baseline": "accuracy of always guessing the commonest class",
+    "diverged": "diverged",
+    "diverged_step": "diverged at step",
+    "steps_done": "steps done",
+    "interrupted": "interrupted",
+    "duration_s": "duration (s)",
+}
+
+
+def _summary_rows(result: RunResult) -> list[tuple[str, Any]]:
+    return [(_SUMMARY_LABELS.get(k, k), v) for k, v in result.summary.items()]
+
+
+def _config_rows(result: RunResult) -> list[tuple[str, Any]]:
+    rows = list(result.config.model_dump().items())
+    if result.dataset.get("description"):
+        rows.append(("data", result.dataset["description"]))
+    return rows
+
+
+def diagnosis_sections(result: RunResult) -> str:
+    """HTML of the cause → effect → reason → fix diagnosis.
+
+    Uses :func:`vanishing.diagnose.diagnose` when that module is installed; otherwise explains the
+    run summary's headline numbers.
+    """
+    try:
+        from ..diagnose import diagnose  # type: ignore[attr-defined]
+    except ImportError:
+        diagnose = None
+    if diagnose is not None:
+        try:
+            return _render_diagnosis(diagnose(result.trace, config=result.config))
+        except VanishingError:
+            pass  # a trace the rules cannot read: the summary still says something
+    return _fallback_diagnosis(result)
+
+
+def _render_diagnosis(d: Any) -> str:
+    parts = [f'<p class="verdict">verdict: {escape(str(getattr(d, "verdict", "—")))}</p>']
+    for f in getattr(d, "findings", []) or []:
+        severity = str(getattr(f, "severity", "info"))
+        layers = getattr(f, "layers", None)
+        head = f"{escape(str(getattr(f, 'kind', 'finding')))} ({escape(severity)})"
+        if layers:
+            head += f" — layers {escape(', '.join(str(int(x) + 1) for x in layers))}"
+        items = "".join(f"<dt>{name}</dt><dd>{escape(str(getattr(f, name.lower())))}</dd>"
+                        for name in ("Cause", "Effect", "Reason", "Fix") if getattr(f, name.lower(), None))
+        parts.append(f'<div class="finding {escape(severity)}"><p><b>{head}</b></p><dl>{items}</dl></div>')
+    return "".join(parts)
+
+
+def _fallback_diagnosis(result: RunResult) -> str:
+    s = result.summary
+    gap = s["vanishing_orders"]
+    c = result.config
+    depth = c.depth
+    if gap is None or not math.isfinite(gap):
+        text = "The gradient norms of the first and last layer could not be compared (not finite)."
+        kind = "warning"
+    elif gap > 2:
+        per = gap / max(depth - 1, 1)
+        text = (f"Gradients vanish: at step 0 the first layer's ‖∂L/∂W‖ is {gap:.1f} orders of magnitude "
+                f"smaller than the last layer's (about {per:.2f} orders lost per layer over {depth} layers "
+                f"with {c.activation} + {c.init}). See the attribution plot for how much the activation "
+                f"derivatives and the weights each take. Typical fixes: relu/leaky_relu/elu with he_normal, "
+                f"an init matched to the activation, --norm batch, --residual.")
+        kind = "critical" if gap > 4 else "warning"
+    elif gap < -2:
+        text = f"Gradients explode: the first layer's ‖∂L/∂W‖ is {-gap:.1f} orders larger than the last layer's."
+        kind = "critical"
+    else:
+        text = (f"Gradients flow: first and last layer differ by {abs(gap):.1f} orders of magnitude at step 0.")
+        kind = "info"
+    return (f'<div class="finding {kind}"><p>{escape(text)}</p>'
+            f"<p class=sub>(summary only: the diagnosis module is not available)</p></div>")
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def _headline(result: RunResult) -> str:
+    c = result.config
+    return (f"{c.depth} layers × {c.width}, {c.activation} + {c.init}, "
+            f"{result.dataset.get('description', c.dataset)}")
+
+
+def render_report(result: RunResult) -> str:
+    """The full report of one run as an HTML string."""
+    figures = "".join(_figure(caption, fig) for _, caption, fig in plots.all_plots(result))
+    body = (f"<h1>vanishing report</h1><p class=sub>{escape(_headline(result))}</p>"
+            f"<h2>Diagnosis: cause → effect → reason → fix</h2>{diagnosis_sections(result)}"
+            f"<h2>Summary</h2>{_table(_summary_rows(result))}"
+            f"<h2>Configuration</h2>{_table(_config_rows(result))}"
+            f"<h2>Plots</h2>{figures}"
+            f"<h2>Reproduce</h2><pre>{escape(result.command)}</pre>")
+    return _page(f"vanishing report: {_headline(result)}", body)
+
+
+def render_compare(a: RunResult, b: RunResult) -> str:
+    """Two runs side by side: config differences, summaries, plots on shared scales, both commands."""
+    da, db = a.config.model_dump(), b.config.model_dump()
+    cfg = "".join(
+        f"<tr{' class=diff' if da.get(k) != db.get(k) else ''}><th>{escape(k)}</th>"
+        f"<td class=num>{escape(_fmt(da.get(k)))}</td><td class=num>{escape(_fmt(db.get(k)))}</td></tr>"
+        for k in dict.fromkeys([*da, *db]))
+    sa, sb = a.summary, b.summary
+    summ = "".join(
+        f"<tr><th>{escape(_SUMMARY_LABELS.get(k, k))}</th><td class=num>{escape(_fmt(sa.get(k)))}</td>"
+        f"<td class=num>{escape(_fmt(sb.get(k)))}</td></tr>" for k in dict.fromkeys([*sa, *sb]))
+    head = "<tr><th></th><th>A</th><th>B</th></tr>"
+    try:
+        shared: Figure | VanishingError = plots.compare(a, b, labels=(f"A: {_headline(a)}", f"B: {_headline(b)}"))
+    except VanishingError as exc:
+        shared = exc
+    figures = _figure("A and B on shared scales: gradient flow and loss", shared)
+    vrange = plots.log10_range(a, b)
+    for name in ("heatmap", "attribution", "update_ratio"):
+        caption, fn = plots.PLOTS[name]
+        for label, r in (("A", a), ("B", b)):
+            try:
+                fig: Figure | VanishingError = fn(r, vrange=vrange) if name == "heatmap" else fn(r)
+            except VanishingError as exc:
+                fig = exc
+            figures += _figure(f"{label}: {caption}", fig)
+    body = (f"<h1>vanishing compare</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
+            f"<h2>Summary</h2><table>{head}{summ}</table>"
+            f"<h2>Configuration (differences highlighted)</h2><table>{head}{cfg}</table>"
+            f"<h2>Diagnosis of A</h2>{diagnosis_sections(a)}<h2>Diagnosis of B</h2>{diagnosis_sections(b)}"
+            f"<h2>Plots</h2>{figures}"
+            f"<h2>Reproduce</h2><pre>{escape(a.command)}\n{escape(b.command)}</pre>")
+    return _page("vanishing compare", body)
+
+
+def _write(text: str, path: str | Path) -> Path:
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise VanishingError(f"cannot write report {p}: {exc.strerror or exc}") from None
+    return p
+
+
+def write_report(result: RunResult, path: str | Path) -> Path:
+    """Write :func:`render_report` to ``path``; returns the path."""
+    return _write(render_report(result), path)
+
+
+def write_compare(a: RunResult, b: RunResult, path: str | Path) -> Path:
+    """Write :func:`render_compare` to ``path``; returns the path."""
+    return _write(render_compare(a, b), path)

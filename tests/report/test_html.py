@@ -1,0 +1,66 @@
+import base64
+import re
+
+import pytest
+
+from vanishing.errors import VanishingError
+from vanishing.experiments.run import RunResult
+from vanishing.report import html, plots
+
+_EXTERNAL = re.compile(r"https?://|src=\"//|href=\"//|url\(", re.I)
+
+
+@pytest.fixture(scope="module")
+def page(result):
+    return html.render_report(result)
+
+
+def test_report_fetches_nothing(page):
+    assert not _EXTERNAL.search(page)
+    assert "<script" not in page and "<link" not in page
+
+
+def test_report_embeds_every_plot_as_png(page):
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(plots.PLOTS)
+    assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
+
+
+def test_report_has_config_diagnosis_summary_and_command(result, page):
+    assert "cause → effect → reason → fix" in page.lower() or "Cause" in page
+    assert "<h2>Configuration</h2>" in page and "<h2>Summary</h2>" in page
+    assert result.command in page
+    assert f"{result.config.activation}" in page and result.config.init in page
+
+
+def test_a_missing_quantity_is_explained_not_fatal(result):
+    r = RunResult.from_dict(result.to_dict())
+    del r.trace.data["update_ratio"]
+    page = html.render_report(r)
+    assert "needs &#x27;update_ratio&#x27;" in page
+    assert len(re.findall(r"data:image/png", page)) == len(plots.PLOTS) - 1
+
+
+def test_compare_page(result, relu_result):
+    page = html.render_compare(result, relu_result)
+    assert not _EXTERNAL.search(page)
+    assert "class=diff" in page  # activation and init differ
+    assert result.command in page and relu_result.command in page
+
+
+def test_write_report(result, tmp_path):
+    path = html.write_report(result, tmp_path / "sub" / "r.html")
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_write_report_to_an_unwritable_place(result, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(VanishingError, match="cannot write report"):
+        html.write_report(result, tmp_path / "file" / "r.html")
+
+
+def test_heatmaps_in_compare_share_the_colour_scale(result, relu_result):
+    lo_hi = plots.log10_range(result, relu_result)
+    a = plots.heatmap(result, vrange=lo_hi).axes[0].get_images()[0].get_clim()
+    b = plots.heatmap(relu_result, vrange=lo_hi).axes[0].get_images()[0].get_clim()
+    assert a == b == lo_hi
