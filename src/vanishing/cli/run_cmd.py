@@ -39,6 +39,7 @@ def run_command(
     record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step). [default: 10]"),
     device: Optional[str] = typer.Option(None, help="auto (cuda when available), cpu, cuda, cuda:N. [default: auto]"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, per-layer arrays, summary) as JSON here."),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
 ) -> None:
     """Train one deep network and show how its gradients flow, layer by layer."""
     values = load_config_file(config_file) if config_file is not None else {}
@@ -51,6 +52,10 @@ def run_command(
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")
+    if report_path is not None:
+        from ..report.html import write_report  # matplotlib only when a report is asked for
+
+        console.print(f"report written to [bold]{write_report(result, report_path)}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -189,8 +189,11 @@ def render_report(result: RunResult) -> str:
     return _page(f"vanishing report: {_headline(result)}", body)
 
 
-def render_compare(a: RunResult, b: RunResult) -> str:
-    """Two runs side by side: config differences, summaries, plots on shared scales, both commands."""
+def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] = ()) -> str:
+    """Two runs side by side: config differences, summaries, plots on shared scales, both commands.
+
+    ``story``: optional (heading, text) paragraphs shown first, e.g. :func:`vanishing.report.story.story`.
+    """
     da, db = a.config.model_dump(), b.config.model_dump()
     cfg = "".join(
         f"<tr{' class=diff' if da.get(k) != db.get(k) else ''}><th>{escape(k)}</th>"
@@ -215,8 +218,9 @@ def render_compare(a: RunResult, b: RunResult) -> str:
             except VanishingError as exc:
                 fig = exc
             figures += _figure(f"{label}: {caption}", fig)
+    told = "".join(f'<div class="finding info"><p><b>{escape(h)}</b></p><p>{escape(t)}</p></div>' for h, t in story)
     body = (f"<h1>vanishing compare</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
-            f"<h2>Summary</h2><table>{head}{summ}</table>"
+            f"{told}<h2>Summary</h2><table>{head}{summ}</table>"
             f"<h2>Configuration (differences highlighted)</h2><table>{head}{cfg}</table>"
             f"<h2>Diagnosis of A</h2>{diagnosis_sections(a)}<h2>Diagnosis of B</h2>{diagnosis_sections(b)}"
             f"<h2>Plots</h2>{figures}"
@@ -239,6 +243,6 @@ def write_report(result: RunResult, path: str | Path) -> Path:
     return _write(render_report(result), path)
 
 
-def write_compare(a: RunResult, b: RunResult, path: str | Path) -> Path:
+def write_compare(a: RunResult, b: RunResult, path: str | Path, story: Iterable[tuple[str, str]] = ()) -> Path:
     """Write :func:`render_compare` to ``path``; returns the path."""
-    return _write(render_compare(a, b), path)
+    return _write(render_compare(a, b, story), path)

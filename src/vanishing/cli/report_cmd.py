@@ -1,0 +1,37 @@
+"""`vanishing report` and `vanishing compare`: one self-contained HTML file from stored results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..experiments.run import RunResult
+from ..report.html import write_compare, write_report
+from ._common import console, handle_errors
+
+__all__ = ["register"]
+
+
+def report_command(
+    result_file: Path = typer.Argument(..., metavar="RESULT.json", help="A result written by `vanishing run --json`."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
+) -> None:
+    """Write one HTML file (plots, diagnosis, config, command) for a stored run; works offline."""
+    path = write_report(RunResult.load_json(result_file), out)
+    console.print(f"report written to [bold]{path}[/]", highlight=False)
+
+
+def compare_command(
+    a: Path = typer.Argument(..., metavar="A.json", help="First result (`vanishing run --json`)."),
+    b: Path = typer.Argument(..., metavar="B.json", help="Second result."),
+    out: Path = typer.Option(Path("compare.html"), "--out", "-o", help="HTML file to write."),
+) -> None:
+    """Write one HTML file comparing two stored runs on shared scales."""
+    path = write_compare(RunResult.load_json(a), RunResult.load_json(b), out)
+    console.print(f"comparison written to [bold]{path}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(handle_errors(report_command))
+    app.command("compare")(handle_errors(compare_command))
