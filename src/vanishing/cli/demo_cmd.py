@@ -47,6 +47,8 @@ def demo_command(
     steps: int = typer.Option(DEMO_BROKEN["steps"], help="Training steps for each of the two runs."),
     seed: int = typer.Option(0, help="Seed shared by both runs."),
     json_dir: Optional[Path] = typer.Option(None, help="Also write both results as JSON into this folder."),
+    report: Optional[Path] = typer.Option(Path("vanishing-demo.html"), help="HTML report comparing the two runs (plots, story, commands)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
 ) -> None:
     """Watch gradients vanish in a 20-layer sigmoid net, then see ReLU + He init fix it (about 30 s)."""
     broken = RunConfig.make(DEMO_BROKEN, steps=steps, seed=seed)
@@ -72,6 +74,12 @@ def demo_command(
             path = res.save_json(json_dir / f"demo_{name}.json")
             console.print(f"{name} run written to [bold]{path}[/]")
     console.print(f"\nreproduce either run:\n  {before.command}\n  {after.command}", highlight=False)
+    if report is not None and not no_report:
+        from ..report.html import write_compare  # matplotlib only when a report is written
+
+        path = write_compare(before, after, report, story=story(before, after))
+        console.print(f"\nreport written to [bold]{path.resolve()}[/] (open it in a browser; it works offline)",
+                      highlight=False)
 
 
 def register(app: typer.Typer) -> None:
