@@ -43,6 +43,7 @@ tr.diff td { background: #fff5d6; }
 .verdict { font-size: 1.1em; font-weight: 600; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2em; }
 .missing { color: #a33; font-style: italic; }
 pre { background: #f4f4f4; padding: 0.7em; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 """
@@ -81,6 +82,8 @@ def _table(rows: Iterable[tuple[str, Any]]) -> str:
 _SUMMARY_LABELS = {
     "vanishing_orders": "orders of magnitude, last vs first layer ‖∂L/∂W‖ (step 0)",
     "vanishing_orders_final": "orders of magnitude, last vs first layer (end)",
+    "signal_vanishing_orders": "orders of magnitude, last vs first layer ‖∂L/∂z‖ (step 0)",
+    "predicted_vanishing_orders": "orders of magnitude predicted by mean-field theory",
     "first_layer_grad_norm": "first-layer ‖∂L/∂W‖ (step 0)",
     "last_layer_grad_norm": "last-layer ‖∂L/∂W‖ (step 0)",
     "final_loss": "final loss",
@@ -161,7 +164,7 @@ def _fallback_diagnosis(result: RunResult) -> str:
         text = (f"Gradients flow: first and last layer differ by {abs(gap):.1f} orders of magnitude at step 0.")
         kind = "info"
     return (f'<div class="finding {kind}"><p>{escape(text)}</p>'
-            f"<p class=sub>(summary only: the diagnosis module is not available)</p></div>")
+            f"<p class=sub>(from the run summary)</p></div>")
 
 
 def _page(title: str, body: str) -> str:
@@ -183,8 +186,8 @@ def render_report(result: RunResult) -> str:
     body = (f"<h1>vanishing report</h1><p class=sub>{escape(_headline(result))}</p>"
             f"<h2>Diagnosis: cause → effect → reason → fix</h2>{diagnosis_sections(result)}"
             f"<h2>Summary</h2>{_table(_summary_rows(result))}"
-            f"<h2>Configuration</h2>{_table(_config_rows(result))}"
             f"<h2>Plots</h2>{figures}"
+            f"<h2>Configuration</h2>{_table(_config_rows(result))}"
             f"<h2>Reproduce</h2><pre>{escape(result.command)}</pre>")
     return _page(f"vanishing report: {_headline(result)}", body)
 
@@ -205,27 +208,44 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
         f"<td class=num>{escape(_fmt(sb.get(k)))}</td></tr>" for k in dict.fromkeys([*sa, *sb]))
     head = "<tr><th></th><th>A</th><th>B</th></tr>"
     try:
-        shared: Figure | VanishingError = plots.compare(a, b, labels=(f"A: {_headline(a)}", f"B: {_headline(b)}"))
+        shared: Figure | VanishingError = plots.compare(
+            a, b, labels=tuple(f"{k}: {r.config.activation} + {r.config.init}" for k, r in (("A", a), ("B", b))))
     except VanishingError as exc:
         shared = exc
     figures = _figure("A and B on shared scales: gradient flow and loss", shared)
     vrange = plots.log10_range(a, b)
-    for name in ("heatmap", "attribution", "update_ratio"):
+    for name in ("heatmap", "attribution", "update_ratio", "saturation", "curves"):
         caption, fn = plots.PLOTS[name]
-        for label, r in (("A", a), ("B", b)):
+        pair: list[Figure | VanishingError] = []
+        for r in (a, b):
             try:
-                fig: Figure | VanishingError = fn(r, vrange=vrange) if name == "heatmap" else fn(r)
+                pair.append(fn(r, vrange=vrange) if name == "heatmap" else fn(r))
             except VanishingError as exc:
-                fig = exc
-            figures += _figure(f"{label}: {caption}", fig)
+                pair.append(exc)
+        if name in ("update_ratio", "curves"):
+            _share_y(pair)
+        figures += ('<div class="pair">' + "".join(_figure(f"{label}: {caption}", fig)
+                                                   for label, fig in zip("AB", pair)) + "</div>")
+
     told = "".join(f'<div class="finding info"><p><b>{escape(h)}</b></p><p>{escape(t)}</p></div>' for h, t in story)
     body = (f"<h1>vanishing compare</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
             f"{told}<h2>Summary</h2><table>{head}{summ}</table>"
+            f"<h2>Plots</h2>{figures}"
             f"<h2>Configuration (differences highlighted)</h2><table>{head}{cfg}</table>"
             f"<h2>Diagnosis of A</h2>{diagnosis_sections(a)}<h2>Diagnosis of B</h2>{diagnosis_sections(b)}"
-            f"<h2>Plots</h2>{figures}"
             f"<h2>Reproduce</h2><pre>{escape(a.command)}\n{escape(b.command)}</pre>")
     return _page("vanishing compare", body)
+
+
+def _share_y(figs: list[Figure | VanishingError]) -> None:
+    """Give the first axes of each figure the union of their y ranges (same scale side by side)."""
+    axes = [f.axes[0] for f in figs if isinstance(f, Figure)]
+    if len(axes) < 2:
+        return
+    lims = [ax.get_ylim() for ax in axes]
+    lo, hi = min(l[0] for l in lims), max(l[1] for l in lims)
+    for ax in axes:
+        ax.set_ylim(lo, hi)
 
 
 def _write(text: str, path: str | Path) -> Path:

@@ -185,15 +185,16 @@ def attribution(source: Source, step_index: int = 0) -> Figure:
     x = _layer_x(len(lost_a))
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    ax.bar(x, lost_a, color="#ff7f0e", label="lost to activation φ′")
-    ax.bar(x, lost_w, bottom=lost_a, color="#1f77b4", label="lost to weights W")
+    # side by side, not stacked: the two parts can have opposite signs (ReLU loses to φ′, He init gains it back)
+    ax.bar(x - 0.2, lost_a, width=0.4, color="#ff7f0e", label="lost to activation φ′")
+    ax.bar(x + 0.2, lost_w, width=0.4, color="#1f77b4", label="lost to weights W")
     total = lost_a + lost_w
     # total[l] = log10(‖∂L/∂z_l‖ / ‖∂L/∂z_{l-1}‖): lost passing back through layer l; the gap between
     # layer l and the read-out is everything lost above l
     cumulative = np.cumsum(total[::-1])[::-1] - total
     ax2 = ax.twinx()
-    ax2.plot(x, cumulative, "k.-", label="cumulative (to read-out)")
-    ax2.set_ylabel("cumulative orders lost")
+    ax2.plot(x, cumulative, "k.-", label="cumulative: layer vs read-out (right axis)")
+    ax2.set_ylabel("cumulative orders lost, layer vs read-out")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(_layer_ticks(len(x)))
     ax.set_xlabel("layer (1 = input side)")
