@@ -74,6 +74,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _fmt_summary(key: str, v: Any) -> str:
+    """Accuracies as percentages; everything else as :func:`_fmt`."""
+    if ("accuracy" in key or key == "majority_baseline") and isinstance(v, (int, float)) and math.isfinite(v):
+        return f"{100 * v:.1f}%"
+    return _fmt(v)
+
+
 def _table(rows: Iterable[tuple[str, Any]]) -> str:
     body = "".join(f"<tr><th>{escape(k)}</th><td class=num>{escape(_fmt(v))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -99,7 +106,7 @@ _SUMMARY_LABELS = {
 
 
 def _summary_rows(result: RunResult) -> list[tuple[str, Any]]:
-    return [(_SUMMARY_LABELS.get(k, k), v) for k, v in result.summary.items()]
+    return [(_SUMMARY_LABELS.get(k, k), _fmt_summary(k, v)) for k, v in result.summary.items()]
 
 
 def _config_rows(result: RunResult) -> list[tuple[str, Any]]:
@@ -204,8 +211,8 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
         for k in dict.fromkeys([*da, *db]))
     sa, sb = a.summary, b.summary
     summ = "".join(
-        f"<tr><th>{escape(_SUMMARY_LABELS.get(k, k))}</th><td class=num>{escape(_fmt(sa.get(k)))}</td>"
-        f"<td class=num>{escape(_fmt(sb.get(k)))}</td></tr>" for k in dict.fromkeys([*sa, *sb]))
+        f"<tr><th>{escape(_SUMMARY_LABELS.get(k, k))}</th><td class=num>{escape(_fmt_summary(k, sa.get(k)))}</td>"
+        f"<td class=num>{escape(_fmt_summary(k, sb.get(k)))}</td></tr>" for k in dict.fromkeys([*sa, *sb]))
     head = "<tr><th></th><th>A</th><th>B</th></tr>"
     try:
         shared: Figure | VanishingError = plots.compare(
