@@ -1,0 +1,85 @@
+"""Diagnosis of a recorded run: cause → effect → reason → fix, with numbers.
+
+Example:
+    >>> result = vanishing.run(RunConfig.make(depth=12, activation="sigmoid"))   # doctest: +SKIP
+    >>> d = diagnose(result)                                                     # doctest: +SKIP
+    >>> d.verdict, d.findings[0].fix                                             # doctest: +SKIP
+
+Inside any training loop: ``diagnose(probe.trace)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..probe.trace import Trace
+from .findings import HEALTHY, SEVERITIES, Diagnosis, Finding, Fix
+from .rules import RULES, THRESHOLDS, Context, Rule, flow
+
+__all__ = ["diagnose", "Diagnosis", "Finding", "Fix", "Context", "Rule", "RULES", "THRESHOLDS", "HEALTHY",
+           "SEVERITIES"]
+
+
+def _config_dict(config: Any, trace: Trace) -> dict[str, Any] | None:
+    meta = trace.meta.get("config") if isinstance(trace.meta.get("config"), Mapping) else None
+    if config is None:
+        return dict(meta) if meta else None
+    c = dict(config) if isinstance(config, Mapping) else dict(config.model_dump())
+    for k in ("in_features", "out_features"):
+        if k not in c and meta and k in meta:
+            c[k] = meta[k]
+    return c
+
+
+def _last_finite(trace: Trace, name: str) -> float | None:
+    v = trace.scalars.get(name)
+    if v is None:
+        return None
+    v = v[np.isfinite(v)]
+    return float(v[-1]) if v.size else None
+
+
+def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = None,
+             rules: list[Rule] | None = None) -> Diagnosis:
+    """Run every rule on a :class:`Trace` (or a ``RunResult``) and collect the findings.
+
+    Args:
+        trace: ``probe.trace`` of any model, or the result of :func:`vanishing.run`.
+        config: the run config (``RunConfig`` or mapping); defaults to ``trace.meta["config"]``. With it,
+            findings compare the measured gain with mean-field theory and fixes are config changes.
+        majority_baseline: accuracy of always guessing the commonest class (defaults to the run's data set
+            or ``trace.meta["majority_baseline"]``).
+    """
+    diverged_step = None
+    if not isinstance(trace, Trace) and hasattr(trace, "trace"):  # a RunResult
+        result = trace
+        trace = result.trace
+        if majority_baseline is None:
+            majority_baseline = (getattr(result, "dataset", None) or {}).get("majority_baseline")
+        outcome = getattr(result, "outcome", None)
+        diverged_step = getattr(outcome, "diverged_step", None)
+    ctx = Context(_config_dict(config, trace), majority_baseline, diverged_step)
+    active = RULES if rules is None else rules
+    findings: list[Finding] = []
+    for rule in active:
+        findings.extend(rule(trace, ctx))
+    fl = flow(trace, ctx)
+    ur = trace.data.get("update_ratio")
+    ur_med = float(np.nanmedian(ur)) if ur is not None and np.isfinite(ur).any() else None
+    steps, loss = trace.recorded("loss") if "loss" in trace.scalars else ([], np.zeros(0))
+    loss = np.asarray(loss)[np.isfinite(loss)] if len(loss) else np.zeros(0)
+    acc = _last_finite(trace, "test_accuracy")
+    if acc is None:
+        acc = _last_finite(trace, "train_accuracy")
+    base = majority_baseline if majority_baseline is not None else trace.meta.get("majority_baseline")
+    numbers = {"orders": fl["orders"], "grad_orders_step0": fl["grad_orders_step0"],
+               "signal_orders_step0": fl["signal_orders_step0"], "measured_gain": fl["measured_gain"],
+               "loss_first": float(loss[0]) if loss.size else None,
+               "loss_last": float(loss[-1]) if loss.size else None,
+               "accuracy": acc, "majority_baseline": base, "update_ratio_median": ur_med,
+               "diverged_step": diverged_step}
+    numbers = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in numbers.items()}
+    return Diagnosis(findings, trace.layer_names, numbers, [r.__name__ for r in active])

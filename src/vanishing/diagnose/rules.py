@@ -1,0 +1,450 @@
+"""The diagnosis rules: small functions ``rule(trace, ctx) -> list[Finding]`` in the list :data:`RULES`.
+
+Adding a rule = writing one function and appending it. The order of :data:`RULES` also ranks kinds of
+equal severity for the verdict: a divergence explains everything after it; dead units explain the zero
+gradients below them; vanishing gradients explain a stalled loss, not the other way round.
+
+Thresholds (log10 orders of magnitude between the last and the first probed layer):
+
+* vanishing: ≥ 1.5 orders warning, ≥ 2.5 critical. A healthy ReLU + He or critical-tanh net of depth
+  10–20 stays within ±0.7 orders at step 0 (measured in the labelled test set); 1.5 orders means the
+  first layer gets ~3 % of the last layer's gradient.
+* exploding: ≤ −1.5 orders, or a weight gradient norm ≥ 1e3 at step 0 (warning); ≤ −2.5 critical.
+* saturation: a layer whose units are saturated (φ' < 10 % of max) ≥ 50 % of the time (median over steps).
+* dead units: a layer with ≥ 50 % dead units at the end (warning); ≥ 90 % in a layer or ≥ 50 % on
+  average over the hidden layers (critical).
+* slow early layers: median update/weight ratio of the first quarter of layers < 1e-4 per step (the rule
+  of thumb is ~1e-3) and ≥ 1.5 orders below the last quarter's.
+* stalled training: the loss's robust (median of a window) start-to-end relative drop < 2 %.
+* poor performance: final accuracy within 10 % of the way from the majority baseline to 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..probe.trace import Trace
+from . import fixes as F
+from .findings import Finding
+
+__all__ = ["Context", "Rule", "RULES", "THRESHOLDS", "vanishing_gradients", "exploding_gradients",
+           "divergence", "saturation", "dead_units", "slow_early_layers", "stalled_training",
+           "poor_performance", "flow"]
+
+THRESHOLDS: dict[str, float] = {
+    "vanishing_warning": 1.5, "vanishing_critical": 2.5,
+    "exploding_warning": -1.5, "exploding_critical": -2.5, "exploding_grad_norm": 1e3,
+    "saturation": 0.5,
+    "dead_warning": 0.5, "dead_critical_layer": 0.9, "dead_critical_mean": 0.5,
+    "update_ratio_low": 1e-4, "update_ratio_gap_orders": 1.5,
+    "stalled_rel_drop": 0.02, "stalled_loss_floor": 1e-3,
+    "poor_performance_margin": 0.1,
+}
+
+
+@dataclass
+class Context:
+    """What the rules may know besides the trace: the run config (a dict with activation, init,
+    bias_init, depth, width, in_features, out_features, ...) and the majority-class baseline."""
+
+    config: Mapping[str, Any] | None = None
+    majority_baseline: float | None = None
+    diverged_step: int | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+Rule = Callable[[Trace, Context], "list[Finding]"]
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _rows(trace: Trace, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name in trace.data or name in trace.scalars:
+        return trace.recorded(name)
+    return np.zeros(0, np.int64), np.zeros((0, len(trace.layers)))
+
+
+def _first_row(trace: Trace, name: str) -> np.ndarray | None:
+    steps, values = _rows(trace, name)
+    return values[0] if len(steps) else None
+
+
+def _log_ratio(a: float, b: float) -> float:
+    """log10(a / b); ±inf where exactly one is 0, NaN where undefined."""
+    if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or (a == 0 and b == 0):
+        return math.nan
+    if b == 0:
+        return math.inf
+    if a == 0:
+        return -math.inf
+    return math.log10(a / b)
+
+
+def _ends(row: np.ndarray) -> tuple[int, int] | None:
+    """Indices of the first and last layers with a finite value."""
+    idx = np.flatnonzero(np.isfinite(row))
+    return (int(idx[0]), int(idx[-1])) if idx.size >= 2 else None
+
+
+def _orders(row: np.ndarray | None) -> float:
+    if row is None:
+        return math.nan
+    ends = _ends(row)
+    return math.nan if ends is None else _log_ratio(row[ends[1]], row[ends[0]])
+
+
+def flow(trace: Trace, ctx: Context | None = None) -> dict[str, Any]:
+    """Orders of magnitude between last and first layer: weight gradients and backward signal at step 0,
+    weight gradients over training (median), and the worst of them (``orders``, > 0 vanishing)."""
+    if ctx is not None and "flow" in ctx.cache:
+        return ctx.cache["flow"]
+    g0 = _first_row(trace, "grad_norm")
+    s0 = _first_row(trace, "signal_grad_norm")
+    _, g_all = _rows(trace, "grad_norm")
+    over = [_orders(r) for r in g_all]
+    over = [o for o in over if not math.isnan(o)]
+    out = {"grad_orders_step0": _orders(g0), "signal_orders_step0": _orders(s0),
+           "grad_orders_training": float(np.median(over)) if over else math.nan}
+    vals = [v for v in out.values() if not math.isnan(v)]
+    out["orders"] = max(vals) if vals else math.nan
+    out["min_orders"] = min(vals) if vals else math.nan
+    n = len(trace.layers)
+    sig = out["signal_orders_step0"]
+    out["measured_gain"] = 10 ** (-sig / (n - 1)) if n > 1 and math.isfinite(sig) else math.nan
+    if ctx is not None:
+        ctx.cache["flow"] = out
+    return out
+
+
+def _theory(ctx: Context) -> Any:
+    if "theory" in ctx.cache:
+        return ctx.cache["theory"]
+    p = None
+    c = ctx.config
+    if c is not None and c.get("norm", "none") == "none" and not c.get("residual"):
+        from .. import theory
+        from ..errors import VanishingError
+
+        try:
+            p = theory.predict(c)
+        except (VanishingError, ValueError, ZeroDivisionError, OverflowError):
+            p = None
+    ctx.cache["theory"] = p
+    return p
+
+
+def _theory_text(ctx: Context, measured_gain: float) -> tuple[str, dict[str, Any]]:
+    p = _theory(ctx)
+    if p is None or p.chi.size == 0:
+        return "", {}
+    with np.errstate(divide="ignore"):
+        gain = float(10 ** np.mean(np.log10(p.gain)))
+    c = ctx.config or {}
+    text = (f" Mean-field theory for {c.get('activation')} + {c.get('init')} (σ_w² = {p.sigma_w2:.3g}, "
+            f"σ_b² = {p.sigma_b2:.3g}) predicts a per-layer gain of {gain:.2f}"
+            + (f" (measured {measured_gain:.2f})" if math.isfinite(measured_gain) else "")
+            + f" and {p.orders_lost:.1f} orders lost; phase {p.phase}.")
+    if p.critical_sigma_w2 is not None:
+        text += (f" The critical init for {c.get('activation')} at σ_b² = {p.sigma_b2:.3g} has σ_w² = "
+                 f"{p.critical_sigma_w2:.3g} (init critical:sigma_b2={p.sigma_b2:g}).")
+    nums = {"theory_gain": gain, "theory_orders": p.orders_lost, "sigma_w2": p.sigma_w2,
+            "critical_sigma_w2": p.critical_sigma_w2, "phase": p.phase}
+    return text, nums
+
+
+def _attribution(trace: Trace) -> tuple[float, float]:
+    """Orders lost at step 0 to activation derivatives and to weights (layers 1..L-1, exact split)."""
+    a, w = _first_row(trace, "attribution_activation"), _first_row(trace, "attribution_weights")
+    if a is None or w is None or not np.isfinite(a[1:]).any():
+        return math.nan, math.nan
+    return float(-np.nansum(a[1:])), float(-np.nansum(w[1:]))
+
+
+def _fmt_orders(x: float) -> str:
+    return "all" if math.isinf(x) else f"{x:.1f}"
+
+
+# --- rules ---------------------------------------------------------------------------------
+def divergence(trace: Trace, ctx: Context) -> list[Finding]:
+    """Non-finite loss or gradients, and the first step where they appeared."""
+    bad_steps: list[int] = []
+    layers: list[str] = []
+    loss = trace.scalars.get("loss")
+    if loss is not None:
+        # NaN means "not logged" in a trace, so a NaN loss is known only from ctx.diverged_step
+        bad_steps += [int(s) for s in trace.steps[np.isinf(loss)]]
+    steps, nf = _rows(trace, "nonfinite_grads")
+    for s, row in zip(steps, nf):
+        if np.nansum(row) > 0:
+            bad_steps.append(int(s))
+            if not layers:
+                layers = [trace.layers[i].name for i in np.flatnonzero(np.nan_to_num(row) > 0)]
+    diverged_step = ctx.diverged_step if ctx.diverged_step is not None else trace.meta.get("diverged_step")
+    if diverged_step is not None:
+        bad_steps.append(int(diverged_step))
+    if not bad_steps:
+        return []
+    step = min(bad_steps)
+    before = [v for s, v in zip(*_rows(trace, "loss")) if s < step and np.isfinite(v)]
+    g0 = _first_row(trace, "grad_norm")
+    nums = {"step": step, "last_finite_loss": before[-1] if before else None,
+            "max_grad_norm_step0": float(np.nanmax(g0)) if g0 is not None and np.isfinite(g0).any() else None}
+    lr = (ctx.config or {}).get("lr")
+    return [Finding(
+        "divergence", "critical", layers, nums,
+        cause="The updates grew until numbers overflowed: a learning rate too large for the gradient scale, "
+              "or gradients that explode through the layers.",
+        effect=f"The loss or the gradients became NaN/Inf at step {step}; training stopped learning there.",
+        reason=(f"Last finite loss {before[-1]:.3g}. " if before else "")
+               + (f"Step-0 largest weight-gradient norm {nums['max_grad_norm_step0']:.3g}"
+                  if nums["max_grad_norm_step0"] is not None else "")
+               + (f" with lr {lr:g}." if lr else "."),
+        fix="Lower the learning rate, clip the gradient norm, or use an init/normalisation that keeps the "
+            "gradient scale.",
+        fixes=F.divergence_fixes(ctx.config))]
+
+
+def vanishing_gradients(trace: Trace, ctx: Context) -> list[Finding]:
+    """First vs last layer, in orders of magnitude, at step 0 and over training."""
+    fl = flow(trace, ctx)
+    orders = fl["orders"]
+    if not (orders >= THRESHOLDS["vanishing_warning"]):
+        return []
+    severity = "critical" if orders >= THRESHOLDS["vanishing_critical"] else "warning"
+    n = len(trace.layers)
+    g0 = _first_row(trace, "grad_norm")
+    s0 = _first_row(trace, "signal_grad_norm")
+    ref = s0 if s0 is not None and np.isfinite(s0).any() and fl["signal_orders_step0"] == orders else g0
+    starved: list[str] = []
+    if ref is not None and np.isfinite(ref[-1]) and ref[-1] > 0:
+        starved = [trace.layers[i].name for i in range(n) if np.isfinite(ref[i]) and ref[i] < 0.1 * ref[-1]]
+    per_layer = orders / max(n - 1, 1)
+    lost_act, lost_w = _attribution(trace)
+    nums = {**fl, "per_layer_orders": per_layer, "orders_from_activation": lost_act,
+            "orders_from_weights": lost_w, "depth": n}
+    reason = (f"Each of the {n - 1} layer-to-layer steps loses about {per_layer:.2f} orders "
+              f"(the gradient keeps ×{10 ** -per_layer:.2g} per layer); {n - 1} × {per_layer:.2f} = "
+              f"{_fmt_orders(orders)} orders.") if math.isfinite(orders) else \
+        "The first layers' gradients are exactly zero."
+    if math.isfinite(lost_act):
+        reason += (f" Of the backward signal's loss, {lost_act:.1f} orders come from activation derivatives "
+                   f"and {lost_w:.1f} from the weights (exact split, step 0).")
+    theory_text, theory_nums = _theory_text(ctx, fl["measured_gain"])
+    reason += theory_text
+    nums.update(theory_nums)
+    fixes = F.vanishing_fixes(ctx.config, fl["measured_gain"])
+    effect = (f"At step 0 the first layer's weight gradient is {_fmt_orders(fl['grad_orders_step0'])} orders "
+              f"below the last layer's (backward signal: {_fmt_orders(fl['signal_orders_step0'])} orders; median "
+              f"over training: {_fmt_orders(fl['grad_orders_training'])}). The early layers hardly learn.")
+    return [Finding(
+        "vanishing_gradients", severity, starved, nums,
+        cause="Backpropagation multiplies the gradient at every layer by the activation's derivative and the "
+              "weights; a per-layer factor below 1 compounds over depth.",
+        effect=effect, reason=reason,
+        fix=fixes[0].text if fixes else "Use an activation/init pair that keeps the per-layer gain at 1.",
+        fixes=fixes)]
+
+
+def exploding_gradients(trace: Trace, ctx: Context) -> list[Finding]:
+    """The first layers get orders of magnitude more gradient than the last, or any gradient is huge."""
+    fl = flow(trace, ctx)
+    lo = min(fl["grad_orders_step0"], fl["signal_orders_step0"], key=lambda v: v if not math.isnan(v) else math.inf)
+    g0 = _first_row(trace, "grad_norm")
+    big = float(np.nanmax(g0)) if g0 is not None and np.isfinite(g0).any() else math.nan
+    if not (lo <= THRESHOLDS["exploding_warning"] or big >= THRESHOLDS["exploding_grad_norm"]):
+        return []
+    severity = "critical" if lo <= THRESHOLDS["exploding_critical"] else "warning"
+    n = len(trace.layers)
+    nums = {**fl, "orders": lo, "max_grad_norm_step0": big, "depth": n}
+    lost_act, lost_w = _attribution(trace)
+    reason = (f"The gradient grows by about {-lo / max(n - 1, 1):.2f} orders per layer over {n - 1} layers."
+              if math.isfinite(lo) else "")
+    if math.isfinite(big):
+        reason += f" Largest weight-gradient norm at step 0: {big:.3g}."
+    if math.isfinite(lost_w):
+        reason += (f" The weights account for {-lost_w:+.1f} orders of growth, activation derivatives for "
+                   f"{-lost_act:+.1f}.")
+    theory_text, theory_nums = _theory_text(ctx, fl["measured_gain"])
+    nums.update(theory_nums)
+    fixes = F.exploding_fixes(ctx.config, fl["measured_gain"])
+    return [Finding(
+        "exploding_gradients", severity, [trace.layers[0].name] if n else [], nums,
+        cause="The per-layer gain of the backward pass is above 1 (weights too large for the activation), "
+              "so the gradient grows towards the input.",
+        effect=f"The first layer's gradient is {_fmt_orders(-lo) if math.isfinite(lo) else '?'} orders larger "
+               f"than the last layer's at step 0; steps are far too large for the early layers.",
+        reason=reason + theory_text,
+        fix=fixes[0].text if fixes else "Scale the init down, normalise, or clip gradients.",
+        fixes=fixes)]
+
+
+def _per_layer_median(trace: Trace, name: str) -> np.ndarray | None:
+    steps, values = _rows(trace, name)
+    if not len(steps) or not np.isfinite(values).any():
+        return None
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(values, axis=0)
+
+
+def saturation(trace: Trace, ctx: Context) -> list[Finding]:
+    """Layers of saturating units (sigmoid/tanh) with φ' < 10 % of its max most of the time."""
+    med = _per_layer_median(trace, "saturation")
+    if med is None:
+        return []
+    bad = [i for i, v in enumerate(med) if np.isfinite(v) and v >= THRESHOLDS["saturation"]]
+    if not bad:
+        return []
+    names = [trace.layers[i].name for i in bad]
+    d = _per_layer_median(trace, "act_derivative_mean")
+    nums = {"saturation": {trace.layers[i].name: float(med[i]) for i in bad},
+            "mean_saturation": float(np.nanmean(med))}
+    reason = ", ".join(f"{trace.layers[i].name} {100 * med[i]:.0f} %" for i in bad) + " of units saturated (median over steps)."
+    if d is not None and np.isfinite(d).any():
+        reason += f" Mean φ' over the hidden layers: {np.nanmean(d):.3f}."
+    fixes = F.saturation_fixes(ctx.config)
+    return [Finding(
+        "saturation", "warning", names, nums,
+        cause="Pre-activations are large, so sigmoid/tanh units sit on their flat tails.",
+        effect="A saturated unit passes almost no gradient (φ' ≈ 0): the layers below it learn slowly.",
+        reason=reason, fix=fixes[0].text if fixes else "Scale the init down or normalise.", fixes=fixes)]
+
+
+def dead_units(trace: Trace, ctx: Context) -> list[Finding]:
+    """ReLU-like units inactive on the whole batch, per layer, at the last recorded step."""
+    steps, values = _rows(trace, "dead_fraction")
+    if not len(steps):
+        return []
+    final = values[-1]
+    hidden = final[np.isfinite(final)]
+    if not hidden.size:
+        return []
+    bad = [i for i, v in enumerate(final) if np.isfinite(v) and v >= THRESHOLDS["dead_warning"]]
+    if not bad:
+        return []
+    mean = float(hidden.mean())
+    critical = mean >= THRESHOLDS["dead_critical_mean"] or np.nanmax(final) >= THRESHOLDS["dead_critical_layer"]
+    first = values[0]
+    nums = {"dead_fraction": {trace.layers[i].name: float(final[i]) for i in bad}, "mean_dead_fraction": mean,
+            "mean_dead_fraction_step0": float(np.nanmean(first)) if np.isfinite(first).any() else None,
+            "step": int(steps[-1])}
+    lr = (ctx.config or {}).get("lr")
+    bias = (ctx.config or {}).get("bias_init")
+    reason = (", ".join(f"{trace.layers[i].name} {100 * final[i]:.0f} %" for i in bad)
+              + f" of units never active on the batch at step {int(steps[-1])} (mean over layers {100 * mean:.0f} %,"
+              f" at step 0 {100 * (nums['mean_dead_fraction_step0'] or 0):.0f} %).")
+    if bias:
+        reason += f" Bias init {bias}."
+    if lr:
+        reason += f" Learning rate {lr:g}."
+    fixes = F.dead_unit_fixes(ctx.config)
+    return [Finding(
+        "dead_units", "critical" if critical else "warning", [trace.layers[i].name for i in bad], nums,
+        cause="ReLU units whose pre-activation is negative for every input (pushed there by a large update "
+              "or a negative bias) output 0 and pass no gradient.",
+        effect="Dead units neither learn nor let gradient through to the layers below.",
+        reason=reason, fix=fixes[0].text if fixes else "Lower the learning rate or use leaky_relu.", fixes=fixes)]
+
+
+def slow_early_layers(trace: Trace, ctx: Context) -> list[Finding]:
+    """Update-to-weight ratios of the first layers far below the last layers' and below ~1e-3."""
+    med = _per_layer_median(trace, "update_ratio")
+    if med is None or len(med) < 2:
+        return []
+    q = max(1, len(med) // 4)
+    early, late = np.nanmean(med[:q]), np.nanmean(med[-q:])
+    if not (np.isfinite(early) and np.isfinite(late)) or late <= 0:
+        return []
+    gap = _log_ratio(late, early)
+    if not (early < THRESHOLDS["update_ratio_low"] and gap >= THRESHOLDS["update_ratio_gap_orders"]):
+        return []
+    names = [trace.layers[i].name for i in range(q)]
+    nums = {"early_update_ratio": float(early), "late_update_ratio": float(late), "gap_orders": gap,
+            "per_layer": [float(v) for v in med]}
+    fixes = F.slow_fixes(ctx.config, flow(trace, ctx)["measured_gain"])
+    return [Finding(
+        "slow_early_layers", "warning", names, nums,
+        cause="The early layers receive too little gradient for the optimizer to move their weights.",
+        effect=f"Per step the first {q} layer(s) change by a median {early:.1e} of their size, the last by "
+               f"{late:.1e} ({_fmt_orders(gap)} orders apart; rule of thumb ~1e-3).",
+        reason="Small gradients times a shared learning rate give small updates: SGD's step is "
+               "proportional to the gradient.",
+        fix=fixes[0].text if fixes else "Fix the gradient flow, or use Adam.", fixes=fixes)]
+
+
+def _window_median(v: np.ndarray, head: bool) -> float:
+    k = max(1, min(3, len(v) // 5 or 1))
+    return float(np.median(v[:k] if head else v[-k:]))
+
+
+def stalled_training(trace: Trace, ctx: Context) -> list[Finding]:
+    """Loss plateau: the median of the last few logged losses hardly below that of the first few."""
+    steps, loss = _rows(trace, "loss")
+    ok = np.isfinite(loss)
+    steps, loss = steps[ok], loss[ok]
+    if len(loss) < 5:
+        return []
+    start, end = _window_median(loss, True), _window_median(loss, False)
+    if end < THRESHOLDS["stalled_loss_floor"] or start <= 0:
+        return []
+    drop = (start - end) / abs(start)
+    if drop >= THRESHOLDS["stalled_rel_drop"]:
+        return []
+    nums = {"loss_start": start, "loss_end": end, "relative_drop": drop, "steps": int(steps[-1])}
+    fixes = F.slow_fixes(ctx.config, flow(trace, ctx)["measured_gain"])
+    return [Finding(
+        "stalled_training", "warning", [], nums,
+        cause="The parameters that matter are not moving, or move in directions that do not lower the loss.",
+        effect=f"The loss went from {start:.4g} to {end:.4g} over {int(steps[-1])} steps ({100 * drop:.1f} % lower).",
+        reason="A plateau from the start usually means the gradient does not reach the early layers "
+               "(see other findings) or the learning rate is far off.",
+        fix=fixes[0].text if fixes else "Check the gradient flow and the learning rate.", fixes=fixes)]
+
+
+def poor_performance(trace: Trace, ctx: Context) -> list[Finding]:
+    """Final accuracy close to the majority-class baseline."""
+    base = ctx.majority_baseline
+    if base is None:
+        base = trace.meta.get("majority_baseline")
+    if base is None:
+        return []
+    acc, which = math.nan, ""
+    for name in ("test_accuracy", "train_accuracy"):
+        if name in trace.scalars:
+            v = trace.scalars[name]
+            v = v[np.isfinite(v)]
+            if v.size:
+                acc, which = float(v[-1]), name
+                break
+    if math.isnan(acc):
+        return []
+    limit = base + THRESHOLDS["poor_performance_margin"] * (1 - base)
+    if acc > limit:
+        return []
+    nums = {"accuracy": acc, "which": which, "majority_baseline": base}
+    fixes = F.slow_fixes(ctx.config, flow(trace, ctx)["measured_gain"])
+    return [Finding(
+        "poor_performance", "warning", [], nums,
+        cause="The network has not learnt the task.",
+        effect=f"Final {which.replace('_', ' ')} {100 * acc:.1f} % against {100 * base:.1f} % for always "
+               f"guessing the commonest class.",
+        reason="Accuracy at the majority baseline means the output ignores the input.",
+        fix=fixes[0].text if fixes else "See the other findings.", fixes=fixes)]
+
+
+RULES: list[Rule] = [
+    divergence,
+    exploding_gradients,
+    dead_units,
+    vanishing_gradients,
+    saturation,
+    slow_early_layers,
+    stalled_training,
+    poor_performance,
+]
