@@ -64,3 +64,47 @@ def test_heatmaps_in_compare_share_the_colour_scale(result, relu_result):
     a = plots.heatmap(result, vrange=lo_hi).axes[0].get_images()[0].get_clim()
     b = plots.heatmap(relu_result, vrange=lo_hi).axes[0].get_images()[0].get_clim()
     assert a == b == lo_hi
+
+
+class _Finding:
+    kind, severity = "vanishing_gradients", "critical"
+    cause, effect, reason, fix = "the cause", "the effect", "the reason", "the fix"
+
+    def __init__(self, layers):
+        self.layers = layers
+
+
+class _Fix:
+    name, text = "relu_he", "relu + he_normal"
+
+
+class _Diagnosis:
+    verdict, healthy, healthy_summary = "vanishing_gradients", False, "not shown when unhealthy"
+
+    def __init__(self, layers):
+        self.findings, self.fixes = [_Finding(layers)], [_Fix()]
+
+
+def test_diagnosis_findings_are_rendered_with_layer_numbers(result, monkeypatch):
+    import sys
+    import types
+
+    names = result.layers
+    fake = types.ModuleType("vanishing.diagnose")
+    fake.diagnose = lambda r, config=None: _Diagnosis([names[0], names[1], names[3]])
+    monkeypatch.setitem(sys.modules, "vanishing.diagnose", fake)
+    text = html.diagnosis_sections(result)
+    assert "verdict: vanishing_gradients" in text and "critical" in text
+    for part in ("the cause", "the effect", "the reason", "the fix", "relu_he"):
+        assert part in text
+    assert "layers 1–2, 4" in text
+    assert "not shown when unhealthy" not in text
+
+
+def test_diagnosis_falls_back_to_the_summary(result, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vanishing.diagnose", None)  # import fails
+    text = html.diagnosis_sections(result)
+    assert "from the run summary" in text
+    assert f"{abs(result.summary['vanishing_orders']):.1f} orders" in text

@@ -125,26 +125,43 @@ def diagnosis_sections(result: RunResult) -> str:
     try:
         from ..diagnose import diagnose  # type: ignore[attr-defined]
     except ImportError:
-        diagnose = None
-    if diagnose is not None:
-        try:
-            return _render_diagnosis(diagnose(result.trace, config=result.config))
-        except VanishingError:
-            pass  # a trace the rules cannot read: the summary still says something
-    return _fallback_diagnosis(result)
+        return _fallback_diagnosis(result)
+    try:
+        d = diagnose(result, config=result.config)
+    except VanishingError:
+        return _fallback_diagnosis(result)  # a trace the rules cannot read: the summary still says something
+    return _render_diagnosis(d, result.layers)
 
 
-def _render_diagnosis(d: Any) -> str:
-    parts = [f'<p class="verdict">verdict: {escape(str(getattr(d, "verdict", "—")))}</p>']
+def _layers_text(layers: list[Any], names: list[str]) -> str:
+    """``["blocks.0.linear", "blocks.1.linear"]`` → ``"layers 1–2"`` (1 = input side); unknown names as given."""
+    numbers = sorted({names.index(x) + 1 if x in names else x + 1 for x in layers
+                      if x in names or (isinstance(x, int) and not isinstance(x, bool))})
+    others = [str(x) for x in layers if x not in names and not (isinstance(x, int) and not isinstance(x, bool))]
+    text = plots._span(numbers) if numbers else ""
+    return ", ".join([t for t in (text, ", ".join(others)) if t])
+
+
+def _render_diagnosis(d: Any, names: list[str]) -> str:
+    verdict = str(getattr(d, "verdict", "—"))
+    parts = [f'<p class="verdict">verdict: {escape(verdict)}</p>']
+    summary = getattr(d, "healthy_summary", None)
+    if summary and getattr(d, "healthy", False):
+        parts.append(f"<p>{escape(str(summary))}</p>")
     for f in getattr(d, "findings", []) or []:
         severity = str(getattr(f, "severity", "info"))
-        layers = getattr(f, "layers", None)
+        layers = list(getattr(f, "layers", None) or [])
         head = f"{escape(str(getattr(f, 'kind', 'finding')))} ({escape(severity)})"
         if layers:
-            head += f" — layers {escape(', '.join(str(int(x) + 1) for x in layers))}"
+            head += f" — {escape(_layers_text(layers, names))}"
         items = "".join(f"<dt>{name}</dt><dd>{escape(str(getattr(f, name.lower())))}</dd>"
                         for name in ("Cause", "Effect", "Reason", "Fix") if getattr(f, name.lower(), None))
         parts.append(f'<div class="finding {escape(severity)}"><p><b>{head}</b></p><dl>{items}</dl></div>')
+    fixes = list(getattr(d, "fixes", None) or [])
+    if fixes:
+        rows = "".join(f"<li><b>{escape(str(getattr(x, 'name', '')))}</b>: {escape(str(getattr(x, 'text', x)))}</li>"
+                       for x in fixes)
+        parts.append(f"<p><b>Fixes, most promising first</b></p><ol>{rows}</ol>")
     return "".join(parts)
 
 
