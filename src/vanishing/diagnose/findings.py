@@ -143,7 +143,7 @@ class Diagnosis:
                 lines += [f"Layers: {', '.join(f.layers)}", ""]
             lines += [f"- **Cause:** {f.cause}", f"- **Effect:** {f.effect}", f"- **Reason:** {f.reason}",
                       f"- **Fix:** {f.fix}"]
-            for i, fx in enumerate(f.fixes, 1):
+            for i, fx in enumerate(f.fixes[1:4], 2):
                 lines.append(f"  {i}. {fx.text}")
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
