@@ -206,7 +206,10 @@ def _headline(result: RunResult) -> str:
 
 def render_report(result: RunResult) -> str:
     """The full report of one run as an HTML string."""
-    figures = "".join(_figure(caption, fig) for _, caption, fig in plots.all_plots(result))
+    shown = [_figure(caption, fig) for _, caption, fig in plots.all_plots(result)]
+    # the gradient-flow picture on its own row, the rest two by two
+    figures = shown[0] + "".join(f'<div class="pair">{"".join(shown[i:i + 2])}</div>'
+                                 for i in range(1, len(shown), 2))
     body = (f"<h1>vanishing report</h1><p class=sub>{escape(_headline(result))}</p>"
             f"<h2>Diagnosis: cause → effect → reason → fix</h2>{diagnosis_sections(result)}"
             f"<h2>Summary</h2>{_table(_summary_rows(result))}"

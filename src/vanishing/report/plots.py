@@ -196,14 +196,29 @@ def attribution(source: Source, step_index: int = 0) -> Figure:
     ax2.plot(x, cumulative, "k.-", label="cumulative: layer vs read-out (right axis)")
     ax2.set_ylabel("cumulative orders lost, layer vs read-out")
     ax.axhline(0, color="grey", lw=0.8)
+    _align_zero(ax, ax2, cumulative)
     ax.set_xticks(_layer_ticks(len(x)))
     ax.set_xlabel("layer (1 = input side)")
     ax.set_ylabel("orders lost passing back through the layer")
     ax.set_title(f"where the gradient is lost (step {int(steps[i])})\n{_title(source)}", fontsize=10)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
+    fig.legend(h1 + h2, l1 + l2, fontsize=8, loc="outside lower center", ncols=3)  # clear of the bars
     return fig
+
+
+def _align_zero(ax: Any, ax2: Any, right: np.ndarray) -> None:
+    """Scale the twin axis so that its 0 sits on the left axis's 0 and ``right`` fits."""
+    a0, a1 = ax.get_ylim()
+    a0, a1 = min(a0, 0.0), max(a1, 0.0)
+    vals = right[np.isfinite(right)]
+    c0, c1 = (min(vals.min(), 0.0), max(vals.max(), 0.0)) if vals.size else (0.0, 1.0)
+    k = max(c1 / a1 if a1 > 0 else 0.0, c0 / a0 if a0 < 0 else 0.0)
+    if k <= 0:
+        return
+    k *= 1.05
+    ax.set_ylim(a0, a1)
+    ax2.set_ylim(a0 * k, a1 * k)
 
 
 def _layer_colours(n: int) -> list[Any]:
