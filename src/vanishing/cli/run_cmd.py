@@ -9,6 +9,8 @@ import typer
 
 from ..config import RunConfig, load_config_file
 from ..experiments.run import RunResult, run
+from ..diagnose import diagnose
+from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
 from ._common import console, handle_errors
 from ._progress import training_progress
@@ -49,6 +51,7 @@ def run_command(
                             record_every=record_every, device=device)
     result = run_with_progress(config)
     console.print(run_summary(result))
+    console.print(diagnosis_renderable(diagnose(result)))
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")

@@ -98,6 +98,9 @@ class RunResult:
         for name, arr in t.scalars.items():
             out[name] = _jsonable(arr)
         out["summary"] = {k: _jsonable(v) for k, v in self.summary.items()}
+        from ..diagnose import diagnose  # diagnose reads traces; imported here to keep the layers one-way
+
+        out["diagnosis"] = diagnose(self).to_dict()
         out["trace"] = t.to_dict()
         return out
 
