@@ -146,3 +146,12 @@ def test_save_by_suffix(result, tmp_path, suffix, magic):
 def test_save_rejects_unknown_suffix(result, tmp_path):
     with pytest.raises(ConfigError, match="figure file"):
         plots.save(plots.gradient_flow(result), tmp_path / "g.gif")
+
+
+def test_attribution_parts_with_opposite_signs_are_not_stacked(relu_result):
+    """ReLU loses to φ′ while He init gains it back in W: stacked bars would hide one behind the other."""
+    ax = plots.attribution(relu_result).axes[0]
+    n = len(relu_result.layers)
+    act, w = ax.patches[:n], ax.patches[n:2 * n]
+    assert all(a.get_x() + a.get_width() <= b.get_x() + 1e-9 for a, b in zip(act, w))
+    assert all(b.get_y() == 0 for b in w)

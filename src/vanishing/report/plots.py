@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from ..errors import ConfigError, VanishingError
 from ..experiments.run import RunResult
 from ..probe.trace import Trace
+from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
     "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range",
@@ -29,7 +30,6 @@ __all__ = [
     "save", "all_plots",
 ]
 
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 # ‖ΔW‖/‖W‖ near 1e-3 per step is the usual healthy rate (Karpathy, "A Recipe for Training Neural Networks")
 UPDATE_RATIO_BAND = (10 ** -3.5, 10 ** -2.5)
 
@@ -97,8 +97,6 @@ def _prediction(source: Source, n_layers: int) -> np.ndarray | None:
     if not cfg or cfg.get("norm", "none") != "none" or cfg.get("residual"):
         return None  # mean-field theory here covers plain MLPs only
     try:
-        from ..theory import predict
-
         p = predict(cfg)
     except (VanishingError, ValueError, KeyError, TypeError):
         return None
