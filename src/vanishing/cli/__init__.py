@@ -23,6 +23,7 @@ _COMMANDS: list[str] = [
     "run_cmd",
     "demo_cmd",
     "theory_cmd",
+    "diagnose_cmd",
     "report_cmd",
 ]
 

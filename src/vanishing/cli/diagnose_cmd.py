@@ -1,0 +1,37 @@
+"""`vanishing diagnose package.module:factory`: train a user's model a few steps and diagnose it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..diagnose.model import diagnose_model, load_factory, resolve_factory
+from ..diagnose.render import diagnosis_renderable
+from ._common import console, handle_errors
+
+__all__ = ["register"]
+
+
+def diagnose_command(
+    factory: str = typer.Argument(..., help="package.module:function (or file.py:function) returning a model, (model, batch) or (model, batch, loss_fn)."),
+    steps: int = typer.Option(50, help="Training steps with the probe."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (used when the factory gives no optimizer)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write {verdict, findings, layers, ...} as JSON here."),
+) -> None:
+    """Train your model a few steps with the probe and say whether its gradients vanish, where, why, and what fixes it."""
+    fn = load_factory(factory)
+    case = resolve_factory(fn())
+    diagnosis, trace = diagnose_model(case, steps=steps, lr=lr)
+    console.print(diagnosis_renderable(diagnosis))
+    if json_path is not None:
+        out = {**diagnosis.to_dict(), "factory": factory, "steps": steps, "trace": trace.to_dict()}
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(out, indent=1, allow_nan=False))
+        console.print(f"diagnosis written to [bold]{json_path}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diagnose")(handle_errors(diagnose_command))

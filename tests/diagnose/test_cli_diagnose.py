@@ -1,0 +1,117 @@
+"""`vanishing diagnose module:factory` through the runner, and diagnose_model on unseen architectures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from vanishing.cli import app
+from vanishing.diagnose.model import diagnose_model, resolve_factory
+from vanishing.errors import ConfigError
+
+runner = CliRunner()
+HERE = __file__
+
+
+def _data(n=128, d=16, classes=4):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=g)
+    return x, (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+
+
+def deep_sigmoid():
+    torch.manual_seed(0)
+    layers = []
+    for i in range(10):
+        lin = nn.Linear(16, 16)
+        nn.init.normal_(lin.weight, std=0.05)
+        layers += [lin, nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(16, 4)), _data()
+
+
+def shallow_relu():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)), _data(), nn.CrossEntropyLoss()
+
+
+def model_only():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+
+
+def loader():
+    x, y = _data()
+    return model_only(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+
+
+def not_a_model():
+    return 42
+
+
+def test_diagnose_deep_sigmoid_vanishes_and_writes_json(tmp_path):
+    out = tmp_path / "d.json"
+    res = runner.invoke(app, ["diagnose", f"{HERE}:deep_sigmoid", "--steps", "20", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "verdict: vanishing_gradients" in res.output
+    d = json.loads(out.read_text())
+    assert d["verdict"] == "vanishing_gradients"
+    assert len(d["layers"]) == 11 and d["findings"][0]["kind"] == "vanishing_gradients"
+
+
+@pytest.mark.parametrize("factory", ["shallow_relu", "model_only", "loader"])
+def test_diagnose_accepts_every_factory_shape(factory):
+    res = runner.invoke(app, ["diagnose", f"{HERE}:{factory}", "--steps", "30", "--lr", "0.01"])
+    assert res.exit_code == 0, res.output
+    assert "verdict:" in res.output
+
+
+@pytest.mark.parametrize("spec,words", [
+    ("no_colon_here", "package.module:function"),
+    ("vanishing_no_such_module_xyz:f", "cannot import"),
+    (f"{HERE}:no_such_function", "no function"),
+    (f"{HERE}:not_a_model", "factory result"),
+    ("missing_file.py:f", "no file"),
+])
+def test_bad_factory_exits_2_with_one_line(spec, words):
+    res = runner.invoke(app, ["diagnose", spec, "--steps", "5"])
+    assert res.exit_code == 2
+    assert "error:" in res.output and words in res.output
+    assert "Traceback" not in res.output
+
+
+def test_divergence_is_found_in_a_users_loop():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    case = resolve_factory((model, _data()))
+    d, trace = diagnose_model(case, steps=40, lr=1e6, optimizer=torch.optim.SGD(model.parameters(), lr=1e6))
+    assert d.verdict == "divergence"
+
+
+def test_transformer_and_lstm_run_through():
+    torch.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2)
+    model = nn.Sequential(enc, nn.Flatten(), nn.Linear(16 * 5, 3))
+    x, y = torch.randn(32, 5, 16), torch.randint(0, 3, (32,))
+    d, trace = diagnose_model(resolve_factory((model, (x, y))), steps=10)
+    assert d.verdict in {"healthy", "vanishing_gradients", "stalled_training", "poor_performance"}
+    assert len(trace.layers) >= 2
+
+    class LSTMNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(8, 16, batch_first=True), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1])
+
+    d, _ = diagnose_model(resolve_factory((LSTMNet(), (torch.randn(32, 6, 8), y))), steps=10)
+    assert d.to_dict()["verdict"] == d.verdict
+
+
+def test_bad_batch_is_a_config_error():
+    with pytest.raises(ConfigError, match="batch"):
+        resolve_factory((model_only(), "not a batch"))
