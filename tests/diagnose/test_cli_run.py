@@ -27,3 +27,11 @@ def test_run_healthy_says_so():
     res = runner.invoke(app, FLAGS + ["--depth", "3", "--activation", "relu", "--init", "he_normal", "--steps", "60"])
     assert res.exit_code == 0, res.output
     assert "verdict: healthy" in res.output
+
+
+def test_try_fixes_reruns_and_prints_before_after():
+    res = runner.invoke(app, FLAGS + ["--activation", "sigmoid", "--steps", "40", "--try-fixes"])
+    assert res.exit_code == 0, res.output
+    assert "fixes, verified by re-running" in res.output
+    assert "as given" in res.output and "relu_he" in res.output
+    assert "--activation relu --init he_normal" in res.output

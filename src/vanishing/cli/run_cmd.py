@@ -42,6 +42,7 @@ def run_command(
     device: Optional[str] = typer.Option(None, help="auto (cuda when available), cpu, cuda, cuda:N. [default: auto]"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, per-layer arrays, summary) as JSON here."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
+    try_fixes: bool = typer.Option(False, "--try-fixes", help="Re-run with the diagnosis' top 2 fixes and print before/after."),
 ) -> None:
     """Train one deep network and show how its gradients flow, layer by layer."""
     values = load_config_file(config_file) if config_file is not None else {}
@@ -51,7 +52,10 @@ def run_command(
                             record_every=record_every, device=device)
     result = run_with_progress(config)
     console.print(run_summary(result))
-    console.print(diagnosis_renderable(diagnose(result)))
+    diagnosis = diagnose(result)
+    console.print(diagnosis_renderable(diagnosis))
+    if try_fixes:
+        _try_fixes(config, result, diagnosis)
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")
@@ -59,6 +63,21 @@ def run_command(
         from ..report.html import write_report  # matplotlib only when a report is asked for
 
         console.print(f"report written to [bold]{write_report(result, report_path)}[/]", highlight=False)
+
+
+def _try_fixes(config: RunConfig, result: RunResult, diagnosis) -> None:
+    from ..diagnose.verify import before_after_table, fix_configs
+
+    rows = [("as given", result, diagnosis)]
+    for fx, fixed in fix_configs(config, diagnosis, n=2):
+        after = run_with_progress(fixed, label=fx.name)
+        rows.append((fx.name, after, diagnose(after)))
+        console.print(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
+                      highlight=False)
+    if len(rows) == 1:
+        console.print("no fix to try: the diagnosis has no config change to suggest")
+    else:
+        console.print(before_after_table(rows))
 
 
 def register(app: typer.Typer) -> None:
