@@ -124,7 +124,7 @@ def vanishing_fixes(config: Mapping[str, Any] | None, measured_gain: float | Non
                           {"activation": "relu", "init": "he_normal", "bias_init": "zeros"}, measured_gain))
     if kind == "relu_like" and config is not None and config.get("init") != "he_normal":
         fixes.append(_fix("he_normal", "he_normal init", config, {"init": "he_normal"}, measured_gain))
-    # sigmoid's critical point needs σ_w² ~ 16: the units then saturate and training stalls (verified with
+    # sigmoid's critical point needs σ_w² ≈ 100 (at σ_b² = 0.05): its units then saturate and training stalls (verified with
     # --try-fixes), so it is not proposed for sigmoid
     crit = _critical_init(config) if config is not None and config.get("activation") != "sigmoid" else None
     if crit is not None:
