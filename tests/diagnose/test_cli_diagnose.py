@@ -115,3 +115,31 @@ def test_transformer_and_lstm_run_through():
 def test_bad_batch_is_a_config_error():
     with pytest.raises(ConfigError, match="batch"):
         resolve_factory((model_only(), "not a batch"))
+
+
+def test_cnn_with_skips_and_batch_norm_is_healthy():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+
+        def forward(self, x):
+            return x + torch.relu(self.bn(self.conv(x)))
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), *[Block() for _ in range(6)],
+                          nn.Flatten(), nn.Linear(8 * 8 * 8, 4))
+    x = torch.randn(64, 1, 8, 8)
+    y = (x.mean((1, 2, 3)) > 0).long() + 2 * (x[:, 0, 0, 0] > 0).long()
+    d, trace = diagnose_model(resolve_factory((model, (x, y))), steps=30)
+    assert len(trace.layers) >= 8  # convs, batch norms and the read-out
+    assert d.verdict == "healthy", d.to_markdown()
+
+
+def test_the_example_factories(monkeypatch):
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "diagnose_model.py"
+    res = runner.invoke(app, ["diagnose", f"{example}:relu_cnn", "--steps", "40"])
+    assert res.exit_code == 0, res.output
+    assert "verdict: healthy" in res.output
