@@ -150,6 +150,13 @@ def _theory_text(ctx: Context, measured_gain: float) -> tuple[str, dict[str, Any
     if p.critical_sigma_w2 is not None:
         text += (f" The critical init for {c.get('activation')} at σ_b² = {p.sigma_b2:.3g} has σ_w² = "
                  f"{p.critical_sigma_w2:.3g} (init critical:sigma_b2={p.sigma_b2:g}).")
+    crit = F._critical_init(c)
+    if crit is not None and "bias_init" in crit:
+        from .. import theory
+
+        sb2 = F.CRITICAL_SIGMA_B2
+        text += (f" With bias noise σ_b² = {sb2:g} ({crit['bias_init']}) it is σ_w² = "
+                 f"{theory.critical_sigma_w2(str(c.get('activation')), sb2):.3g} ({crit['init']}).")
     nums = {"theory_gain": gain, "theory_orders": p.orders_lost, "sigma_w2": p.sigma_w2,
             "critical_sigma_w2": p.critical_sigma_w2, "phase": p.phase}
     return text, nums
