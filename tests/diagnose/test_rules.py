@@ -114,10 +114,11 @@ def test_saturation_per_layer():
     assert kinds(d) == {"saturation": "warning"} and d.findings[0].layers == ["layer1"]
 
 
-@pytest.mark.parametrize("frac,severity", [(0.3, None), (0.6, "warning"), (0.95, "critical")])
-def test_dead_units(frac, severity):
+@pytest.mark.parametrize("frac,n_layers,severity", [(0.3, 1, None), (0.6, 1, "warning"), (0.95, 1, "warning"),
+                                                     (0.95, 2, "critical"), (0.6, 5, "critical")])
+def test_dead_units(frac, n_layers, severity):
     dead = np.zeros((S, L))
-    dead[-1, 2] = frac
+    dead[-1, L - 1 - n_layers:L - 1] = frac
     dead[:, -1] = np.nan  # the read-out has no activation
     assert kinds(diagnose(make(dead_fraction=dead))).get("dead_units") == severity
 

@@ -11,7 +11,7 @@ Thresholds (log10 orders of magnitude between the last and the first probed laye
   first layer gets ~3 % of the last layer's gradient.
 * exploding: ≤ −1.5 orders, or a weight gradient norm ≥ 1e3 at step 0 (warning); ≤ −2.5 critical.
 * saturation: a layer whose units are saturated (φ' < 10 % of max) ≥ 50 % of the time (median over steps).
-* dead units: a layer with ≥ 50 % dead units at the end (warning); ≥ 90 % in a layer or ≥ 50 % on
+* dead units: a layer with ≥ 50 % dead units at the end (warning); ≥ 90 % in two layers or ≥ 50 % on
   average over the hidden layers (critical).
 * slow early layers: median update/weight ratio of the first quarter of layers < 1e-4 per step (the rule
   of thumb is ~1e-3) and ≥ 1.5 orders below the last quarter's.
@@ -336,7 +336,10 @@ def dead_units(trace: Trace, ctx: Context) -> list[Finding]:
     if not bad:
         return []
     mean = float(hidden.mean())
-    critical = mean >= THRESHOLDS["dead_critical_mean"] or np.nanmax(final) >= THRESHOLDS["dead_critical_layer"]
+    # one fully dead layer at the far end of a deep net is how a vanishing forward signal looks too
+    # (Xavier on deep ReLU): critical needs two such layers, or half of all hidden units dead
+    n_gone = int(np.sum(hidden >= THRESHOLDS["dead_critical_layer"]))
+    critical = mean >= THRESHOLDS["dead_critical_mean"] or n_gone >= 2
     first = values[0]
     nums = {"dead_fraction": {trace.layers[i].name: float(final[i]) for i in bad}, "mean_dead_fraction": mean,
             "mean_dead_fraction_step0": float(np.nanmean(first)) if np.isfinite(first).any() else None,
