@@ -180,3 +180,14 @@ def test_a_new_rule_is_one_function_in_a_list():
         return [Finding("custom", "warning", [], {"x": 1}, "c", "e", "r", "f")]
 
     assert diagnose(make(), rules=[always]).verdict == "custom"
+
+
+@pytest.mark.parametrize("trace", [
+    Trace(np.zeros(0), [LayerInfo("a", "Linear", (2, 2), 6)]),
+    Trace(np.arange(3), [LayerInfo("a", "Linear", (2, 2), 6)], {"grad_norm": np.ones((3, 1))}, {"loss": np.ones(3)}),
+    Trace(np.arange(3), []),
+], ids=["empty", "one_layer", "no_layers"])
+def test_degenerate_traces_are_healthy_not_errors(trace):
+    d = diagnose(trace)
+    assert d.verdict == "healthy"
+    json.dumps(d.to_dict(), allow_nan=False)

@@ -395,6 +395,8 @@ def _window_median(v: np.ndarray, head: bool) -> float:
 
 def stalled_training(trace: Trace, ctx: Context) -> list[Finding]:
     """Loss plateau: the median of the last few logged losses hardly below that of the first few."""
+    if "loss" not in trace.scalars:
+        return []
     steps, loss = _rows(trace, "loss")
     ok = np.isfinite(loss)
     steps, loss = steps[ok], loss[ok]
