@@ -18,7 +18,7 @@ __all__ = ["register"]
 def diagnose_command(
     factory: str = typer.Argument(..., help="package.module:function (or file.py:function) returning a model, (model, batch) or (model, batch, loss_fn)."),
     steps: int = typer.Option(50, help="Training steps with the probe."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate (used when the factory gives no optimizer)."),
+    lr: float = typer.Option(1e-3, help="Learning rate of the Adam optimizer used for the probe run."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write {verdict, findings, layers, ...} as JSON here."),
 ) -> None:
     """Train your model a few steps with the probe and say whether its gradients vanish, where, why, and what fixes it."""
