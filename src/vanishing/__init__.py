@@ -12,6 +12,7 @@ Quick use::
 from __future__ import annotations
 
 from .config import RunConfig
+from .diagnose import Diagnosis, Finding, diagnose
 from .errors import ConfigError, DataError, VanishingError
 from .experiments.run import RunResult, run
 from .nets import build_mlp, get_activation, get_init
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "ConfigError",
+    "Diagnosis",
+    "Finding",
     "LayerInfo",
     "Probe",
     "DataError",
@@ -31,6 +34,7 @@ __all__ = [
     "Trace",
     "VanishingError",
     "build_mlp",
+    "diagnose",
     "get_activation",
     "get_init",
     "run",
