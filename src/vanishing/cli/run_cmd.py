@@ -9,7 +9,6 @@ import typer
 
 from ..config import RunConfig, load_config_file
 from ..experiments.run import RunResult, run
-from ..diagnose import diagnose
 from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
 from ._common import console, handle_errors
@@ -52,10 +51,9 @@ def run_command(
                             record_every=record_every, device=device)
     result = run_with_progress(config)
     console.print(run_summary(result))
-    diagnosis = diagnose(result)
-    console.print(diagnosis_renderable(diagnosis))
+    console.print(diagnosis_renderable(result.diagnosis))
     if try_fixes:
-        _try_fixes(config, result, diagnosis)
+        _try_fixes(config, result)
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")
@@ -65,13 +63,13 @@ def run_command(
         console.print(f"report written to [bold]{write_report(result, report_path)}[/]", highlight=False)
 
 
-def _try_fixes(config: RunConfig, result: RunResult, diagnosis) -> None:
+def _try_fixes(config: RunConfig, result: RunResult) -> None:
     from ..diagnose.verify import before_after_table, fix_configs
 
-    rows = [("as given", result, diagnosis)]
-    for fx, fixed in fix_configs(config, diagnosis, n=2):
+    rows = [("as given", result, result.diagnosis)]
+    for fx, fixed in fix_configs(config, result.diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
-        rows.append((fx.name, after, diagnose(after)))
+        rows.append((fx.name, after, after.diagnosis))
         console.print(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
                       highlight=False)
     if len(rows) == 1:

@@ -6,8 +6,9 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,9 @@ from ..errors import ConfigError, VanishingError
 from ..nets.mlp import build_mlp
 from ..probe import Trace, watch
 from ..train.loop import TrainOutcome, make_optimizer, resolve_device, train
+
+if TYPE_CHECKING:
+    from ..diagnose import Diagnosis
 
 __all__ = ["RunResult", "run", "recorded_steps", "RESULT_VERSION"]
 
@@ -79,6 +83,13 @@ class RunResult:
             "duration_s": self.duration_s,
         }
 
+    @cached_property
+    def diagnosis(self) -> "Diagnosis":
+        """The cause → effect → reason → fix diagnosis of this run (computed once)."""
+        from ..diagnose import diagnose  # diagnose reads traces; imported here to keep the layers one-way
+
+        return diagnose(self)
+
     @property
     def command(self) -> str:
         return "vanishing run " + self.config.flags()
@@ -98,9 +109,7 @@ class RunResult:
         for name, arr in t.scalars.items():
             out[name] = _jsonable(arr)
         out["summary"] = {k: _jsonable(v) for k, v in self.summary.items()}
-        from ..diagnose import diagnose  # diagnose reads traces; imported here to keep the layers one-way
-
-        out["diagnosis"] = diagnose(self).to_dict()
+        out["diagnosis"] = self.diagnosis.to_dict()
         out["trace"] = t.to_dict()
         return out
 
