@@ -57,12 +57,10 @@ def demo_command(
     console.print(f"Training two {broken.depth}-layer networks on handwritten digits ({steps} steps each)…\n")
     before = run_with_progress(broken, f"{broken.activation} + {broken.init}")
     after = run_with_progress(fixed, f"{fixed.activation} + {fixed.init}")
-    lo_hi = None
     g_b, g_a = before.trace.recorded("grad_norm")[1], after.trace.recorded("grad_norm")[1]
     console.print(gradient_flow_table(
         [(f"{broken.activation}", g_b[0]), (f"{fixed.activation}", g_a[0])],
-        layer_labels(g_b.shape[1]), title="gradient flow at initialisation: ‖∂L/∂W‖ per layer (log scale)",
-        lo_hi=lo_hi))
+        layer_labels(g_b.shape[1]), title="gradient flow at initialisation: ‖∂L/∂W‖ per layer (log scale)"))
     console.print()
     console.print(_side_by_side(before, after))
     console.print()

@@ -188,8 +188,7 @@ class Initializer:
 
     @property
     def params(self) -> list[str]:
-        sig = inspect.signature(self.fn)
-        return [p for p in list(sig.parameters)[1:]]
+        return list(inspect.signature(self.fn).parameters)[1:]
 
 
 INITS: Registry[Initializer] = Registry("init")

@@ -120,7 +120,7 @@ def train(
                 tr_loss, tr_acc = evaluate(model, x_eval, y_eval, task)
                 _, te_acc = evaluate(model, x_test, y_test, task)
                 probe.log(loss=tr_loss, train_accuracy=_nan(tr_acc), test_accuracy=_nan(te_acc))
-            idx = batches.__next__().to(device)
+            idx = next(batches).to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = criterion(model(x_train[idx]), y_train[idx])
             if not math.isfinite(float(loss.detach())):
