@@ -67,7 +67,6 @@ def demo_command(
     for heading, text in story(before, after):
         console.print(Panel(text, title=f"[bold]{heading}[/]", title_align="left", expand=True))
     if json_dir is not None:
-        json_dir.mkdir(parents=True, exist_ok=True)
         for name, res in (("broken", before), ("fixed", after)):
             path = res.save_json(json_dir / f"demo_{name}.json")
             console.print(f"{name} run written to [bold]{path}[/]")

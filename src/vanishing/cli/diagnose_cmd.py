@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from .._io import write_text
 from ..diagnose.model import diagnose_model, load_factory, resolve_factory
 from ..diagnose.render import diagnosis_renderable
 from ._common import console, handle_errors
@@ -28,8 +29,7 @@ def diagnose_command(
     console.print(diagnosis_renderable(diagnosis))
     if json_path is not None:
         out = {**diagnosis.to_dict(), "factory": factory, "steps": steps, "trace": trace.to_dict()}
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(out, indent=1, allow_nan=False))
+        write_text(json_path, json.dumps(out, indent=1, allow_nan=False), "diagnosis")
         console.print(f"diagnosis written to [bold]{json_path}[/]", highlight=False)
 
 

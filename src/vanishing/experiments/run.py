@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from .._io import write_text
 from ..config import RunConfig
 from ..data import load_dataset
 from ..errors import ConfigError, VanishingError
@@ -114,10 +115,7 @@ class RunResult:
         return out
 
     def save_json(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
-        return p
+        return write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=False), "result")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunResult":

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from matplotlib.figure import Figure
 
+from .._io import write_text
 from ..errors import VanishingError
 from ..experiments.run import RunResult
 from . import plots
@@ -276,13 +277,7 @@ def _share_y(figs: list[Figure | VanishingError]) -> None:
 
 
 def _write(text: str, path: str | Path) -> Path:
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise VanishingError(f"cannot write report {p}: {exc.strerror or exc}") from None
-    return p
+    return write_text(path, text, "report")
 
 
 def write_report(result: RunResult, path: str | Path) -> Path:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..experiments.run import RunResult
 from ..probe.trace import Trace
@@ -361,6 +362,4 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FIGURE_SUFFIXES:
         raise ConfigError("figure file", str(path), "a name ending in " + ", ".join(FIGURE_SUFFIXES))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return save_figure(fig, path, dpi)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import save_figure
 from ..errors import ConfigError
 from ._activation import mean_field_activation
 from .meanfield import _m1, _q_star, critical_sigma_w2, depth_scale
@@ -105,6 +106,4 @@ def plot_phase_diagram(diagram: PhaseDiagram, path: str | Path,
     ax.set_title(f"{diagram.activation}: mean-field phase diagram")
     if len(crit) or mark is not None:
         ax.legend(loc="lower right", framealpha=0.6)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path, dpi=120, what="phase diagram")
