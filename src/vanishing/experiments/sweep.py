@@ -1,0 +1,318 @@
+"""Sweeps: a YAML spec expanded into many run configs, run by an executor, each result stored as it finishes.
+
+Spec grammar (every key is optional; ``base`` alone is one run)::
+
+    name: sigmoid-vs-relu          # default: the file's stem
+    base:                          # a run config, the keys of `vanishing run --config`
+      dataset: circles
+      steps: 200
+    grid:                          # field -> list of values; the cartesian product
+      activation: [sigmoid, tanh, relu]
+      init: [xavier_normal, he_normal]
+    random:                        # n samples, each crossed with every grid point
+      n: 20
+      seed: 0                      # seed of the sampler (default 0)
+      fields:                      # field -> {distribution: args}
+        lr: {log_uniform: [1.0e-3, 1]}     # lo * (hi/lo)**U, lo > 0 (number fields)
+        # lr: {uniform: [0.01, 0.5]}       # lo + (hi-lo)*U (number fields)
+        width: {int_uniform: [16, 128]}    # integers lo..hi inclusive (integer fields)
+        depth: {int_log_uniform: [3, 30]}  # integers lo..hi, log-spaced (integer fields)
+        norm: {choice: [none, layer]}      # one of the listed values (any field)
+    seeds: 3                       # seeds 0, 1, 2 (innermost); or a list: [0, 5]
+
+Order is deterministic: grid points in the order the keys are written (the last key varies fastest), then
+random samples, then seeds. Identical configs are kept once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from ..config import RunConfig, load_config_file
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .run import RunResult
+
+__all__ = ["SweepSpec", "DISTRIBUTIONS", "load_spec"]
+
+SPEC_KEYS = ("name", "base", "grid", "random", "seeds")
+RANDOM_KEYS = ("n", "seed", "fields")
+DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform", "int_log_uniform")
+_FIELDS = tuple(RunConfig.model_fields)
+
+
+def _number(path: str, value: Any, *, integer: bool = False) -> float:
+    """A YAML number (``1e-3`` arrives as a string in YAML 1.1, so numeric strings count too)."""
+    if isinstance(value, bool):
+        raise ConfigError(path, value, "an integer" if integer else "a number")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(path, value, "an integer" if integer else "a number") from None
+    if not math.isfinite(x) or (integer and x != int(x)):
+        raise ConfigError(path, value, "an integer" if integer else "a finite number")
+    return x
+
+
+def _check_value(path: str, key: str, value: Any, base: Mapping[str, Any]) -> None:
+    """Validate one value of run-config field ``key``; errors name the spec path."""
+    try:
+        RunConfig.make({**base, key: value})
+    except ConfigError as exc:
+        if exc.field == key:
+            raise ConfigError(path, value, exc.allowed) from None
+        if exc.field.startswith((key + " ", key + ".")):  # a part of a spec string, e.g. "init normal std"
+            raise ConfigError(f"{path} {exc.field[len(key) + 1:]}", exc.value, exc.allowed) from None
+        raise
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One ``random.fields`` entry: ``{kind: args}``."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.kind == "choice":
+            return self.args[int(rng.integers(len(self.args)))]
+        lo, hi = self.args
+        u = float(rng.random())
+        if self.kind == "uniform":
+            return lo + (hi - lo) * u
+        if self.kind == "log_uniform":
+            return float(math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * u))
+        if self.kind == "int_uniform":
+            return int(rng.integers(int(lo), int(hi) + 1))
+        # int_log_uniform: log-uniform over [lo, hi + 1), floored, so every integer is reachable
+        return min(int(hi), int(math.exp(math.log(lo) + (math.log(hi + 1) - math.log(lo)) * u)))
+
+    @classmethod
+    def parse(cls, path: str, raw: Any) -> "Distribution":
+        if not isinstance(raw, Mapping) or len(raw) != 1:
+            raise ConfigError(path, raw, "one of {" + ", ".join(f"{d}: [...]" for d in DISTRIBUTIONS) + "}")
+        kind, args = next(iter(raw.items()))
+        if kind not in DISTRIBUTIONS:
+            raise ConfigError(path, kind, DISTRIBUTIONS)
+        path = f"{path}.{kind}"
+        if kind == "choice":
+            if not isinstance(args, list) or not args:
+                raise ConfigError(path, args, "a non-empty list of values")
+            return cls(kind, tuple(args))
+        if not isinstance(args, list) or len(args) != 2:
+            raise ConfigError(path, args, "a list [low, high]")
+        integer = kind.startswith("int_")
+        lo, hi = (_number(path, a, integer=integer) for a in args)
+        if not lo <= hi:
+            raise ConfigError(path, args, "low <= high")
+        if kind in ("log_uniform", "int_log_uniform") and lo <= 0:
+            raise ConfigError(path, args, "low > 0 (log scale)")
+        return cls(kind, (int(lo), int(hi)) if integer else (lo, hi))
+
+
+@dataclass(frozen=True)
+class RandomSpec:
+    """``random:``: ``n`` samples of ``fields`` drawn with a seeded generator."""
+
+    n: int
+    seed: int
+    fields: dict[str, Distribution]
+
+    def samples(self) -> list[dict[str, Any]]:
+        rng = np.random.default_rng(self.seed)
+        return [{k: d.sample(rng) for k, d in self.fields.items()} for _ in range(self.n)]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed, validated sweep spec; :meth:`configs` expands it."""
+
+    name: str
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    random: RandomSpec | None = None
+    seeds: list[int] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Any, name: str | None = None, root: Path | None = None) -> "SweepSpec":
+        """Validate a spec mapping; every error names the key path (``grid.depth``), the value and what is allowed.
+
+        ``root`` is where a ``base:`` given as a file path is looked up (the spec's folder).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError("sweep spec", data, "a YAML mapping with keys " + ", ".join(SPEC_KEYS))
+        unknown = [k for k in data if k not in SPEC_KEYS]
+        if unknown:
+            raise ConfigError("sweep key", unknown[0], SPEC_KEYS)
+        spec_name = data.get("name", name)
+        if spec_name is None:
+            spec_name = "sweep"
+        if not isinstance(spec_name, str) or not spec_name.strip():
+            raise ConfigError("name", spec_name, "a non-empty string")
+
+        base = _parse_base(data.get("base"), root)
+        grid = _parse_grid(data.get("grid"), base)
+        rnd = _parse_random(data.get("random"), base, grid)
+        seeds = _parse_seeds(data.get("seeds"))
+        if seeds is not None:
+            clash = "grid.seed" if "seed" in grid else "random.fields.seed" if rnd and "seed" in rnd.fields else None
+            if clash:
+                raise ConfigError("seeds", data["seeds"], f"either seeds or {clash}, not both")
+        raw = {"name": spec_name, "base": base, "grid": grid,
+               "random": _plain(data.get("random")), "seeds": seeds}
+        return cls(spec_name, base, grid, rnd, seeds, raw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SweepSpec":
+        """Read a YAML spec file; ``name`` defaults to the file's stem."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ConfigError("sweep spec", str(path), f"a readable YAML file ({exc.strerror or exc})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            where = f" at line {line + 1}" if line is not None else ""
+            raise ConfigError("sweep spec", str(path), f"valid YAML (parse error{where})") from None
+        if data is None:
+            raise ConfigError("sweep spec", str(path), "a YAML mapping with keys " + ", ".join(SPEC_KEYS))
+        return cls.parse(data, name=p.stem, root=p.parent)
+
+    def points(self) -> Iterator[dict[str, Any]]:
+        """The raw settings of every config, in order (before validation and de-duplication)."""
+        keys = list(self.grid)
+        samples = self.random.samples() if self.random else [{}]
+        seeds = self.seeds if self.seeds is not None else [None]
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            for sample in samples:
+                for seed in seeds:
+                    point = {**self.base, **dict(zip(keys, values)), **sample}
+                    if seed is not None:
+                        point["seed"] = seed
+                    yield point
+
+    def configs(self) -> list[RunConfig]:
+        """Every config of the sweep, validated, in a deterministic order, duplicates removed."""
+        out: dict[str, RunConfig] = {}
+        for point in self.points():
+            try:
+                config = RunConfig.make(point)
+            except ConfigError as exc:
+                raise ConfigError(f"sweep config {exc.field}", exc.value, exc.allowed) from None
+            out.setdefault(json.dumps(config.model_dump(), sort_keys=True), config)
+        return list(out.values())
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Shorthand for :meth:`SweepSpec.load`."""
+    return SweepSpec.load(path)
+
+
+def _plain(v: Any) -> Any:
+    """YAML values made JSON-able (the spec is stored with the sweep)."""
+    return json.loads(json.dumps(v, default=str)) if v is not None else None
+
+
+def _parse_base(raw: Any, root: Path | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if isinstance(raw, str):  # a run config file, relative to the spec
+        path = Path(raw).expanduser()
+        if root is not None and not path.is_absolute():
+            path = root / path
+        raw = load_config_file(path)
+    if not isinstance(raw, Mapping):
+        raise ConfigError("base", raw, "a mapping of run settings (the keys of `vanishing run --config`) or a YAML file")
+    base = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    for key in base:
+        if key not in _FIELDS:
+            raise ConfigError("base key", key, _FIELDS)
+    try:
+        RunConfig.make(base)
+    except ConfigError as exc:
+        raise ConfigError(f"base.{exc.field}", exc.value, exc.allowed) from None
+    return base
+
+
+def _parse_grid(raw: Any, base: Mapping[str, Any]) -> dict[str, list[Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("grid", raw, "a mapping field -> list of values")
+    grid: dict[str, list[Any]] = {}
+    for key, values in raw.items():
+        key = str(key).replace("-", "_")
+        if key not in _FIELDS:
+            raise ConfigError("grid key", key, _FIELDS)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid.{key}", values, "a non-empty list of values, e.g. [a, b]")
+        for i, v in enumerate(values):
+            _check_value(f"grid.{key}[{i}]", key, v, base)
+        grid[key] = list(values)
+    return grid
+
+
+def _parse_random(raw: Any, base: Mapping[str, Any], grid: Mapping[str, Any]) -> RandomSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError("random", raw, "a mapping with keys n, seed, fields")
+    unknown = [k for k in raw if k not in RANDOM_KEYS]
+    if unknown:
+        raise ConfigError("random key", unknown[0], RANDOM_KEYS)
+    n = raw.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("random.n", n, "an integer >= 1 (the number of samples)")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError("random.seed", seed, "an integer")
+    fields_raw = raw.get("fields")
+    if not isinstance(fields_raw, Mapping) or not fields_raw:
+        raise ConfigError("random.fields", fields_raw, "a mapping field -> {distribution: args}")
+    fields: dict[str, Distribution] = {}
+    for key, dist in fields_raw.items():
+        key = str(key).replace("-", "_")
+        if key not in _FIELDS:
+            raise ConfigError("random.fields key", key, _FIELDS)
+        if key in grid:
+            raise ConfigError(f"random.fields.{key}", dist, f"a field not also in grid ({key} is in grid)")
+        path = f"random.fields.{key}"
+        d = Distribution.parse(path, dist)
+        kind_ok = {int: ("choice", "int_uniform", "int_log_uniform"),
+                   float: ("choice", "uniform", "log_uniform")}.get(RunConfig.model_fields[key].annotation, ("choice",))
+        if d.kind not in kind_ok:
+            raise ConfigError(path, d.kind, f"for {key}: one of: " + ", ".join(kind_ok))
+        for i, v in enumerate(d.args):  # choices, or the ends of a range: each must be a valid value
+            _check_value(f"{path}.{d.kind}[{i}]", key, v, base)
+        fields[key] = d
+    return RandomSpec(n, seed, fields)
+
+
+def _parse_seeds(raw: Any) -> list[int] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise ConfigError("seeds", raw, "a count n (seeds 0..n-1) or a list of integers")
+    if isinstance(raw, int):
+        if raw < 1:
+            raise ConfigError("seeds", raw, "a count >= 1 (seeds 0..n-1) or a list of integers")
+        return list(range(raw))
+    if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
+        return list(dict.fromkeys(raw))
+    raise ConfigError("seeds", raw, "a count n (seeds 0..n-1) or a non-empty list of integers")
