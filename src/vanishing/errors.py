@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-__all__ = ["VanishingError", "ConfigError", "DataError"]
+__all__ = ["VanishingError", "ConfigError", "DataError", "StoreError"]
 
 
 class VanishingError(Exception):
@@ -28,3 +28,11 @@ class ConfigError(VanishingError, ValueError):
 
 class DataError(VanishingError):
     """A data set could not be loaded (missing path, malformed file, ...)."""
+
+
+class StoreError(VanishingError):
+    """A results store cannot be opened, read or written: names the path and what is wrong."""
+
+    def __init__(self, path: Any, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"results store {self.path!r}: {problem}")

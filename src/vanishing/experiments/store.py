@@ -1,0 +1,574 @@
+"""Results of many runs in one SQLite file — the project's only SQL.
+
+A run is keyed by :func:`config_hash` of its :class:`~vanishing.config.RunConfig`, so the same
+config is stored once however often a sweep is resumed or repeated.
+
+Schema (version 1)::
+
+    meta       (key TEXT PRIMARY KEY, value TEXT)         app_id, schema_version, created_at, created_by
+    runs       (config_hash TEXT PRIMARY KEY,
+                status TEXT 'done' | 'failed',
+                config TEXT,      JSON of RunConfig.model_dump()
+                summary TEXT,     JSON of RunResult.summary  (done only)
+                verdict TEXT,     RunResult.diagnosis.verdict (done only)
+                outcome TEXT,     JSON of TrainOutcome        (done only)
+                dataset TEXT,     JSON of RunResult.dataset   (done only)
+                duration_s REAL, error TEXT (failed only), finished_at TEXT ISO-8601 UTC)
+    traces     (config_hash TEXT PRIMARY KEY → runs, encoding TEXT, data BLOB)
+    sweeps     (id INTEGER PRIMARY KEY, name TEXT UNIQUE, spec TEXT JSON, created_at TEXT)
+    sweep_runs (sweep_id → sweeps, config_hash TEXT)     membership; a member need not have run yet
+
+JSON columns write non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (``null`` is
+``None``), so NaN and None stay distinct. A trace blob (encoding ``zlib+json``) is
+``zlib.compress(json.dumps(Trace.to_dict()))``: readable with nothing but sqlite3, zlib and json.
+
+Guarantees: every write is one ``BEGIN IMMEDIATE`` transaction (a process killed mid-write leaves
+the store as it was before that run); the file is in WAL mode and writers wait up to
+:data:`BUSY_TIMEOUT_S` for each other, so several processes can fill one store at once.
+
+Example:
+    >>> with Store("results.db") as store:                          # doctest: +SKIP
+    ...     store.put(run(RunConfig.make(depth=20, activation="tanh")))
+    ...     store.rows(["depth>=10", "verdict!=healthy"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sqlite3
+import zlib
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..config import RunConfig
+from ..errors import ConfigError, StoreError, VanishingError
+from ..probe.trace import Trace
+from ..train.loop import TrainOutcome
+from .results import write_rows
+from .run import RunResult
+
+__all__ = ["Store", "StoreError", "config_hash", "write_rows", "APP_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S"]
+
+APP_ID = "vanishing.results"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+TRACE_ENCODING = "zlib+json"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    config_hash TEXT PRIMARY KEY,
+    status      TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    config      TEXT NOT NULL,
+    summary     TEXT,
+    verdict     TEXT,
+    outcome     TEXT,
+    dataset     TEXT,
+    duration_s  REAL,
+    error       TEXT,
+    finished_at TEXT NOT NULL
+);
+CREATE INDEX runs_status ON runs (status);
+CREATE TABLE traces (
+    config_hash TEXT PRIMARY KEY REFERENCES runs (config_hash) ON DELETE CASCADE,
+    encoding    TEXT NOT NULL,
+    data        BLOB NOT NULL
+);
+CREATE TABLE sweeps (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    spec       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE sweep_runs (
+    sweep_id    INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
+    config_hash TEXT NOT NULL,
+    PRIMARY KEY (sweep_id, config_hash)
+);
+"""
+_OURS = {"meta", "runs", "traces", "sweeps", "sweep_runs"}
+
+# rows(): columns after the config fields; the summary metrics go between status and verdict
+_ROW_STR = ("status", "verdict", "error", "config_hash", "finished_at")
+_OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+_CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$")
+
+
+def config_hash(config: RunConfig) -> str:
+    """sha256 hex of the canonical JSON (sorted keys, no spaces) of ``config.model_dump()``.
+
+    Stable across processes and machines: it depends on the config's values only.
+
+    >>> len(config_hash(RunConfig()))
+    64
+    """
+    text = json.dumps(config.model_dump(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """One SQLite file of run results (see the module docstring for schema and guarantees).
+
+    Args:
+        path: the database file.
+        create: make the file (and the schema) when missing; with ``False`` a missing file is a
+            :class:`StoreError`.
+
+    A file that is not an SQLite database, is corrupt, belongs to another application or was
+    written by a newer schema is a one-line :class:`StoreError` naming the path.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True):
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        _check_file(self.path, create)
+        try:
+            # isolation_level=None: we open every transaction ourselves (BEGIN IMMEDIATE)
+            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            with self._errors():
+                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                self._open_schema(create)
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            self.close()
+            raise
+
+    # --- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # --- writing -------------------------------------------------------------
+    def add_sweep(self, name: str, spec: dict, hashes: Iterable[str]) -> int:
+        """Record sweep ``name`` with its spec and member config hashes; returns its id.
+
+        A sweep is identified by its name: adding one that exists keeps its id, stores the new
+        spec and adds the new members (so a resumed or extended sweep stays one sweep).
+        """
+        spec_json = _dumps(spec)
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM sweeps WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                sweep_id = conn.execute("INSERT INTO sweeps (name, spec, created_at) VALUES (?, ?, ?)",
+                                        (name, spec_json, _now())).lastrowid
+            else:
+                sweep_id = row[0]
+                conn.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (spec_json, sweep_id))
+            conn.executemany("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)",
+                             [(sweep_id, h) for h in hashes])
+        return int(sweep_id)
+
+    def put(self, result: RunResult, sweep_id: int | None = None) -> str:
+        """Store a finished run (row + trace + sweep membership) in one transaction; returns its hash.
+
+        Idempotent: a config that is already ``done`` is left as it is; a ``failed`` one is replaced.
+        """
+        h = config_hash(result.config)
+        summary = result.summary
+        row = (h, "done", _config_json(result.config), _dumps(summary), result.diagnosis.verdict,
+               _dumps(asdict(result.outcome)), _dumps(result.dataset), _real(result.duration_s), None, _now())
+        blob = zlib.compress(json.dumps(result.trace.to_dict(), default=_json_default).encode("utf-8"))
+        with self._write() as conn:
+            self._check_sweep(conn, sweep_id)
+            status = conn.execute("SELECT status FROM runs WHERE config_hash = ?", (h,)).fetchone()
+            if status is None or status[0] != "done":
+                conn.execute(
+                    "INSERT INTO runs (config_hash, status, config, summary, verdict, outcome, dataset,"
+                    " duration_s, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (config_hash) DO UPDATE SET status = excluded.status,"
+                    " config = excluded.config, summary = excluded.summary, verdict = excluded.verdict,"
+                    " outcome = excluded.outcome, dataset = excluded.dataset,"
+                    " duration_s = excluded.duration_s, error = excluded.error,"
+                    " finished_at = excluded.finished_at", row)
+                conn.execute("INSERT OR REPLACE INTO traces (config_hash, encoding, data) VALUES (?, ?, ?)",
+                             (h, TRACE_ENCODING, blob))
+            self._add_member(conn, sweep_id, h)
+        return h
+
+    def put_failure(self, config: RunConfig, error: str, sweep_id: int | None = None) -> str:
+        """Record that ``config`` failed with ``error`` (kept on one line); never replaces a ``done`` run."""
+        h = config_hash(config)
+        with self._write() as conn:
+            self._check_sweep(conn, sweep_id)
+            status = conn.execute("SELECT status FROM runs WHERE config_hash = ?", (h,)).fetchone()
+            if status is None or status[0] != "done":
+                conn.execute(
+                    "INSERT INTO runs (config_hash, status, config, error, finished_at)"
+                    " VALUES (?, 'failed', ?, ?, ?) ON CONFLICT (config_hash) DO UPDATE SET"
+                    " error = excluded.error, finished_at = excluded.finished_at",
+                    (h, _config_json(config), _one_line(error), _now()))
+            self._add_member(conn, sweep_id, h)
+        return h
+
+    # --- reading -------------------------------------------------------------
+    def done_hashes(self, hashes: Iterable[str] | None = None) -> set[str]:
+        """The config hashes with status ``done`` (only those among ``hashes`` when given)."""
+        with self._errors():
+            done = {r[0] for r in self._db.execute("SELECT config_hash FROM runs WHERE status = 'done'")}
+        return done if hashes is None else done.intersection(hashes)
+
+    def get(self, config_hash: str) -> RunResult:
+        """The stored run with this config hash (or a unique prefix of it), rebuilt as a :class:`RunResult`."""
+        h = self._resolve(config_hash)
+        with self._errors():
+            row = self._db.execute(
+                "SELECT r.status, r.config, r.outcome, r.dataset, r.duration_s, r.error, t.encoding, t.data"
+                " FROM runs r LEFT JOIN traces t USING (config_hash) WHERE r.config_hash = ?", (h,)).fetchone()
+        status, config, outcome, dataset, duration_s, error, encoding, data = row
+        if status != "done":
+            raise StoreError(self.path, f"run {h[:12]} failed, nothing to load: {error}")
+        if encoding != TRACE_ENCODING:
+            raise StoreError(self.path, f"run {h[:12]} has trace encoding {encoding!r}; "
+                                        f"this version reads {TRACE_ENCODING!r}")
+        try:
+            trace = Trace.from_dict(json.loads(zlib.decompress(data)))
+            result = RunResult(RunConfig.make(json.loads(config)), trace, TrainOutcome(**_loads(outcome)),
+                               _loads(dataset), _num(duration_s))
+        except (zlib.error, ValueError, TypeError, KeyError, VanishingError) as exc:
+            raise StoreError(self.path, f"run {h[:12]} cannot be read back: {_one_line(str(exc))}") from None
+        return result
+
+    def rows(self, where: Sequence[str] = (), sweep: str | None = None) -> list[dict[str, Any]]:
+        """One flat dict per run, in the order stored, filtered by ``where`` clauses and ``sweep`` name.
+
+        Keys: every RunConfig field, ``status``, every summary metric, ``verdict``, ``duration_s``,
+        ``error``, ``config_hash``, ``finished_at``. Metrics of failed runs are ``None``.
+
+        ``where`` clauses are ``field OP value`` with OP one of ``= != < <= > >=``, e.g.
+        ``"activation=sigmoid"``, ``"depth>=10"``, ``"verdict!=healthy"``; the value is typed like the
+        field (numbers compare as numbers, ``true``/``false`` for flags, else text) and all clauses
+        must hold. A missing (``None``) or NaN value matches no clause, as NULL does in SQL.
+        """
+        if isinstance(where, str):
+            where = [where]
+        sql = ("SELECT r.config_hash, r.status, r.config, r.summary, r.verdict, r.duration_s, r.error,"
+               " r.finished_at FROM runs r")
+        args: tuple = ()
+        if sweep is not None:
+            sweep_id = self._sweep_id(sweep)
+            sql += " JOIN sweep_runs m ON m.config_hash = r.config_hash WHERE m.sweep_id = ?"
+            args = (sweep_id,)
+        with self._errors():
+            raw = self._db.execute(sql + " ORDER BY r.rowid", args).fetchall()
+        fields = list(RunConfig.model_fields)
+        defaults = {f: RunConfig.model_fields[f].default for f in fields}
+        summaries = [_loads(r[3]) if r[3] else {} for r in raw]
+        metrics: dict[str, None] = {}  # ordered union of the summary keys
+        for s in summaries:
+            metrics.update(dict.fromkeys(k for k in s if k != "duration_s"))
+        out = []
+        for (h, status, config, _, verdict, duration_s, error, finished_at), s in zip(raw, summaries):
+            row = {**defaults, **json.loads(config), "status": status}
+            row.update({k: s.get(k) for k in metrics})
+            row.update(verdict=verdict, duration_s=duration_s, error=error, config_hash=h,
+                       finished_at=finished_at)
+            out.append(row)
+        tests = [_parse_clause(c, fields, list(metrics)) for c in where]
+        return [row for row in out if all(test(row) for test in tests)]
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        """Every recorded sweep: ``id, name, spec, created_at`` and counts ``members, done, failed``."""
+        with self._errors():
+            raw = self._db.execute(
+                "SELECT s.id, s.name, s.spec, s.created_at, count(m.config_hash),"
+                " count(CASE WHEN r.status = 'done' THEN 1 END), count(CASE WHEN r.status = 'failed' THEN 1 END)"
+                " FROM sweeps s LEFT JOIN sweep_runs m ON m.sweep_id = s.id"
+                " LEFT JOIN runs r ON r.config_hash = m.config_hash GROUP BY s.id ORDER BY s.id").fetchall()
+        return [{"id": i, "name": n, "spec": _loads(spec), "created_at": c, "members": m, "done": d, "failed": f}
+                for i, n, spec, c, m, d, f in raw]
+
+    def __len__(self) -> int:
+        """Number of runs stored (done and failed)."""
+        with self._errors():
+            return self._db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def __contains__(self, config_hash: object) -> bool:
+        with self._errors():
+            return self._db.execute("SELECT 1 FROM runs WHERE config_hash = ?", (config_hash,)).fetchone() is not None
+
+    # --- internals -------------------------------------------------------------
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(self.path, "store is closed")
+        return self._conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """sqlite3 errors → one-line StoreError naming the path."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(self.path, f"{exc} (another process held it for over {BUSY_TIMEOUT_S:g} s)") from None
+            raise StoreError(self.path, str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self.path, f"corrupt or not an SQLite database ({exc})") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front, so a writer waits
+        (busy_timeout) instead of failing halfway on a lock upgrade."""
+        conn = self._db
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _open_schema(self, create: bool) -> None:
+        if self._check_schema():
+            return
+        if not create:
+            raise StoreError(self.path, "empty database, not a vanishing results store")
+        with self._write() as conn:
+            if self._check_schema():  # another process created it while we waited for the lock
+                return
+            # one statement at a time: executescript() would COMMIT our transaction
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION)), ("created_at", _now()),
+                ("created_by", f"vanishing {_version()}")])
+
+    def _check_schema(self) -> bool:
+        """True when the file holds our schema; False when it has no tables; else StoreError."""
+        tables = sorted(r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        if not tables:
+            return False
+        meta = {}
+        if "meta" in tables:
+            try:
+                meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            except (sqlite3.OperationalError, ValueError):
+                meta = {}
+        if meta.get("app_id") != APP_ID:
+            raise StoreError(self.path, f"not a vanishing results store (it has tables {', '.join(tables)})")
+        version = meta.get("schema_version", "?")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(self.path, f"schema version {version}; this version of vanishing reads "
+                                        f"version {SCHEMA_VERSION} (upgrade vanishing to read it)")
+        missing = _OURS - set(tables)
+        if missing:
+            raise StoreError(self.path, f"damaged results store (missing tables {', '.join(sorted(missing))})")
+        return True
+
+    def _check_sweep(self, conn: sqlite3.Connection, sweep_id: int | None) -> None:
+        if sweep_id is not None and conn.execute("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)).fetchone() is None:
+            raise StoreError(self.path, f"no sweep with id {sweep_id}")
+
+    @staticmethod
+    def _add_member(conn: sqlite3.Connection, sweep_id: int | None, h: str) -> None:
+        if sweep_id is not None:
+            conn.execute("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)", (sweep_id, h))
+
+    def _sweep_id(self, name: str) -> int:
+        with self._errors():
+            names = dict(self._db.execute("SELECT name, id FROM sweeps ORDER BY id").fetchall())
+        if name not in names:
+            raise ConfigError("sweep", name, list(names) or "a sweep recorded in this store (none yet)")
+        return names[name]
+
+    def _resolve(self, prefix: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{1,64}", str(prefix)):
+            raise StoreError(self.path, f"no run with config hash {prefix!r} (a hex sha256 or a prefix of one)")
+        with self._errors():
+            found = [r[0] for r in self._db.execute(
+                "SELECT config_hash FROM runs WHERE config_hash >= ? AND config_hash < ? LIMIT 2",
+                (prefix, prefix + "g"))]
+        if not found:
+            raise StoreError(self.path, f"no run with config hash {prefix}")
+        if len(found) > 1:
+            raise StoreError(self.path, f"config hash prefix {prefix} is ambiguous; give more digits")
+        return found[0]
+
+
+# --- helpers -------------------------------------------------------------------
+def _check_file(path: Path, create: bool) -> None:
+    """Refuse what is clearly not ours before SQLite touches it (it would make or misread it)."""
+    if path.is_dir():
+        raise StoreError(path, "is a folder, not a file")
+    if not path.exists():
+        if not create:
+            raise StoreError(path, "no such file")
+        if not path.parent.is_dir():
+            raise StoreError(path, f"folder {str(path.parent)!r} does not exist")
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(path, f"cannot read it ({exc.strerror or exc})") from None
+    if head and head != _SQLITE_MAGIC:
+        kind = "a text file" if _looks_like_text(path) else "a binary file"
+        raise StoreError(path, f"not an SQLite database ({kind}), so not a vanishing results store")
+    if not head and not create:
+        raise StoreError(path, "empty file, not a vanishing results store")
+
+
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as f:
+        chunk = f.read(4096)
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in chunk
+
+
+def _parse_clause(clause: str, config_fields: list[str], metrics: list[str]) -> Callable[[dict], bool]:
+    """``"depth>=10"`` → a predicate on a row dict (see :meth:`Store.rows`)."""
+    known = config_fields + ["status"] + metrics + list(_ROW_STR[1:]) + ["duration_s"]
+    m = _CLAUSE.match(str(clause))
+    # with no finished run stored the metric names are unknown; such a clause then matches nothing
+    if not m or not m.group(3) or (m.group(1) not in known and metrics):
+        raise ConfigError("where", clause, "field OP value (OP one of = != < <= > >=) with field one of: "
+                          + ", ".join(known))
+    name, op, text = m.group(1), m.group(2).replace("==", "="), m.group(3)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    compare = _OPS[op]
+
+    def typed(kind: type) -> Any:
+        if kind is bool:
+            if text.lower() in ("true", "1", "yes"):
+                return True
+            if text.lower() in ("false", "0", "no"):
+                return False
+            raise ConfigError("where", clause, f"true or false after {name}{op}")
+        if kind in (int, float):
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigError("where", clause, f"a number after {name}{op}") from None
+        return text
+
+    # the value's type: fixed for config fields and the bookkeeping columns, else the stored value's
+    fixed = {f: RunConfig.model_fields[f].annotation for f in config_fields if f in RunConfig.model_fields}
+    fixed.update(dict.fromkeys(_ROW_STR, str), duration_s=float)
+    if name in fixed:
+        value = typed(fixed[name])  # a typo'd number fails here, before any row is read
+
+    def test(row: dict[str, Any]) -> bool:
+        v = row.get(name)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return False
+        w = value if name in fixed else typed(bool if isinstance(v, bool) else type(v))
+        if isinstance(w, str):
+            v = str(v)
+        return bool(compare(v, w))
+
+    return test
+
+
+def _config_json(config: RunConfig) -> str:
+    return json.dumps(config.model_dump(), allow_nan=False)  # plain JSON: a config is always finite
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("vanishing")
+    except Exception:  # noqa: BLE001 — metadata is decoration only
+        return "unknown"
+
+
+def _one_line(text: str) -> str:
+    """An error as one line: a traceback's last line (the exception), else the lines joined."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    if lines[0].startswith("Traceback"):
+        return lines[-1]
+    return " ".join(lines)
+
+
+def _real(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _encode(v: Any) -> Any:
+    """JSON-ready: non-finite floats → "nan" / "inf" / "-inf", numpy → Python, recursively."""
+    if isinstance(v, dict):
+        return {str(k): _encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_encode(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _encode(v.tolist())
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    return v
+
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    if isinstance(v, str) and v in _NONFINITE:
+        return _NONFINITE[v]
+    return v
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(_encode(v), allow_nan=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else _decode(json.loads(text))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

@@ -1,0 +1,508 @@
+"""The SQLite results store: round trip, idempotency, atomicity, concurrency, bad files, queries."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vanishing.config import RunConfig
+from vanishing.errors import ConfigError, StoreError, VanishingError
+from vanishing.experiments.run import RunResult, run
+from vanishing.experiments.store import SCHEMA_VERSION, Store, config_hash, write_rows
+
+TINY = dict(depth=3, width=8, steps=5, record_every=2, dataset="spirals:n=40", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def result() -> RunResult:
+    return run(RunConfig.make(**TINY))
+
+
+def variant(result: RunResult, **changes) -> RunResult:
+    """The same trace under another config (storage does not care that it was not rerun)."""
+    return dataclasses.replace(result, config=result.config.replace(**changes))
+
+
+def same(a, b) -> bool:
+    """Equality where NaN equals NaN, recursively through dicts and lists."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def assert_same_run(got: RunResult, want: RunResult) -> None:
+    assert got.config == want.config
+    assert same(got.summary, want.summary)
+    assert same(got.diagnosis.to_dict(), want.diagnosis.to_dict())
+    assert got.outcome == want.outcome or same(dataclasses.asdict(got.outcome), dataclasses.asdict(want.outcome))
+    assert got.dataset == want.dataset
+    assert got.trace.layers == want.trace.layers and got.trace.meta == want.trace.meta
+    np.testing.assert_array_equal(got.trace.steps, want.trace.steps)
+    for kind in ("data", "scalars"):
+        g, w = getattr(got.trace, kind), getattr(want.trace, kind)
+        assert g.keys() == w.keys()
+        for k in w:
+            np.testing.assert_array_equal(g[k], w[k])  # exact, NaN where NaN
+
+
+# --- hashing ---------------------------------------------------------------------
+def test_config_hash_matches_reference_and_ignores_key_order():
+    c = RunConfig.make(depth=7, activation="tanh", lr=0.05)
+    reference = hashlib.sha256(json.dumps(c.model_dump(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert config_hash(c) == reference
+    assert config_hash(RunConfig.make(dict(reversed(list(c.model_dump().items()))))) == reference
+    assert config_hash(c.replace(seed=1)) != reference
+    assert config_hash(RunConfig.make(lr=1)) == config_hash(RunConfig.make(lr=1.0))
+
+
+# --- round trip ------------------------------------------------------------------
+def test_put_then_get_round_trips(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(result)
+        assert h == config_hash(result.config) and len(store) == 1 and h in store
+    with Store(tmp_path / "r.db", create=False) as store:  # a fresh connection reads what was committed
+        assert_same_run(store.get(h), result)
+        assert_same_run(store.get(h[:10]), result)  # a unique prefix is enough
+        assert store.done_hashes() == {h} and store.done_hashes(["x", h]) == {h} and store.done_hashes([]) == set()
+
+
+def test_nan_and_inf_survive(tmp_path, result):
+    trace = dataclasses.replace(result.trace, data={k: v.copy() for k, v in result.trace.data.items()})
+    trace.data["grad_norm"][0, 0] = np.inf  # first_layer_grad_norm = inf, vanishing_orders = NaN
+    outcome = dataclasses.replace(result.outcome, final_loss=math.nan, diverged=True, diverged_step=3)
+    odd = dataclasses.replace(result, trace=trace, outcome=outcome, duration_s=math.inf)
+    s = odd.summary
+    assert math.isnan(s["final_loss"]) and s["first_layer_grad_norm"] == math.inf and math.isnan(s["vanishing_orders"])
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(odd)
+        assert_same_run(store.get(h), odd)
+        row = store.rows()[0]
+    assert math.isnan(row["final_loss"]) and math.isnan(row["vanishing_orders"])
+    assert row["first_layer_grad_norm"] == math.inf and row["duration_s"] == math.inf
+    assert row["majority_baseline"] == s["majority_baseline"] and row["diverged_step"] == 3
+
+
+def test_nan_duration_comes_back_as_nan(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(dataclasses.replace(result, duration_s=math.nan))
+        assert math.isnan(store.get(h).duration_s)
+
+
+# --- idempotency -----------------------------------------------------------------
+def test_put_twice_keeps_one_row(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(result)
+        first = store.rows()[0]
+        time.sleep(1.1)  # finished_at has second resolution
+        assert store.put(result) == h
+        assert len(store) == 1 and store.rows() == [first]  # the done row was left alone
+
+
+def test_failed_then_done_is_done(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put_failure(result.config, "RuntimeError: out of memory")
+        assert store.rows()[0]["status"] == "failed" and store.done_hashes() == set()
+        assert store.put(result) == h
+        (row,) = store.rows()
+        assert row["status"] == "done" and row["error"] is None and row["verdict"] == result.diagnosis.verdict
+        assert_same_run(store.get(h), result)
+
+
+def test_failure_never_overwrites_done(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(result)
+        store.put_failure(result.config, "late duplicate failed")
+        (row,) = store.rows()
+        assert row["status"] == "done" and row["error"] is None and store.done_hashes() == {h}
+
+
+def test_failure_error_is_one_line_and_latest(tmp_path, result):
+    tb = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad width\n'
+    with Store(tmp_path / "r.db") as store:
+        store.put_failure(result.config, "first")
+        store.put_failure(result.config, tb)
+        (row,) = store.rows()
+    assert row["error"] == "ValueError: bad width" and row["status"] == "failed"
+
+
+def test_get_of_a_failed_or_unknown_run_is_a_store_error(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put_failure(result.config, "boom")
+        with pytest.raises(StoreError, match="failed, nothing to load: boom"):
+            store.get(h)
+        with pytest.raises(StoreError, match="no run with config hash"):
+            store.get("0" * 64)
+        with pytest.raises(StoreError, match="no run with config hash"):
+            store.get("not-hex")
+
+
+# --- atomicity and concurrency ------------------------------------------------------
+class _FailOnTraceInsert:
+    """A connection that dies between the run row and its trace, as a crash would."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql, *args):
+        if sql.startswith("INSERT OR REPLACE INTO traces"):
+            raise KeyboardInterrupt
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_put_interrupted_midway_leaves_no_partial_run(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        sweep = store.add_sweep("s", {}, [])
+        real = store._conn
+        store._conn = _FailOnTraceInsert(real)
+        with pytest.raises(KeyboardInterrupt):
+            store.put(result, sweep)
+        store._conn = real
+        assert len(store) == 0 and store.rows() == [] and store.sweeps()[0]["members"] == 0
+        assert real.execute("SELECT count(*) FROM traces").fetchone() == (0,)
+        h = store.put(result, sweep)  # the store is still usable
+        assert_same_run(store.get(h), result)
+
+
+def _child(code: str, *args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for(predicate, timeout: float, what: str, procs=()) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        for p in procs:
+            if p.poll() is not None:
+                raise AssertionError(f"child exited early ({p.returncode}) waiting for {what}: {p.stderr.read()}")
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+_LOOP_WRITER = """
+    import dataclasses, sys
+    from vanishing.experiments.run import RunResult
+    from vanishing.experiments.store import Store
+    r = RunResult.load_json(sys.argv[2])
+    with Store(sys.argv[1]) as store:
+        sweep = store.add_sweep("forever", {"seed": "0.."}, [])
+        i = 0
+        while True:
+            store.put(dataclasses.replace(r, config=r.config.replace(seed=i)), sweep)
+            if i % 3 == 0:
+                store.put_failure(r.config.replace(seed=100000 + i), "RuntimeError: planned", sweep)
+            i += 1
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_leaves_only_complete_runs(tmp_path, result):
+    db, saved = tmp_path / "r.db", result.save_json(tmp_path / "r.json")
+    proc = _child(_LOOP_WRITER, str(db), str(saved))
+    try:
+        def enough() -> bool:
+            if not db.exists():
+                return False
+            try:
+                with Store(db, create=False) as s:
+                    return len(s) >= 40
+            except StoreError:  # caught before the schema was committed
+                return False
+        _wait_for(enough, 120, "40 runs", [proc])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Store(db, create=False) as store:
+        assert store._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = store.rows()
+        assert len(rows) >= 40 and len(rows) == len(store)
+        assert store.sweeps()[0]["members"] == len(rows)
+        done = [r for r in rows if r["status"] == "done"]
+        assert {r["config_hash"] for r in done} == store.done_hashes()
+        n = store._conn.execute("SELECT count(*) FROM traces").fetchone()[0]
+        assert n == len(done)  # every done run has its trace, and no trace is orphaned
+        for row in done:
+            got = store.get(row["config_hash"])
+            assert got.config.seed == row["seed"]
+            assert same(got.summary["vanishing_orders"], row["vanishing_orders"])
+            assert_same_run(got, variant(result, seed=row["seed"]))
+        assert all(r["error"] == "RuntimeError: planned" for r in rows if r["status"] == "failed")
+
+
+_BATCH_WRITER = """
+    import dataclasses, os, sys, time
+    from vanishing.experiments.run import RunResult
+    from vanishing.experiments.store import Store, config_hash
+    db, saved, tmp, lo, hi, fail_lo, fail_hi = sys.argv[1:]
+    r = RunResult.load_json(saved)
+    open(os.path.join(tmp, f"ready{lo}"), "w").close()
+    while not os.path.exists(os.path.join(tmp, "go")):
+        time.sleep(0.01)
+    with Store(db) as store:  # both may create the file at once
+        configs = [r.config.replace(seed=i) for i in range(int(lo), int(hi))]
+        sweep = store.add_sweep("grid", {"seeds": "shared"}, [config_hash(c) for c in configs])
+        for c in configs:
+            store.put(dataclasses.replace(r, config=c), sweep)
+        for i in range(int(fail_lo), int(fail_hi)):
+            store.put_failure(r.config.replace(seed=i), "RuntimeError: the other writer succeeds", sweep)
+    print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_store_at_once(tmp_path, result):
+    db, saved = tmp_path / "r.db", result.save_json(tmp_path / "r.json")
+    # A: seeds 0..39, B: seeds 30..69 (10 shared); each reports the other's first 10 seeds as failed,
+    # which must never win over a done run whatever the interleaving
+    procs = [_child(_BATCH_WRITER, str(db), str(saved), str(tmp_path), "0", "40", "30", "40"),
+             _child(_BATCH_WRITER, str(db), str(saved), str(tmp_path), "30", "70", "0", "10")]
+    try:
+        _wait_for(lambda: all((tmp_path / f"ready{lo}").exists() for lo in (0, 30)), 120, "both writers", procs)
+        (tmp_path / "go").touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    with Store(db, create=False) as store:
+        want = {config_hash(result.config.replace(seed=i)) for i in range(70)}  # hashes from this process
+        assert store.done_hashes() == want and len(store) == 70
+        assert all(r["status"] == "done" and r["error"] is None for r in store.rows(sweep="grid"))
+        (sweep,) = store.sweeps()
+        assert (sweep["members"], sweep["done"], sweep["failed"]) == (70, 70, 0)
+        assert_same_run(store.get(config_hash(result.config.replace(seed=35))), variant(result, seed=35))
+
+
+# --- files that are not ours -----------------------------------------------------------
+def _random_bytes(p: Path) -> None:
+    p.write_bytes(np.random.default_rng(0).bytes(8192))
+
+
+def _sqlite_header_then_garbage(p: Path) -> None:
+    p.write_bytes(b"SQLite format 3\x00" + np.random.default_rng(1).bytes(8192))
+
+
+def _text_file(p: Path) -> None:
+    p.write_text("depth,width\n3,8\n")
+
+
+def _foreign_sqlite(p: Path) -> None:
+    with sqlite3.connect(p) as conn:
+        conn.execute("CREATE TABLE foo (x)")
+        conn.execute("CREATE TABLE bar (y)")
+    conn.close()
+
+
+def _newer_schema(p: Path) -> None:
+    Store(p).close()
+    with sqlite3.connect(p) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.close()
+
+
+@pytest.mark.parametrize("make, message", [
+    (_random_bytes, "not an SQLite database (a binary file)"),
+    (_sqlite_header_then_garbage, "corrupt or not an SQLite database"),
+    (_text_file, "not an SQLite database (a text file)"),
+    (_foreign_sqlite, "not a vanishing results store (it has tables bar, foo)"),
+    (_newer_schema, f"schema version {SCHEMA_VERSION + 1}"),
+    (lambda p: p.mkdir(), "is a folder"),
+])
+def test_a_file_that_is_not_a_store_is_a_one_line_error(tmp_path, make, message):
+    p = tmp_path / "x.db"
+    make(p)
+    before = sorted(tmp_path.iterdir())
+    for create in (True, False):
+        with pytest.raises(StoreError) as exc:
+            Store(p, create=create)
+        text = str(exc.value)
+        assert text.startswith(f"results store {str(p)!r}: ") and message in text and "\n" not in text
+    assert sorted(tmp_path.iterdir()) == before  # nothing was created or changed beside it
+
+
+def test_missing_file_with_create_false(tmp_path):
+    with pytest.raises(StoreError, match="no such file"):
+        Store(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "no" / "such" / "folder.db")
+
+
+def test_store_is_a_vanishing_error_and_closed_store_says_so(tmp_path):
+    store = Store(tmp_path / "r.db")
+    assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.close()
+    store.close()
+    with pytest.raises(VanishingError, match="closed"):
+        len(store)
+
+
+# --- sweeps and queries ------------------------------------------------------------
+@pytest.fixture
+def filled(tmp_path, result):
+    store = Store(tmp_path / "r.db")
+    a = store.add_sweep("act", {"activation": ["sigmoid", "tanh"]}, [])
+    for act in ("sigmoid", "tanh"):
+        store.put(variant(result, activation=act), a)
+    d = store.add_sweep("depth", {"depth": [3, 12]}, [])
+    store.put(variant(result, depth=12, lr=0.9, residual=True), d)
+    store.put_failure(RunConfig.make(**{**TINY, "depth": 20}), "CUDA out of memory", d)
+    yield store
+    store.close()
+
+
+def _pick(rows, key="config_hash"):
+    return sorted(str(r[key]) for r in rows)
+
+
+def test_rows_have_config_fields_then_status_metrics_and_bookkeeping(filled, result):
+    rows = filled.rows()
+    keys = list(rows[0])
+    fields = list(RunConfig.model_fields)
+    assert keys[:len(fields)] == fields and keys[len(fields)] == "status"
+    metrics = [k for k in result.summary if k != "duration_s"]
+    assert keys[len(fields) + 1:] == metrics + ["verdict", "duration_s", "error", "config_hash", "finished_at"]
+    assert all(list(r) == keys for r in rows)
+    assert [r["status"] for r in rows] == ["done", "done", "done", "failed"]
+    failed = rows[-1]
+    assert failed["error"] == "CUDA out of memory" and all(failed[m] is None for m in metrics)
+
+
+@pytest.mark.parametrize("where, n", [
+    (["activation=sigmoid"], 3),
+    (["activation!=sigmoid"], 1),
+    (["depth>=10"], 2),
+    (["depth>3", "status=done"], 1),
+    (["lr<0.5"], 3),
+    (["lr <= 0.9", "residual = true"], 1),
+    (["residual=false"], 3),
+    (["verdict!=healthy"], 3),  # the failed run has no verdict: matches nothing, as NULL in SQL
+    (["status=failed"], 1),
+    (["steps_done>=5"], 3),
+    (["diverged=false"], 3),
+    (["activation='tanh'"], 1),
+    (["finished_at>=2000-01-01"], 4),
+    ([], 4),
+])
+def test_rows_where(filled, where, n):
+    assert len(filled.rows(where)) == n
+
+
+def test_rows_where_matches_python_filter(filled):
+    rows = filled.rows()
+    assert _pick(filled.rows(["vanishing_orders>0.5"])) == _pick(
+        [r for r in rows if r["vanishing_orders"] is not None and r["vanishing_orders"] > 0.5])
+    assert _pick(filled.rows(["depth>=10", "activation=sigmoid"])) == _pick(
+        [r for r in rows if r["depth"] >= 10 and r["activation"] == "sigmoid"])
+
+
+@pytest.mark.parametrize("clause, allowed", [
+    ("colour=red", "with field one of: depth, width"),
+    ("depth", "field OP value"),
+    ("depth>=", "field OP value"),
+    ("depth~3", "field OP value"),
+    ("depth>=ten", "a number after depth>="),
+    ("residual=maybe", "true or false after residual="),
+    ("vanishing_orders>big", "a number after vanishing_orders>"),
+])
+def test_bad_where_clause_is_a_config_error(filled, clause, allowed):
+    with pytest.raises(ConfigError) as exc:
+        filled.rows([clause])
+    assert exc.value.field == "where" and exc.value.value == clause and allowed in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_field_lists_metrics_too(filled):
+    with pytest.raises(ConfigError, match="vanishing_orders.*verdict"):
+        filled.rows(["nope=1"])
+
+
+def test_rows_by_sweep_and_sweep_ids(filled, result):
+    assert [r["activation"] for r in filled.rows(sweep="act")] == ["sigmoid", "tanh"]
+    assert [r["depth"] for r in filled.rows(sweep="depth")] == [12, 20]
+    assert len(filled.rows(["status=done"], sweep="depth")) == 1
+    with pytest.raises(ConfigError, match="one of: act, depth"):
+        filled.rows(sweep="nope")
+    # the same name is the same sweep: new members are added, the id stays
+    again = filled.add_sweep("act", {"activation": ["relu"]}, [config_hash(result.config.replace(activation="relu"))])
+    info = {s["name"]: s for s in filled.sweeps()}
+    assert again == info["act"]["id"] and info["act"]["spec"] == {"activation": ["relu"]}
+    assert (info["act"]["members"], info["act"]["done"]) == (3, 2)
+    assert (info["depth"]["members"], info["depth"]["done"], info["depth"]["failed"]) == (2, 1, 1)
+    with pytest.raises(StoreError, match="no sweep with id 99"):
+        filled.put(result, 99)
+
+
+def test_an_unknown_sweep_in_an_empty_store(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        assert store.rows() == [] and store.rows(["vanishing_orders>1"]) == []
+        with pytest.raises(ConfigError, match="none yet"):
+            store.rows(sweep="x")
+
+
+# --- writing rows out ----------------------------------------------------------------
+def test_write_rows_table_csv_parquet(tmp_path, filled):
+    rows = filled.rows()
+    table = write_rows(rows, "table", None)
+    head = table.splitlines()[0].split()
+    # only the config fields that differ, then the headline columns, then the error of the failed run
+    assert head == ["depth", "activation", "residual", "lr", "status", "vanishing_orders", "final_test_accuracy",
+                    "verdict", "duration_s", "error"]
+    assert len(table.splitlines()) == 1 + len(rows) and "CUDA out of memory" in table
+
+    text = write_rows(rows, "csv", None)
+    back = list(csv.DictReader(io.StringIO(text)))
+    assert list(back[0]) == list(rows[0]) and len(back) == len(rows)
+    assert back[0]["config_hash"] == rows[0]["config_hash"] and back[-1]["vanishing_orders"] == ""
+    assert write_rows(rows, "csv", tmp_path / "out" / "r.csv") is None
+    assert (tmp_path / "out" / "r.csv").read_text() == text
+
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    assert write_rows(rows, "parquet", tmp_path / "r.parquet") is None
+    frame = pd.read_parquet(tmp_path / "r.parquet")
+    assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
+    assert list(frame["depth"]) == [r["depth"] for r in rows]
+    assert frame["vanishing_orders"].iloc[0] == pytest.approx(rows[0]["vanishing_orders"])
+
+
+def test_write_rows_bad_format_and_missing_parquet_engine(tmp_path, filled, monkeypatch):
+    with pytest.raises(ConfigError, match="one of: table, csv, parquet"):
+        write_rows([], "xlsx", None)
+    with pytest.raises(ConfigError, match="a file to write parquet to"):
+        write_rows([], "parquet", None)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow → ImportError
+    with pytest.raises(ConfigError) as exc:
+        write_rows(filled.rows(), "parquet", tmp_path / "r.parquet")
+    assert "pip install pandas pyarrow" in str(exc.value) and "\n" not in str(exc.value)
+    assert not (tmp_path / "r.parquet").exists()
+
+
+def test_write_rows_unwritable_path_is_one_line(tmp_path, filled):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(VanishingError, match="cannot write csv"):
+        write_rows(filled.rows(), "csv", tmp_path / "file" / "r.csv")
