@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import yaml
@@ -44,9 +44,9 @@ from ..config import RunConfig, load_config_file
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .run import RunResult
+    from .store import Store
 
-__all__ = ["SweepSpec", "DISTRIBUTIONS", "load_spec"]
+__all__ = ["SweepSpec", "SweepOutcome", "DISTRIBUTIONS", "run_sweep", "load_spec"]
 
 SPEC_KEYS = ("name", "base", "grid", "random", "seeds")
 RANDOM_KEYS = ("n", "seed", "fields")
@@ -316,3 +316,137 @@ def _parse_seeds(raw: Any) -> list[int] | None:
     if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
         return list(dict.fromkeys(raw))
     raise ConfigError("seeds", raw, "a count n (seeds 0..n-1) or a non-empty list of integers")
+
+
+@dataclass
+class SweepOutcome:
+    """What one call of :func:`run_sweep` did."""
+
+    name: str
+    sweep_id: int
+    hashes: list[str]        # every config of the sweep, in spec order
+    skipped: int = 0         # already done in the store before this call
+    done: int = 0            # finished and stored by this call
+    failed: int = 0          # raised; stored as failures (a rerun tries them again)
+    interrupted: bool = False
+    duration_s: float = 0.0
+    executor: str = "batched"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def remaining(self) -> int:
+        """Configs neither done nor failed (left by Ctrl-C)."""
+        return self.total - self.skipped - self.done - self.failed
+
+
+def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", workers: int | None = None,
+              ray_address: str | None = None, progress: bool = True) -> SweepOutcome:
+    """Run every config of ``spec`` not yet done in ``store``, storing each as soon as it finishes.
+
+    Idempotent by config hash: configs already ``done`` are skipped, so a rerun after Ctrl-C or a
+    killed process finishes the sweep with nothing lost or run twice. A run that raises is stored
+    as a failure with its one-line error (a rerun tries it again); a diverged run is a normal
+    result. Ctrl-C stops cleanly: finished runs stay stored, ``interrupted`` is set.
+
+    Example:
+        >>> with Store("results.db") as store:                              # doctest: +SKIP
+        ...     outcome = run_sweep(SweepSpec.load("examples/sweep.yaml"), store, executor="processes")
+    """
+    from .executors import ExecutorOptions, get_executor
+    from .store import config_hash
+
+    execute = get_executor(executor)
+    if workers is not None and workers < 1:
+        raise ConfigError("workers", workers, "an integer >= 1")
+    start = time.perf_counter()
+    configs = spec.configs()
+    hashes = [config_hash(c) for c in configs]
+    sweep_id = store.add_sweep(spec.name, spec.raw, hashes)
+    done_before = store.done_hashes(hashes)
+    todo = [i for i, h in enumerate(hashes) if h not in done_before]
+    outcome = SweepOutcome(spec.name, sweep_id, hashes, skipped=len(configs) - len(todo), executor=executor)
+    options = ExecutorOptions(workers=workers, address=ray_address, notes=outcome.notes)
+    todo_configs = [configs[i] for i in todo]
+    with _progress_bar(progress, len(todo), sum(c.steps for c in todo_configs)) as bar:
+        runs = execute(todo_configs, bar.advance, options)
+        try:
+            for j, out in runs:
+                with _deferred_interrupt():  # a store write is never cut in half by Ctrl-C
+                    if isinstance(out, str):
+                        store.put_failure(todo_configs[j], out, sweep_id=sweep_id)
+                        outcome.failed += 1
+                    elif out.outcome.interrupted:  # never store a run cut short
+                        raise KeyboardInterrupt
+                    else:
+                        store.put(out, sweep_id=sweep_id)
+                        outcome.done += 1
+                bar.run_finished()
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        finally:
+            runs.close()  # stops the executor's workers when we leave early
+    outcome.duration_s = time.perf_counter() - start
+    return outcome
+
+
+class _Bar:
+    """A rich progress bar over steps (ETA) with a runs counter; silent off a terminal."""
+
+    def __init__(self, progress: Any, runs: int):
+        self._p, self._runs, self._done = progress, runs, 0
+        self._task = progress.add_task(self._label(), total=None) if progress is not None else None
+
+    def _label(self) -> str:
+        return f"runs {self._done}/{self._runs}"
+
+    def start(self, total_steps: int) -> None:
+        if self._p is not None:
+            self._p.update(self._task, total=max(total_steps, 1))
+
+    def advance(self, n: int) -> None:
+        if self._p is not None and n:
+            self._p.advance(self._task, n)
+
+    def run_finished(self) -> None:
+        self._done += 1
+        if self._p is not None:
+            self._p.update(self._task, description=self._label())
+
+
+@contextmanager
+def _progress_bar(show: bool, runs: int, total_steps: int) -> Iterator[_Bar]:
+    if not show:
+        yield _Bar(None, runs)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        transient=False, disable=not console.is_terminal)
+    with progress:
+        bar = _Bar(progress, runs)
+        bar.start(total_steps)
+        yield bar
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, then raise it (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt

@@ -1,0 +1,261 @@
+"""Executors: run many configs and hand back each run as it finishes; the caller alone stores them.
+
+An executor is a generator function ``executor(configs, advance, options)`` that yields
+``(index, result_or_error)`` in the order runs finish: a :class:`~vanishing.experiments.run.RunResult`,
+or a one-line error string for a run that raised. ``advance(n)`` reports ``n`` more steps done (for a
+progress bar). Ctrl-C raises :class:`KeyboardInterrupt` out of the generator, which stops its workers;
+a run cut short is never yielded. A diverged (NaN) run is a normal result.
+
+- ``batched``: same-architecture configs train as one stacked computation (:mod:`vanishing.train.ensemble`).
+- ``sequential``: one :func:`~vanishing.experiments.run.run` after another (the reference and the fallback).
+- ``processes``: a local pool of ``workers`` processes (default: the CPU count), one thread each.
+- ``ray``: Ray tasks on a cluster (``address``) or a local instance; needs ``pip install 'vanishing[ray]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, Union
+
+from ..config import RunConfig
+from ..errors import VanishingError
+from ..registry import Registry
+
+if TYPE_CHECKING:
+    from .run import RunResult
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorOptions", "Finished", "get_executor", "error_line",
+           "sequential", "batched", "processes", "ray"]
+
+Finished = tuple[int, Union["RunResult", str]]
+RAY_MISSING = "executor 'ray' needs Ray: pip install 'vanishing[ray]'"
+
+
+@dataclass
+class ExecutorOptions:
+    """Settings an executor may use; ``notes`` collects one-line remarks for the user."""
+
+    workers: int | None = None
+    address: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Executor(Protocol):
+    def __call__(self, configs: Sequence[RunConfig], advance: Callable[[int], None],
+                 options: ExecutorOptions) -> Iterator[Finished]: ...
+
+
+EXECUTORS: Registry[Executor] = Registry("executor")
+
+
+def get_executor(name: str) -> Executor:
+    """The executor called ``name``; checks up front what it needs (Ray installed)."""
+    ex = EXECUTORS.get(name)
+    if name == "ray":
+        _import_ray()
+    return ex
+
+
+def error_line(exc: BaseException) -> str:
+    """A run's exception as one line: our own errors as they are, others with their type."""
+    text = str(exc) if isinstance(exc, VanishingError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _run_one(config: RunConfig, on_step: Callable[[int], None] | None = None) -> "RunResult | str":
+    """One run; an exception becomes its one-line error; a run stopped by Ctrl-C re-raises it."""
+    from .run import run
+
+    try:
+        result = run(config, on_step=on_step)
+    except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded, the sweep goes on
+        return error_line(exc)
+    if result.outcome.interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
+def _stepper(advance: Callable[[int], None]) -> tuple[Callable[[int], None], Callable[[int], None]]:
+    """``on_step(k)`` (k steps done in this run) → ``advance(delta)``; ``finish(steps)`` tops up to ``steps``."""
+    last = [0]
+
+    def on_step(k: int) -> None:
+        advance(k - last[0])
+        last[0] = k
+
+    def finish(steps: int) -> None:
+        advance(steps - last[0])
+        last[0] = 0
+
+    return on_step, finish
+
+
+@EXECUTORS.register("sequential")
+def sequential(configs: Sequence[RunConfig], advance: Callable[[int], None],
+               options: ExecutorOptions | None = None) -> Iterator[Finished]:
+    """One run after another in this process."""
+    on_step, finish = _stepper(advance)
+    for i, config in enumerate(configs):
+        out = _run_one(config, on_step)
+        finish(config.steps)
+        yield i, out
+
+
+@EXECUTORS.register("batched")
+def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
+            options: ExecutorOptions | None = None) -> Iterator[Finished]:
+    """Groups of same-architecture configs, each trained as one stacked computation.
+
+    A group whose stacked training raises is run again one config at a time, so one bad
+    config fails alone (and is recorded with its own error).
+    """
+    options = options or ExecutorOptions()
+    from ..train.ensemble import groups, run_group
+
+    for members in groups(configs):
+        group = [configs[i] for i in members]
+        advanced = [0]
+
+        def on_step(n: int) -> None:
+            advanced[0] += n
+            advance(n)
+
+        try:
+            results = run_group(group, on_step=on_step)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fall back to single runs, which record per-run errors
+            if len(group) > 1:
+                options.notes.append(f"stacked training of {len(group)} configs failed ({error_line(exc)}); "
+                                     "ran them one by one")
+            advance(-advanced[0])
+            for j, out in sequential(group, advance):
+                yield members[j], out
+            continue
+        for i, result in zip(members, results):
+            if result.outcome.interrupted:
+                raise KeyboardInterrupt
+            yield i, result
+        advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
+
+
+def _worker_init() -> None:
+    """A pool worker: one thread; Ctrl-C is the driver's to handle (it stops the pool)."""
+    import torch
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(config: RunConfig) -> "RunResult | str":
+    return _run_one(config)
+
+
+@EXECUTORS.register("processes")
+def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
+              options: ExecutorOptions | None = None) -> Iterator[Finished]:
+    """A local pool of processes (``spawn``), one run per task; results come back to the driver."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    options = options or ExecutorOptions()
+    if not configs:
+        return
+    workers = max(1, min(options.workers or os.cpu_count() or 1, len(configs)))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    finished = False
+    try:
+        pending = {pool.submit(_run_in_worker, c): i for i, c in enumerate(configs)}
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in ready:
+                i = pending.pop(fut)
+                try:
+                    out = fut.result()
+                except BrokenProcessPool:
+                    raise VanishingError("a sweep worker process died (out of memory, or killed?); "
+                                         "finished runs are stored, run the sweep again to resume") from None
+                advance(configs[i].steps)
+                yield i, out
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop_pool(pool)
+
+
+def _stop_pool(pool) -> None:
+    """Cancel queued runs and end the workers now (ProcessPoolExecutor has no public terminate before 3.14)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VanishingError(RAY_MISSING) from None
+    return ray
+
+
+@EXECUTORS.register("ray")
+def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
+        options: ExecutorOptions | None = None) -> Iterator[Finished]:
+    """Ray tasks, one run each, returning results to the driver (which alone writes the store).
+
+    Uses Ray as already initialised in this process, else connects to ``options.address``
+    (e.g. ``auto``, ``HOST:6379`` or ``ray://HOST:10001``), else starts a local instance with
+    ``options.workers`` CPUs (default: all). Cluster nodes need ``vanishing`` installed.
+    """
+    ray_mod = _import_ray()
+    options = options or ExecutorOptions()
+    if not configs:
+        return
+    started = False
+    if not ray_mod.is_initialized():
+        kwargs = {"address": options.address} if options.address else {"num_cpus": options.workers}
+        try:
+            ray_mod.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        except Exception as exc:  # noqa: BLE001 - connection problems come in many types
+            where = f"at {options.address}" if options.address else "locally"
+            raise VanishingError(f"could not start Ray {where}: {error_line(exc)}") from None
+        started = True
+    task = ray_mod.remote(num_cpus=1, max_retries=0)(_run_in_ray)
+    pending = {task.remote(c): i for i, c in enumerate(configs)}
+    try:
+        while pending:
+            ready, _ = ray_mod.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                try:
+                    out = ray_mod.get(ref)
+                except ray_mod.exceptions.RayError as exc:  # the worker died, or the task could not run
+                    out = error_line(exc)
+                advance(configs[i].steps)
+                yield i, out
+    finally:
+        for ref in pending:
+            try:
+                ray_mod.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - best effort while stopping
+                pass
+        if started:
+            ray_mod.shutdown()
+
+
+def _run_in_ray(config: RunConfig) -> "RunResult | str":
+    import torch
+
+    torch.set_num_threads(1)
+    return _run_one(config)
