@@ -25,6 +25,8 @@ _COMMANDS: list[str] = [
     "theory_cmd",
     "diagnose_cmd",
     "report_cmd",
+    "plot_cmd",
+    "sweep_cmd",
 ]
 
 for _name in _COMMANDS:

@@ -1,0 +1,115 @@
+"""`vanishing sweep` (run a YAML sweep spec into a results store) and `vanishing results` (read it back)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import ConfigError
+from ..experiments.executors import EXECUTORS
+from ._common import console, err_console, handle_errors
+
+__all__ = ["register"]
+
+_SHOWN_ROWS = 10
+
+
+def sweep_command(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec: base, grid, random, seeds, name (see README)."),
+    store_path: Path = typer.Option(Path("results.db"), "--store", help="SQLite results store; created if missing, shared by sweeps."),
+    executor: str = typer.Option("batched", help="batched (same-architecture runs stacked in one computation), sequential, processes (local pool) or ray."),
+    workers: Optional[int] = typer.Option(None, help="Processes / Ray CPUs for a local pool. [default: CPU count]"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001); default starts a local Ray."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count the configs and what is already done; run nothing."),
+) -> None:
+    """Run every config of a sweep spec not yet in the store; a rerun resumes where it stopped."""
+    from ..experiments.store import Store, config_hash
+    from ..experiments.sweep import SweepSpec, run_sweep
+
+    EXECUTORS.get(executor)
+    if workers is not None and workers < 1:
+        raise ConfigError("workers", workers, "an integer >= 1")
+    spec = SweepSpec.load(spec_path)
+    configs = spec.configs()
+    with Store(store_path) as store:
+        done = len(store.done_hashes(config_hash(c) for c in configs))
+        console.print(f"sweep [bold]{spec.name}[/]: {len(configs)} configs, {done} already done (skipped), "
+                      f"{len(configs) - done} to run" + ("" if dry_run else f" ({executor})"),
+                      highlight=False, soft_wrap=True)
+        if dry_run:
+            return
+        outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address)
+        for note in outcome.notes:
+            err_console.print(f"note: {note}", highlight=False)
+        rows = store.rows(sweep=spec.name)
+    if outcome.skipped < outcome.total:
+        console.print(f"{outcome.done} finished, {outcome.failed} failed in {outcome.duration_s:.1f} s"
+                      + (f", {outcome.remaining} not run" if outcome.remaining else ""), highlight=False)
+    _summary(rows)
+    console.print(f"results in [bold]{store_path}[/]: vanishing results {store_path} --sweep {spec.name}",
+                  highlight=False, soft_wrap=True)
+    if outcome.interrupted:
+        err_console.print(f"interrupted: finished runs are stored; run the same command again to do the other "
+                          f"{outcome.remaining}", highlight=False)
+        raise typer.Exit(130)
+    if outcome.failed:
+        failures = [r for r in rows if r.get("status") == "failed"]
+        if failures:
+            err_console.print(f"{len(failures)} run(s) failed (stored with their error; a rerun tries them "
+                              f"again), e.g.: {failures[0].get('error')}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _summary(rows: list[dict]) -> None:
+    """Runs by verdict, then the first rows of the results table."""
+    from ..experiments.results import write_rows
+
+    if not rows:
+        return
+    counts = Counter(r.get("verdict") or r.get("status") for r in rows)
+    table = Table(title="runs by verdict", title_justify="left", box=None, padding=(0, 2))
+    table.add_column("verdict")
+    table.add_column("runs", justify="right")
+    for verdict, n in counts.most_common():
+        table.add_row(str(verdict), str(n))
+    console.print(table)
+    typer.echo(write_rows(rows[:_SHOWN_ROWS], "table"), nl=False)
+    if len(rows) > _SHOWN_ROWS:
+        typer.echo(f"... {len(rows) - _SHOWN_ROWS} more")
+
+
+def results_command(
+    store_path: Path = typer.Argument(..., metavar="STORE", help="Results store written by `vanishing sweep`."),
+    where: List[str] = typer.Option([], "--where", help="Filter, repeatable, all must hold: FIELD OP VALUE with OP one of = != < <= > >=, e.g. depth>=10, activation=tanh, verdict!=healthy."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (by name)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or parquet (parquet needs --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of the terminal."),
+) -> None:
+    """One row per run: its config fields, status, summary metrics and verdict."""
+    from ..experiments.results import FORMATS, write_rows
+    from ..experiments.store import Store
+
+    if fmt not in FORMATS:
+        raise ConfigError("format", fmt, FORMATS)
+    if fmt == "parquet" and out is None:
+        raise ConfigError("--out", None, "a file path: parquet is written to a file")
+    with Store(store_path, create=False) as store:
+        rows = store.rows(where, sweep=sweep)
+    if not rows:
+        err_console.print(f"no runs in {store_path}" + (" match" if where or sweep else ""), highlight=False)
+        if fmt == "table" or out is None:
+            return
+    if out is None:
+        typer.echo(write_rows(rows, fmt), nl=False)
+        return
+    write_rows(rows, fmt, out)
+    console.print(f"{len(rows)} rows written to [bold]{out}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(handle_errors(sweep_command))
+    app.command("results")(handle_errors(results_command))
