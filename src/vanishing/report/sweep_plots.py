@@ -31,7 +31,7 @@ from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..theory import critical_sigma_w2, mean_field, sigma_b2_of_init, sigma_w2_of_init
 
-__all__ = ["AGGREGATES", "Grid", "grid", "heatmap", "phase_diagram", "sigma_w2_of_row", "theory_lines", "save"]
+__all__ = ["AGGREGATES", "SIGMA_W2", "Grid", "grid", "heatmap", "phase_diagram", "sigma_w2_of_row", "theory_lines", "save"]
 
 Row = Mapping[str, Any]
 
@@ -61,6 +61,8 @@ class Grid:
     """(F, Y, X) runs with a finite value (those aggregated)."""
     diverged: np.ndarray
     """(F, Y, X) runs marked ``diverged``."""
+    failed: np.ndarray
+    """(F, Y, X) runs whose ``status`` is ``failed`` (an error, no metrics)."""
     baseline: float | None
     """Mean majority-class accuracy of the rows, when they carry one."""
 
@@ -134,11 +136,12 @@ def grid(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None = No
     index = [{_key(v): i for i, v in enumerate(vals)} for vals in (facets, ys, xs)]
     shape = (len(facets), len(ys), len(xs))
     cells: dict[tuple[int, int, int], list[float]] = {}
-    counts, diverged = np.zeros(shape, int), np.zeros(shape, int)
+    counts, diverged, failed = np.zeros(shape, int), np.zeros(shape, int), np.zeros(shape, int)
     for row, c in zip(rows, coords):
         ijk = tuple(idx[_key(v)] for idx, v in zip(index, c))
         counts[ijk] += 1
         diverged[ijk] += bool(row.get("diverged"))
+        failed[ijk] += row.get("status") == "failed"
         v = _number(row.get(value))
         if math.isfinite(v):
             cells.setdefault(ijk, []).append(v)
@@ -146,7 +149,7 @@ def grid(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None = No
     for ijk, vs in cells.items():
         values[ijk], finite[ijk] = float(AGGREGATES[agg](np.asarray(vs))), len(vs)
     baselines = [b for b in (_number(r.get("majority_baseline")) for r in rows) if math.isfinite(b)]
-    return Grid(xs, ys, facets, values, counts, finite, diverged,
+    return Grid(xs, ys, facets, values, counts, finite, diverged, failed,
                 float(np.mean(baselines)) if baselines else None)
 
 
@@ -228,7 +231,8 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, centres_x: np.nda
                 ax.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, facecolor=_MISSING_COLOUR,
                                        edgecolor="#808080", hatch="///", lw=0))
                 colour = "black"
-                text = ("diverged" if g.diverged[ijk] else "no value") if g.counts[ijk] else "no run"
+                text = ("diverged" if g.diverged[ijk] else "failed" if g.failed[ijk] else "no value") \
+                    if g.counts[ijk] else "no run"
             ax.text(cx, cy, text, ha="center", va="center", fontsize=fontsize, color=colour,
                     linespacing=0.95)
 
@@ -392,7 +396,7 @@ def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, de
     ax.set_yticks(dp, [_label(v) for v in g.y])
     ax.set_xlabel(_axis_name(SIGMA_W2))
     ax.set_ylabel(depth)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     _colourbar(fig, mesh, [ax], value, agg, g.baseline)
     head = title or f"{activation}, σ_b² = {sigma_b2:g}: {_metric_title(value, agg)} vs mean-field depth scales"
     fig.suptitle(head + "\n" + _count_line(g, agg) + "  ·  theory: Schoenholz et al. 2017", fontsize=11)

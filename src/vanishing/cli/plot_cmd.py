@@ -1,0 +1,54 @@
+"""`vanishing plot`: a heatmap (or the trainability phase diagram) of a sweep store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError
+from ..experiments.store import Store
+from ..report import sweep_plots
+from ..theory import FIGURE_SUFFIXES
+from ._common import console, handle_errors
+
+__all__ = ["register"]
+
+
+def plot_command(
+    store: Path = typer.Argument(..., metavar="STORE", help="A results database written by `vanishing sweep --store`."),
+    value: str = typer.Option(..., "--value", "-v", help="Metric of each cell, e.g. vanishing_orders, final_test_accuracy."),
+    x: Optional[str] = typer.Option(None, "--x", help="Field across (e.g. init; sigma_w2 = σ_w² read from the init spec)."),
+    y: Optional[str] = typer.Option(None, "--y", help="Field up (e.g. depth)."),
+    facet: Optional[str] = typer.Option(None, "--facet", help="One panel per value of this field."),
+    where: list[str] = typer.Option([], "--where", help="Keep runs where FIELD OP VALUE holds, e.g. depth>=10 (repeatable)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (its name)."),
+    phase_diagram: bool = typer.Option(False, "--phase-diagram", help="σ_w² × depth with mean-field depth scales (Schoenholz et al. 2017); --x/--y default to sigma_w2/depth."),
+    agg: str = typer.Option("mean", "--agg", help="Aggregate over the runs of a cell: " + ", ".join(sweep_plots.AGGREGATES)),
+    title: Optional[str] = typer.Option(None, "--title", help="Figure title."),
+    out: Path = typer.Option(..., "--out", "-o", help="Image file to write (" + ", ".join(FIGURE_SUFFIXES) + ")."),
+) -> None:
+    """Draw a metric of stored runs over two fields (cells average seeds and the other fields)."""
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError("--out", str(out), "a file name ending in " + ", ".join(FIGURE_SUFFIXES))
+    if agg not in sweep_plots.AGGREGATES:
+        raise ConfigError("--agg", agg, list(sweep_plots.AGGREGATES))
+    if not phase_diagram and (x is None or y is None):
+        raise ConfigError("--x" if x is None else "--y", None, "a field name (or use --phase-diagram)")
+    if phase_diagram and facet is not None:
+        raise ConfigError("--facet", facet, "no facet with --phase-diagram (select one slice with --where)")
+    with Store(store, create=False) as db:
+        rows = db.rows(where, sweep)
+    if phase_diagram:
+        fig = sweep_plots.phase_diagram(rows, value, depth=y or "depth", sigma_w2=x or sweep_plots.SIGMA_W2,
+                                        agg=agg, title=title)
+    else:
+        assert x is not None and y is not None
+        fig = sweep_plots.heatmap(rows, x, y, value, facet, agg=agg, title=title)
+    path = sweep_plots.save(fig, out)
+    console.print(f"{len(rows)} runs plotted to [bold]{path}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plot")(handle_errors(plot_command))
