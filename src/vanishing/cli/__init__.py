@@ -26,7 +26,6 @@ _COMMANDS: list[str] = [
     "diagnose_cmd",
     "report_cmd",
     "plot_cmd",
-    "plot_cmd",
     "sweep_cmd",
 ]
 
