@@ -8,12 +8,14 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pytest
 from vanishing.config import RunConfig
 from vanishing.errors import ConfigError, StoreError, VanishingError
 from vanishing.experiments.run import RunResult, run
+from vanishing.experiments import store as store_module
 from vanishing.experiments.store import SCHEMA_VERSION, Store, config_hash, write_rows
 
 TINY = dict(depth=3, width=8, steps=5, record_every=2, dataset="spirals:n=40", device="cpu")
@@ -108,11 +111,11 @@ def test_nan_duration_comes_back_as_nan(tmp_path, result):
 
 
 # --- idempotency -----------------------------------------------------------------
-def test_put_twice_keeps_one_row(tmp_path, result):
+def test_put_twice_keeps_one_row(tmp_path, result, monkeypatch):
     with Store(tmp_path / "r.db") as store:
         h = store.put(result)
         first = store.rows()[0]
-        time.sleep(1.1)  # finished_at has second resolution
+        monkeypatch.setattr(store_module, "_now", lambda: "2099-01-01T00:00:00Z")  # a rewrite would show
         assert store.put(result) == h
         assert len(store) == 1 and store.rows() == [first]  # the done row was left alone
 
@@ -185,6 +188,39 @@ def test_put_interrupted_midway_leaves_no_partial_run(tmp_path, result):
         assert_same_run(store.get(h), result)
 
 
+def test_threads_can_share_one_store(tmp_path, result):
+    runs = [variant(result, seed=i) for i in range(40)]
+    for r in runs:
+        r.diagnosis  # computed here: the threads only write
+    with Store(tmp_path / "r.db") as store:
+        def work(k: int) -> None:
+            for r in runs[k::4]:
+                store.put(r)
+                store.rows(["status=done"])
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.done_hashes() == {config_hash(r.config) for r in runs}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_writes_through_its_own_connection(tmp_path, result):
+    store = Store(tmp_path / "r.db")
+    store.put(result)
+    child_run = variant(result, seed=1)
+    child_run.diagnosis
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=lambda: (store.put(child_run), store.close()))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    assert store.done_hashes() == {config_hash(result.config), config_hash(child_run.config)}
+    assert_same_run(store.get(config_hash(child_run.config)), child_run)
+    store.close()
+
+
 def _child(code: str, *args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
@@ -203,12 +239,28 @@ def _wait_for(predicate, timeout: float, what: str, procs=()) -> None:
 
 
 _LOOP_WRITER = """
-    import dataclasses, sys
+    import dataclasses, pathlib, sys, time
     from vanishing.experiments.run import RunResult
     from vanishing.experiments.store import Store
-    r = RunResult.load_json(sys.argv[2])
-    with Store(sys.argv[1]) as store:
+    db, saved, marker = sys.argv[1:]
+    r = RunResult.load_json(saved)
+
+    class StallBeforeTrace:  # the 31st run stalls inside its transaction, after its run row
+        def __init__(self, conn):
+            self.conn, self.n = conn, 0
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT OR REPLACE INTO traces"):
+                self.n += 1
+                if self.n == 31:
+                    pathlib.Path(marker).touch()
+                    time.sleep(600)
+            return self.conn.execute(sql, *args)
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    with Store(db) as store:
         sweep = store.add_sweep("forever", {"seed": "0.."}, [])
+        store._conn = StallBeforeTrace(store._conn)
         i = 0
         while True:
             store.put(dataclasses.replace(r, config=r.config.replace(seed=i)), sweep)
@@ -220,36 +272,33 @@ _LOOP_WRITER = """
 
 @pytest.mark.slow
 def test_sigkill_mid_write_leaves_only_complete_runs(tmp_path, result):
-    db, saved = tmp_path / "r.db", result.save_json(tmp_path / "r.json")
-    proc = _child(_LOOP_WRITER, str(db), str(saved))
+    db, saved, marker = tmp_path / "r.db", result.save_json(tmp_path / "r.json"), tmp_path / "stalled"
+    proc = _child(_LOOP_WRITER, str(db), str(saved), str(marker))
     try:
-        def enough() -> bool:
-            if not db.exists():
-                return False
-            try:
-                with Store(db, create=False) as s:
-                    return len(s) >= 40
-            except StoreError:  # caught before the schema was committed
-                return False
-        _wait_for(enough, 120, "40 runs", [proc])
+        _wait_for(marker.exists, 120, "the writer to stall mid-transaction", [proc])
+        with pytest.raises(StoreError, match="locked"):  # it really holds the write lock
+            with Store(db, create=False) as other:
+                other._conn.execute("PRAGMA busy_timeout = 10")
+                other.put_failure(result.config, "never written")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     with Store(db, create=False) as store:
         assert store._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         rows = store.rows()
-        assert len(rows) >= 40 and len(rows) == len(store)
-        assert store.sweeps()[0]["members"] == len(rows)
         done = [r for r in rows if r["status"] == "done"]
+        assert sorted(r["seed"] for r in done) == list(range(30))  # seed 30 was mid-write: not there at all
+        assert len(rows) == len(store) == 30 + 10 and store.sweeps()[0]["members"] == len(rows)
         assert {r["config_hash"] for r in done} == store.done_hashes()
         n = store._conn.execute("SELECT count(*) FROM traces").fetchone()[0]
         assert n == len(done)  # every done run has its trace, and no trace is orphaned
         for row in done:
             got = store.get(row["config_hash"])
-            assert got.config.seed == row["seed"]
             assert same(got.summary["vanishing_orders"], row["vanishing_orders"])
             assert_same_run(got, variant(result, seed=row["seed"]))
         assert all(r["error"] == "RuntimeError: planned" for r in rows if r["status"] == "failed")
+        store.put(variant(result, seed=30))  # and the store takes writes again
+        assert len(store) == 41
 
 
 _BATCH_WRITER = """

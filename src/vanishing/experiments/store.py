@@ -38,7 +38,9 @@ import hashlib
 import json
 import math
 import re
+import os
 import sqlite3
+import threading
 import zlib
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -95,6 +97,7 @@ CREATE TABLE sweep_runs (
     PRIMARY KEY (sweep_id, config_hash)
 );
 """
+_INHERITED: list[sqlite3.Connection] = []  # connections a forked child got from its parent
 _OURS = {"meta", "runs", "traces", "sweeps", "sweep_runs"}
 
 # rows(): columns after the config fields; the summary metrics go between status and verdict
@@ -131,11 +134,17 @@ class Store:
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()  # one connection shared by this object's threads, one at a time
         _check_file(self.path, create)
+        self._connect(create)
+
+    def _connect(self, create: bool) -> None:
         try:
-            # isolation_level=None: we open every transaction ourselves (BEGIN IMMEDIATE)
-            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
             with self._errors():
+                # isolation_level=None: we open every transaction ourselves (BEGIN IMMEDIATE)
+                self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                             check_same_thread=False)
+                self._pid = os.getpid()
                 self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                 self._open_schema(create)
                 self._conn.execute("PRAGMA journal_mode = WAL")
@@ -148,9 +157,10 @@ class Store:
     # --- lifecycle -------------------------------------------------------------
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> "Store":
         return self
@@ -226,17 +236,19 @@ class Store:
     # --- reading -------------------------------------------------------------
     def done_hashes(self, hashes: Iterable[str] | None = None) -> set[str]:
         """The config hashes with status ``done`` (only those among ``hashes`` when given)."""
-        with self._errors():
-            done = {r[0] for r in self._db.execute("SELECT config_hash FROM runs WHERE status = 'done'")}
+        with self._read() as db:
+            done = {r[0] for r in db.execute("SELECT config_hash FROM runs WHERE status = 'done'")}
         return done if hashes is None else done.intersection(hashes)
 
     def get(self, config_hash: str) -> RunResult:
         """The stored run with this config hash (or a unique prefix of it), rebuilt as a :class:`RunResult`."""
         h = self._resolve(config_hash)
-        with self._errors():
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT r.status, r.config, r.outcome, r.dataset, r.duration_s, r.error, t.encoding, t.data"
                 " FROM runs r LEFT JOIN traces t USING (config_hash) WHERE r.config_hash = ?", (h,)).fetchone()
+        if row is None:
+            raise StoreError(self.path, f"no run with config hash {h}")
         status, config, outcome, dataset, duration_s, error, encoding, data = row
         if status != "done":
             raise StoreError(self.path, f"run {h[:12]} failed, nothing to load: {error}")
@@ -271,8 +283,8 @@ class Store:
             sweep_id = self._sweep_id(sweep)
             sql += " JOIN sweep_runs m ON m.config_hash = r.config_hash WHERE m.sweep_id = ?"
             args = (sweep_id,)
-        with self._errors():
-            raw = self._db.execute(sql + " ORDER BY r.rowid", args).fetchall()
+        with self._read() as db:
+            raw = db.execute(sql + " ORDER BY r.rowid", args).fetchall()
         fields = list(RunConfig.model_fields)
         defaults = {f: RunConfig.model_fields[f].default for f in fields}
         summaries = [_loads(r[3]) if r[3] else {} for r in raw]
@@ -291,8 +303,8 @@ class Store:
 
     def sweeps(self) -> list[dict[str, Any]]:
         """Every recorded sweep: ``id, name, spec, created_at`` and counts ``members, done, failed``."""
-        with self._errors():
-            raw = self._db.execute(
+        with self._read() as db:
+            raw = db.execute(
                 "SELECT s.id, s.name, s.spec, s.created_at, count(m.config_hash),"
                 " count(CASE WHEN r.status = 'done' THEN 1 END), count(CASE WHEN r.status = 'failed' THEN 1 END)"
                 " FROM sweeps s LEFT JOIN sweep_runs m ON m.sweep_id = s.id"
@@ -302,18 +314,22 @@ class Store:
 
     def __len__(self) -> int:
         """Number of runs stored (done and failed)."""
-        with self._errors():
-            return self._db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        with self._read() as db:
+            return db.execute("SELECT count(*) FROM runs").fetchone()[0]
 
     def __contains__(self, config_hash: object) -> bool:
-        with self._errors():
-            return self._db.execute("SELECT 1 FROM runs WHERE config_hash = ?", (config_hash,)).fetchone() is not None
+        with self._read() as db:
+            return db.execute("SELECT 1 FROM runs WHERE config_hash = ?", (config_hash,)).fetchone() is not None
 
     # --- internals -------------------------------------------------------------
     @property
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             raise StoreError(self.path, "store is closed")
+        if self._pid != os.getpid():
+            # a forked child must not use its parent's connection (SQLite's rule); it gets its own
+            _INHERITED.append(self._conn)  # never closed here: closing could disturb the parent's locks
+            self._connect(create=False)
         return self._conn
 
     @contextmanager
@@ -326,14 +342,21 @@ class Store:
                 raise StoreError(self.path, f"{exc} (another process held it for over {BUSY_TIMEOUT_S:g} s)") from None
             raise StoreError(self.path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
-            raise StoreError(self.path, f"corrupt or not an SQLite database ({exc})") from None
+            if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT / SQLITE_NOTADB
+                raise StoreError(self.path, f"corrupt or not an SQLite database ({exc})") from None
+            raise StoreError(self.path, str(exc)) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: BEGIN IMMEDIATE takes the write lock up front, so a writer waits
         (busy_timeout) instead of failing halfway on a lock upgrade."""
-        conn = self._db
-        with self._errors():
+        with self._lock, self._errors():
+            conn = self._db
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -373,8 +396,9 @@ class Store:
             raise StoreError(self.path, f"not a vanishing results store (it has tables {', '.join(tables)})")
         version = meta.get("schema_version", "?")
         if version != str(SCHEMA_VERSION):
-            raise StoreError(self.path, f"schema version {version}; this version of vanishing reads "
-                                        f"version {SCHEMA_VERSION} (upgrade vanishing to read it)")
+            newer = version.isdigit() and int(version) > SCHEMA_VERSION
+            raise StoreError(self.path, f"schema version {version}; this version of vanishing reads version "
+                                        f"{SCHEMA_VERSION}" + (" (upgrade vanishing to read it)" if newer else ""))
         missing = _OURS - set(tables)
         if missing:
             raise StoreError(self.path, f"damaged results store (missing tables {', '.join(sorted(missing))})")
@@ -390,8 +414,8 @@ class Store:
             conn.execute("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)", (sweep_id, h))
 
     def _sweep_id(self, name: str) -> int:
-        with self._errors():
-            names = dict(self._db.execute("SELECT name, id FROM sweeps ORDER BY id").fetchall())
+        with self._read() as db:
+            names = dict(db.execute("SELECT name, id FROM sweeps ORDER BY id").fetchall())
         if name not in names:
             raise ConfigError("sweep", name, list(names) or "a sweep recorded in this store (none yet)")
         return names[name]
@@ -399,8 +423,8 @@ class Store:
     def _resolve(self, prefix: str) -> str:
         if not re.fullmatch(r"[0-9a-f]{1,64}", str(prefix)):
             raise StoreError(self.path, f"no run with config hash {prefix!r} (a hex sha256 or a prefix of one)")
-        with self._errors():
-            found = [r[0] for r in self._db.execute(
+        with self._read() as db:
+            found = [r[0] for r in db.execute(
                 "SELECT config_hash FROM runs WHERE config_hash >= ? AND config_hash < ? LIMIT 2",
                 (prefix, prefix + "g"))]
         if not found:
