@@ -138,6 +138,17 @@ def test_failure_never_overwrites_done(tmp_path, result):
         assert row["status"] == "done" and row["error"] is None and store.done_hashes() == {h}
 
 
+def test_an_interrupted_run_is_not_done(tmp_path, result):
+    stopped = dataclasses.replace(result, outcome=dataclasses.replace(result.outcome, interrupted=True, steps_done=2))
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(stopped)
+        assert store.done_hashes() == set()
+        assert store.rows()[0]["error"] == f"interrupted after 2 of {result.config.steps} steps"
+        assert store.put(result) == h and store.done_hashes() == {h}  # the rerun replaces it
+        store.put(stopped)
+        assert store.rows()[0]["status"] == "done"  # and a later interrupted duplicate does not
+
+
 def test_failure_error_is_one_line_and_latest(tmp_path, result):
     tb = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad width\n'
     with Store(tmp_path / "r.db") as store:

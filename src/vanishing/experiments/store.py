@@ -37,8 +37,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import os
+import re
 import sqlite3
 import threading
 import zlib
@@ -195,7 +195,12 @@ class Store:
         """Store a finished run (row + trace + sweep membership) in one transaction; returns its hash.
 
         Idempotent: a config that is already ``done`` is left as it is; a ``failed`` one is replaced.
+        A run stopped early (``outcome.interrupted``, e.g. Ctrl-C) is not finished: it is recorded
+        with :meth:`put_failure`, so a resumed sweep runs it again.
         """
+        if result.outcome.interrupted:
+            return self.put_failure(result.config, f"interrupted after {result.outcome.steps_done} of "
+                                                   f"{result.config.steps} steps", sweep_id)
         h = config_hash(result.config)
         summary = result.summary
         row = (h, "done", _config_json(result.config), _dumps(summary), result.diagnosis.verdict,
