@@ -53,14 +53,14 @@ def sweep_command(
     console.print(f"results in [bold]{store_path}[/]: vanishing results {store_path} --sweep {spec.name}",
                   highlight=False, soft_wrap=True)
     if outcome.interrupted:
-        err_console.print(f"interrupted: finished runs are stored; run the same command again to do the other "
-                          f"{outcome.remaining}", highlight=False)
+        err_console.print(f"interrupted: finished runs are stored; the same command again runs the other "
+                          f"{outcome.remaining}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if outcome.failed:
         failures = [r for r in rows if r.get("status") == "failed"]
         if failures:
             err_console.print(f"{len(failures)} run(s) failed (stored with their error; a rerun tries them "
-                              f"again), e.g.: {failures[0].get('error')}", highlight=False)
+                              f"again), e.g.: {failures[0].get('error')}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

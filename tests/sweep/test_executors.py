@@ -1,0 +1,161 @@
+"""run_sweep and its executors: the same stored results whichever runs them, failures recorded, resume, Ctrl-C."""
+
+import importlib
+import math
+
+import pytest
+
+from vanishing.errors import ConfigError, VanishingError
+from vanishing.experiments import executors
+from vanishing.experiments.store import Store, config_hash
+from vanishing.experiments.sweep import SweepSpec, run_sweep
+
+run_mod = importlib.import_module("vanishing.experiments.run")  # the module (the package exports the function)
+
+BASE = {"dataset": "circles", "depth": 3, "width": 8, "steps": 20, "record_every": 10, "device": "cpu"}
+
+
+def tiny_spec(name="t", **grid):
+    return SweepSpec.parse({"base": BASE, "grid": grid or {"activation": ["tanh", "relu"], "lr": [0.1, 0.05]}},
+                           name=name)
+
+
+def metrics(store):
+    return {r["config_hash"]: (r["final_loss"], r["vanishing_orders"], r["steps_done"]) for r in store.rows()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny spec run by the plain sequential loop."""
+    with Store(tmp_path_factory.mktemp("ref") / "ref.db") as store:
+        outcome = run_sweep(tiny_spec(), store, executor="sequential", progress=False)
+        yield outcome, metrics(store)
+
+
+def test_sequential_stores_every_config_once(reference):
+    outcome, ref = reference
+    assert (outcome.total, outcome.done, outcome.failed, outcome.skipped, outcome.interrupted) == (4, 4, 0, 0, False)
+    assert set(ref) == {config_hash(c) for c in tiny_spec().configs()}
+    assert all(steps == 20 for _, _, steps in ref.values())
+
+
+@pytest.mark.parametrize("executor", ["batched", pytest.param("processes", marks=pytest.mark.slow)])
+def test_executors_store_what_sequential_stores(executor, reference, tmp_path):
+    pytest.importorskip("vanishing.train.ensemble")
+    _, ref = reference
+    with Store(tmp_path / "r.db") as store:
+        # one worker process: the whole pool path, one torch import (2-core CI)
+        outcome = run_sweep(tiny_spec(), store, executor=executor, workers=1, progress=False)
+        got = metrics(store)
+    assert (outcome.done, outcome.failed, outcome.notes) == (4, 0, [])
+    assert got.keys() == ref.keys()
+    for h, (loss, orders, steps) in got.items():
+        assert steps == ref[h][2]
+        assert loss == pytest.approx(ref[h][0], rel=1e-4, abs=1e-6)
+        assert orders == pytest.approx(ref[h][1], rel=1e-3, abs=1e-4)
+
+
+def test_rerun_skips_done_and_extends_a_grown_sweep(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        first = run_sweep(tiny_spec(activation=["tanh"], lr=[0.1]), store, progress=False)
+        finished = {r["config_hash"]: r["finished_at"] for r in store.rows()}
+        again = run_sweep(tiny_spec(activation=["tanh"], lr=[0.1]), store, progress=False)
+        grown = run_sweep(tiny_spec(activation=["tanh"], lr=[0.1, 0.05]), store, progress=False)
+        rows = store.rows(sweep="t")
+    assert (first.done, again.skipped, again.done, grown.skipped, grown.done) == (1, 1, 0, 1, 1)
+    assert len(rows) == 2
+    assert all(finished[h] == r["finished_at"] for r in rows for h in finished if r["config_hash"] == h)
+
+
+def test_a_failing_run_is_stored_as_a_failure_and_retried(tmp_path, monkeypatch):
+    real_run = run_mod.run
+
+    def flaky(config, on_step=None):
+        if config.activation == "relu":
+            raise RuntimeError("boom\nsecond line")
+        return real_run(config, on_step=on_step)
+
+    monkeypatch.setattr(run_mod, "run", flaky)
+    spec = tiny_spec(activation=["tanh", "relu"])
+    with Store(tmp_path / "r.db") as store:
+        outcome = run_sweep(spec, store, executor="sequential", progress=False)
+        rows = {r["activation"]: r for r in store.rows()}
+        assert (outcome.done, outcome.failed) == (1, 1)
+        assert rows["relu"]["status"] == "failed" and rows["relu"]["error"] == "RuntimeError: boom second line"
+        assert rows["tanh"]["status"] == "done"
+        monkeypatch.setattr(run_mod, "run", real_run)
+        retry = run_sweep(spec, store, executor="sequential", progress=False)
+        assert (retry.skipped, retry.done, retry.failed) == (1, 1, 0)
+        assert {r["status"] for r in store.rows()} == {"done"}
+
+
+def test_a_diverged_run_is_a_result_not_a_failure(tmp_path):
+    spec = SweepSpec.parse({"base": {**BASE, "lr": 1e6, "init": "normal:std=10", "activation": "relu"}})
+    with Store(tmp_path / "r.db") as store:
+        outcome = run_sweep(spec, store, executor="sequential", progress=False)
+        (row,) = store.rows()
+    assert (outcome.done, outcome.failed) == (1, 0)
+    assert row["status"] == "done" and row["diverged"] is True and row["steps_done"] < 20
+
+
+def test_ctrl_c_keeps_finished_runs_and_never_stores_a_cut_run(tmp_path, monkeypatch):
+    real_run = run_mod.run
+    calls = []
+
+    def interrupted_third(config, on_step=None):
+        calls.append(config)
+        result = real_run(config, on_step=on_step)
+        if len(calls) == 3:  # what run() returns when Ctrl-C lands in its training loop
+            result.outcome.interrupted = True
+        return result
+
+    monkeypatch.setattr(run_mod, "run", interrupted_third)
+    with Store(tmp_path / "r.db") as store:
+        outcome = run_sweep(tiny_spec(), store, executor="sequential", progress=False)
+        assert outcome.interrupted and (outcome.done, outcome.failed, outcome.remaining) == (2, 0, 2)
+        assert len(store.rows()) == 2 and config_hash(calls[2]) not in store.done_hashes()
+        monkeypatch.setattr(run_mod, "run", real_run)
+        resumed = run_sweep(tiny_spec(), store, executor="sequential", progress=False)
+        assert (resumed.skipped, resumed.done, resumed.interrupted) == (2, 2, False)
+        assert len(store.rows()) == 4
+
+
+def test_batched_falls_back_to_single_runs_when_a_group_fails(tmp_path, monkeypatch):
+    ensemble = pytest.importorskip("vanishing.train.ensemble")
+
+    def broken(configs, on_step=None):
+        on_step(len(configs))
+        raise RuntimeError("stacking failed")
+
+    monkeypatch.setattr(ensemble, "run_group", broken)
+    with Store(tmp_path / "r.db") as store:
+        outcome = run_sweep(tiny_spec(activation=["tanh", "relu"]), store, executor="batched", progress=False)
+        assert {r["status"] for r in store.rows()} == {"done"}
+    assert outcome.done == 2
+    assert outcome.notes == ["stacked training of 2 configs failed (RuntimeError: stacking failed); ran them one by one"]
+
+
+def test_progress_counts_every_step(monkeypatch):
+    seen = []
+    configs = tiny_spec(activation=["tanh"]).configs()
+    out = list(executors.sequential(configs, seen.append))
+    assert sum(seen) == 20 * len(configs) and len(out) == len(configs)
+    assert not isinstance(out[0][1], str) and math.isfinite(out[0][1].outcome.final_loss)
+
+
+def test_bad_executor_and_workers(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        with pytest.raises(ConfigError, match="invalid executor 'gpu'; one of: sequential, batched, processes, ray"):
+            run_sweep(tiny_spec(), store, executor="gpu")
+        with pytest.raises(ConfigError, match="invalid workers 0; an integer >= 1"):
+            run_sweep(tiny_spec(), store, executor="processes", workers=0)
+        assert len(store) == 0
+
+
+def test_ray_missing_is_one_clear_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(VanishingError) as info:
+        executors.get_executor("ray")
+    assert str(info.value) == "executor 'ray' needs Ray: pip install 'vanishing[ray]'"
