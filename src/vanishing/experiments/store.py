@@ -97,6 +97,17 @@ CREATE TABLE sweep_runs (
     PRIMARY KEY (sweep_id, config_hash)
 );
 """
+_UPSERT_DONE = """
+INSERT INTO runs (config_hash, status, config, summary, verdict, outcome, dataset, duration_s, error, finished_at)
+VALUES (?, 'done', ?, ?, ?, ?, ?, ?, NULL, ?)
+ON CONFLICT (config_hash) DO UPDATE SET status = 'done', config = excluded.config, summary = excluded.summary,
+    verdict = excluded.verdict, outcome = excluded.outcome, dataset = excluded.dataset,
+    duration_s = excluded.duration_s, error = NULL, finished_at = excluded.finished_at
+"""
+_UPSERT_FAILED = """
+INSERT INTO runs (config_hash, status, config, error, finished_at) VALUES (?, 'failed', ?, ?, ?)
+ON CONFLICT (config_hash) DO UPDATE SET error = excluded.error, finished_at = excluded.finished_at
+"""
 _INHERITED: list[sqlite3.Connection] = []  # connections a forked child got from its parent
 _OURS = {"meta", "runs", "traces", "sweeps", "sweep_runs"}
 
@@ -203,39 +214,33 @@ class Store:
                                                    f"{result.config.steps} steps", sweep_id)
         h = config_hash(result.config)
         summary = result.summary
-        row = (h, "done", _config_json(result.config), _dumps(summary), result.diagnosis.verdict,
-               _dumps(asdict(result.outcome)), _dumps(result.dataset), _real(result.duration_s), None, _now())
+        row = (h, _config_json(result.config), _dumps(summary), result.diagnosis.verdict,
+               _dumps(asdict(result.outcome)), _dumps(result.dataset), _real(result.duration_s), _now())
         blob = zlib.compress(json.dumps(result.trace.to_dict(), default=_json_default).encode("utf-8"))
-        with self._write() as conn:
-            self._check_sweep(conn, sweep_id)
-            status = conn.execute("SELECT status FROM runs WHERE config_hash = ?", (h,)).fetchone()
-            if status is None or status[0] != "done":
-                conn.execute(
-                    "INSERT INTO runs (config_hash, status, config, summary, verdict, outcome, dataset,"
-                    " duration_s, error, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (config_hash) DO UPDATE SET status = excluded.status,"
-                    " config = excluded.config, summary = excluded.summary, verdict = excluded.verdict,"
-                    " outcome = excluded.outcome, dataset = excluded.dataset,"
-                    " duration_s = excluded.duration_s, error = excluded.error,"
-                    " finished_at = excluded.finished_at", row)
-                conn.execute("INSERT OR REPLACE INTO traces (config_hash, encoding, data) VALUES (?, ?, ?)",
-                             (h, TRACE_ENCODING, blob))
-            self._add_member(conn, sweep_id, h)
-        return h
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT_DONE, row)
+            conn.execute("INSERT OR REPLACE INTO traces (config_hash, encoding, data) VALUES (?, ?, ?)",
+                         (h, TRACE_ENCODING, blob))
+
+        return self._put_unless_done(h, write, sweep_id)
 
     def put_failure(self, config: RunConfig, error: str, sweep_id: int | None = None) -> str:
         """Record that ``config`` failed with ``error`` (kept on one line); never replaces a ``done`` run."""
         h = config_hash(config)
+        row = (h, _config_json(config), _one_line(error), _now())
+        return self._put_unless_done(h, lambda conn: conn.execute(_UPSERT_FAILED, row), sweep_id)
+
+    def _put_unless_done(self, h: str, write: Callable[[sqlite3.Connection], Any], sweep_id: int | None) -> str:
+        """``write`` the run unless it is already done, and record membership: one transaction."""
         with self._write() as conn:
-            self._check_sweep(conn, sweep_id)
-            status = conn.execute("SELECT status FROM runs WHERE config_hash = ?", (h,)).fetchone()
-            if status is None or status[0] != "done":
-                conn.execute(
-                    "INSERT INTO runs (config_hash, status, config, error, finished_at)"
-                    " VALUES (?, 'failed', ?, ?, ?) ON CONFLICT (config_hash) DO UPDATE SET"
-                    " error = excluded.error, finished_at = excluded.finished_at",
-                    (h, _config_json(config), _one_line(error), _now()))
-            self._add_member(conn, sweep_id, h)
+            if sweep_id is not None:
+                if conn.execute("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)).fetchone() is None:
+                    raise StoreError(self.path, f"no sweep with id {sweep_id}")
+                conn.execute("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)",
+                             (sweep_id, h))
+            if conn.execute("SELECT 1 FROM runs WHERE config_hash = ? AND status = 'done'", (h,)).fetchone() is None:
+                write(conn)
         return h
 
     # --- reading -------------------------------------------------------------
@@ -344,7 +349,7 @@ class Store:
             yield
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(self.path, f"{exc} (another process held it for over {BUSY_TIMEOUT_S:g} s)") from None
+                raise StoreError(self.path, f"{exc} (another writer held it for over {BUSY_TIMEOUT_S:g} s)") from None
             raise StoreError(self.path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
             if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT / SQLITE_NOTADB
@@ -408,15 +413,6 @@ class Store:
         if missing:
             raise StoreError(self.path, f"damaged results store (missing tables {', '.join(sorted(missing))})")
         return True
-
-    def _check_sweep(self, conn: sqlite3.Connection, sweep_id: int | None) -> None:
-        if sweep_id is not None and conn.execute("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)).fetchone() is None:
-            raise StoreError(self.path, f"no sweep with id {sweep_id}")
-
-    @staticmethod
-    def _add_member(conn: sqlite3.Connection, sweep_id: int | None, h: str) -> None:
-        if sweep_id is not None:
-            conn.execute("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)", (sweep_id, h))
 
     def _sweep_id(self, name: str) -> int:
         with self._read() as db:
