@@ -404,6 +404,47 @@ def test_a_file_that_is_not_a_store_is_a_one_line_error(tmp_path, make, message)
     assert sorted(tmp_path.iterdir()) == before  # nothing was created or changed beside it
 
 
+def test_a_truncated_store_is_a_one_line_error(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        for i in range(20):
+            store.put(variant(result, seed=i))
+    data = (tmp_path / "r.db").read_bytes()
+    (tmp_path / "half.db").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match=r"corrupt or not an SQLite database \(database disk image is malformed\)"):
+        with Store(tmp_path / "half.db", create=False) as store:
+            [store.get(r["config_hash"]) for r in store.rows()]
+
+
+def test_a_damaged_trace_blob_is_a_store_error(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        h = store.put(result)
+        store._conn.execute("UPDATE traces SET data = x'00ff'")
+        with pytest.raises(StoreError, match=f"run {h[:12]} cannot be read back"):
+            store.get(h)
+
+
+def test_an_empty_file_becomes_a_store_only_when_asked(tmp_path):
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(StoreError, match="empty file"):
+        Store(tmp_path / "empty.db", create=False)
+    with Store(tmp_path / "empty.db") as store:
+        assert len(store) == 0
+    Store(tmp_path / "empty.db", create=False).close()
+
+
+def test_get_by_prefix(tmp_path, result):
+    with Store(tmp_path / "r.db") as store:
+        hashes = [store.put(variant(result, seed=i)) for i in range(20)]
+        first = {}
+        for h in hashes:
+            first.setdefault(h[0], []).append(h)
+        shared = next(c for c, hs in first.items() if len(hs) > 1)  # 20 hashes, 16 first digits
+        with pytest.raises(StoreError, match=f"prefix {shared} is ambiguous"):
+            store.get(shared)
+        assert store.get(hashes[3][:12]).config.seed == 3
+        assert store.get(hashes[3].upper()[:12]).config.seed == 3
+
+
 def test_missing_file_with_create_false(tmp_path):
     with pytest.raises(StoreError, match="no such file"):
         Store(tmp_path / "none.db", create=False)

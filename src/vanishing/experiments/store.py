@@ -422,7 +422,8 @@ class Store:
         return names[name]
 
     def _resolve(self, prefix: str) -> str:
-        if not re.fullmatch(r"[0-9a-f]{1,64}", str(prefix)):
+        prefix = str(prefix).strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{1,64}", prefix):
             raise StoreError(self.path, f"no run with config hash {prefix!r} (a hex sha256 or a prefix of one)")
         with self._read() as db:
             found = [r[0] for r in db.execute(
