@@ -226,7 +226,7 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
     if not ray_mod.is_initialized():
         kwargs = {"address": options.address} if options.address else {"num_cpus": options.workers}
         try:
-            ray_mod.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray_mod.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # noqa: BLE001 - connection problems come in many types
             where = f"at {options.address}" if options.address else "locally"
             raise VanishingError(f"could not start Ray {where}: {error_line(exc)}") from None
