@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, Union
 
@@ -142,12 +144,20 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
         advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     """A pool worker: one thread; Ctrl-C is the driver's to handle (it stops the pool)."""
     import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A driver killed with SIGKILL cannot stop its pool: its workers notice and leave."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _run_in_worker(config: RunConfig) -> "RunResult | str":
@@ -167,7 +177,7 @@ def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
         return
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(configs)))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     finished = False
     try:
         pending = {pool.submit(_run_in_worker, c): i for i, c in enumerate(configs)}
