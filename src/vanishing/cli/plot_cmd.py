@@ -18,7 +18,7 @@ __all__ = ["register"]
 
 def plot_command(
     store: Path = typer.Argument(..., metavar="STORE", help="A results database written by `vanishing sweep --store`."),
-    value: str = typer.Option(..., "--value", "-v", help="Metric of each cell, e.g. vanishing_orders, final_test_accuracy."),
+    value: list[str] = typer.Option(..., "--value", "-v", help="Metric of each cell, e.g. vanishing_orders, final_test_accuracy; repeat for one band of panels per metric."),
     x: Optional[str] = typer.Option(None, "--x", help="Field across (e.g. init; sigma_w2 = σ_w² read from the init spec)."),
     y: Optional[str] = typer.Option(None, "--y", help="Field up (e.g. depth)."),
     facet: Optional[str] = typer.Option(None, "--facet", help="One panel per value of this field."),
@@ -41,7 +41,9 @@ def plot_command(
     with Store(store, create=False) as db:
         rows = db.rows(where, sweep)
     if phase_diagram:
-        fig = sweep_plots.phase_diagram(rows, value, depth=y or "depth", sigma_w2=x or sweep_plots.SIGMA_W2,
+        if len(value) != 1:
+            raise ConfigError("--value", value, "one metric with --phase-diagram")
+        fig = sweep_plots.phase_diagram(rows, value[0], depth=y or "depth", sigma_w2=x or sweep_plots.SIGMA_W2,
                                         agg=agg, title=title)
     else:
         assert x is not None and y is not None

@@ -239,15 +239,17 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, centres_x: np.nda
 
 def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, baseline: float | None) -> None:
     cb = fig.colorbar(im, ax=axes, shrink=0.9, pad=0.02)
-    cb.set_label(_metric_title(value, agg) + ("  (log10 ‖∂L/∂W_last‖ / ‖∂L/∂W_first‖)" if _is_orders(value) else ""),
-                 fontsize=8)
+    label = _metric_title(value, agg)
+    if _is_orders(value):
+        label += "  (log10 ‖∂L/∂W_last‖ / ‖∂L/∂W_first‖)"
+    elif _is_accuracy(value) and baseline is not None:
+        label += f"  (red: majority baseline {baseline:.2f})"
+    cb.set_label(label, fontsize=8)
     if _is_orders(value):
         cb.ax.text(0.5, 1.01, "vanishing", transform=cb.ax.transAxes, ha="center", va="bottom", fontsize=8)
         cb.ax.text(0.5, -0.01, "exploding", transform=cb.ax.transAxes, ha="center", va="top", fontsize=8)
     if _is_accuracy(value) and baseline is not None:
-        cb.ax.axhline(baseline, color="red", lw=2)
-        cb.ax.text(-0.15, baseline, f"majority\nbaseline\n{baseline:.2f}", transform=cb.ax.get_yaxis_transform(),
-                   ha="right", va="center", fontsize=7, color="red")
+        cb.ax.axhline(baseline, color="red", lw=2.5)
 
 
 def _count_line(g: Grid, agg: str) -> str:
@@ -261,7 +263,7 @@ def _count_line(g: Grid, agg: str) -> str:
     return f"{runs} runs; each cell: {agg} of n runs (noted)"
 
 
-def heatmap(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None = None, *,
+def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], facet: str | None = None, *,
             agg: str = "mean", title: str | None = None, cmap: str | None = None) -> Figure:
     """``value`` over ``x`` × ``y``, one panel per value of ``facet``, on one shared colour scale.
 
@@ -272,17 +274,37 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None =
     Args:
         rows: one mapping per run (``Store.rows()``).
         x, y, facet: config fields; ``"sigma_w2"`` reads σ_w² from each run's init spec.
-        value: a summary metric, e.g. ``vanishing_orders`` or ``final_test_accuracy``.
+        value: a summary metric, e.g. ``vanishing_orders`` or ``final_test_accuracy``; several
+            give one band of panels each, stacked, each with its own colour scale.
         agg: ``mean``, ``median``, ``min`` or ``max`` over the runs of a cell (seeds, other fields).
     """
-    g = grid(rows, x, y, value, facet, agg)
-    cmap_name, vmin, vmax = _colour_scale(value, g.values, g.baseline, cmap)
-    nf, ny, nx = g.values.shape
+    values = [value] if isinstance(value, str) else list(value)
+    if not values:
+        raise ConfigError("value", value, "at least one metric")
+    grids = [grid(rows, x, y, v, facet, agg) for v in values]
+    nf, ny, nx = grids[0].values.shape
     cols = min(nf, 4)
     nrows = math.ceil(nf / cols)
-    cell_w = max(0.75, max(len(_label(v)) for v in g.x) * 0.09)
-    fig = Figure(figsize=(min(1.2 + cols * (0.9 + nx * cell_w), 22), min(1.3 + nrows * (0.9 + ny * 0.62), 18)),
+    cell_w = max(0.75, max(len(_label(v)) for v in grids[0].x) * 0.09)
+    band_h = 1.1 + nrows * (0.9 + ny * 0.62)
+    fig = Figure(figsize=(min(1.4 + cols * (0.9 + nx * cell_w), 22), min(0.5 + band_h * len(values), 24)),
                  layout="constrained")
+    bands = fig.subfigures(len(values), 1, squeeze=False).ravel() if len(values) > 1 else [fig]
+    for band, v, g in zip(bands, values, grids):
+        _band(band, g, x, y, v, facet, agg, cmap, cols, nrows, cell_w)
+        if len(values) > 1:
+            band.suptitle(_metric_title(v, agg), fontsize=10.5, fontweight="bold")
+    names = " and ".join(_metric_title(v, agg) for v in values)
+    head = title or f"{names} over {_axis_name(x)} × {_axis_name(y)}"
+    fig.suptitle(head + "\n" + _count_line(grids[0], agg), fontsize=11)
+    return fig
+
+
+def _band(fig: Any, g: Grid, x: str, y: str, value: str, facet: str | None, agg: str, cmap: str | None,
+          cols: int, nrows: int, cell_w: float) -> None:
+    """One metric: a panel per facet value on one colour scale, and its colour bar."""
+    cmap_name, vmin, vmax = _colour_scale(value, g.values, g.baseline, cmap)
+    nf, ny, nx = g.values.shape
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     present = g.counts[g.counts > 0]
     uniform_n = present.size == 0 or present.min() == present.max()
@@ -306,9 +328,6 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None =
             ax.set_title(f"{facet} = {_label(g.facets[f])}", fontsize=10)
     assert im is not None
     _colourbar(fig, im, [a for a in axes if a.get_visible()], value, agg, g.baseline)
-    head = title or f"{_metric_title(value, agg)} over {_axis_name(x)} × {_axis_name(y)}"
-    fig.suptitle(head + "\n" + _count_line(g, agg), fontsize=11)
-    return fig
 
 
 def _axis_name(field: str) -> str:
