@@ -591,6 +591,17 @@ def test_write_rows_table_csv_parquet(tmp_path, filled):
     assert frame["vanishing_orders"].iloc[0] == pytest.approx(rows[0]["vanishing_orders"])
 
 
+def test_write_rows_of_no_rows_still_has_a_header(tmp_path):
+    header = write_rows([], "csv", None).splitlines()
+    assert header == [",".join([*RunConfig.model_fields, "status", "verdict", "duration_s", "error", "config_hash",
+                                "finished_at"])]
+    assert write_rows([], "table", None).split()[0] == "status"
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    write_rows([], "parquet", tmp_path / "r.parquet")
+    assert len(pd.read_parquet(tmp_path / "r.parquet")) == 0
+
+
 def test_write_rows_bad_format_and_missing_parquet_engine(tmp_path, filled, monkeypatch):
     with pytest.raises(ConfigError, match="one of: table, csv, parquet"):
         write_rows([], "xlsx", None)

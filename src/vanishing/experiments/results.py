@@ -57,6 +57,8 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, path: str | Path | None = N
 
 
 def _all_keys(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:  # still a header: the columns every store row has
+        return [*RunConfig.model_fields, "status", "verdict", "duration_s", "error", "config_hash", "finished_at"]
     keys: dict[str, None] = {}
     for row in rows:
         keys.update(dict.fromkeys(row))
