@@ -24,7 +24,8 @@ JSON columns write non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-in
 
 Guarantees: every write is one ``BEGIN IMMEDIATE`` transaction (a process killed mid-write leaves
 the store as it was before that run); the file is in WAL mode and writers wait up to
-:data:`BUSY_TIMEOUT_S` for each other, so several processes can fill one store at once.
+:data:`BUSY_TIMEOUT_S` for each other, so several processes can fill one store at once. One
+``Store`` may be shared by threads (a lock serialises them); a forked child opens its own connection.
 
 Example:
     >>> with Store("results.db") as store:                          # doctest: +SKIP
