@@ -149,7 +149,10 @@ def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match=r"valid YAML \(parse error at line \d\)"):
         SweepSpec.load(bad)
     bad.write_text("")
-    with pytest.raises(ConfigError, match="a YAML mapping"):
+    with pytest.raises(ConfigError, match=r"a YAML mapping with keys name, base, grid, random, seeds \(the file is empty\)"):
+        SweepSpec.load(bad)
+    bad.write_text("- depth: 3\n")
+    with pytest.raises(ConfigError, match=r"invalid sweep spec .*bad.yaml'; a YAML mapping with keys name, base"):
         SweepSpec.load(bad)
     bad.write_text("base: missing.yaml\n")
     with pytest.raises(ConfigError, match="invalid config .*missing.yaml"):

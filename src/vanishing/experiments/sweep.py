@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-import yaml
 
 from ..config import RunConfig, load_config_file
 from ..errors import ConfigError
@@ -52,6 +51,7 @@ SPEC_KEYS = ("name", "base", "grid", "random", "seeds")
 RANDOM_KEYS = ("n", "seed", "fields")
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform", "int_log_uniform")
 _FIELDS = tuple(RunConfig.model_fields)
+_MAPPING = "a YAML mapping with keys " + ", ".join(SPEC_KEYS)
 
 
 def _number(path: str, value: Any, *, integer: bool = False) -> float:
@@ -154,7 +154,7 @@ class SweepSpec:
         ``root`` is where a ``base:`` given as a file path is looked up (the spec's folder).
         """
         if not isinstance(data, Mapping):
-            raise ConfigError("sweep spec", data, "a YAML mapping with keys " + ", ".join(SPEC_KEYS))
+            raise ConfigError("sweep spec", data, _MAPPING)
         unknown = [k for k in data if k not in SPEC_KEYS]
         if unknown:
             raise ConfigError("sweep key", unknown[0], SPEC_KEYS)
@@ -181,17 +181,12 @@ class SweepSpec:
         """Read a YAML spec file; ``name`` defaults to the file's stem."""
         p = Path(path)
         try:
-            text = p.read_text()
-        except OSError as exc:
-            raise ConfigError("sweep spec", str(path), f"a readable YAML file ({exc.strerror or exc})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f" at line {line + 1}" if line is not None else ""
-            raise ConfigError("sweep spec", str(path), f"valid YAML (parse error{where})") from None
-        if data is None:
-            raise ConfigError("sweep spec", str(path), "a YAML mapping with keys " + ", ".join(SPEC_KEYS))
+            data = load_config_file(p)  # one YAML reader for configs and specs
+        except ConfigError as exc:
+            allowed = exc.allowed if "readable" in exc.allowed or "parse error" in exc.allowed else _MAPPING
+            raise ConfigError("sweep spec", str(path), allowed) from None
+        if not data:
+            raise ConfigError("sweep spec", str(path), _MAPPING + " (the file is empty)")
         return cls.parse(data, name=p.stem, root=p.parent)
 
     def points(self) -> Iterator[dict[str, Any]]:
@@ -354,7 +349,7 @@ def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", worker
 
     Example:
         >>> with Store("results.db") as store:                              # doctest: +SKIP
-        ...     outcome = run_sweep(SweepSpec.load("examples/sweep.yaml"), store, executor="processes")
+        ...     outcome = run_sweep(SweepSpec.load("examples/sweeps/seed_grid.yaml"), store, executor="processes")
     """
     from .executors import ExecutorOptions, get_executor
     from .store import config_hash
