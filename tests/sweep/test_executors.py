@@ -159,3 +159,20 @@ def test_ray_missing_is_one_clear_line(monkeypatch):
     with pytest.raises(VanishingError) as info:
         executors.get_executor("ray")
     assert str(info.value) == "executor 'ray' needs Ray: pip install 'vanishing[ray]'"
+
+
+def test_ctrl_c_during_a_store_write_lets_the_write_finish(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    with Store(tmp_path / "r.db") as store:
+        real_put = store.put
+
+        def put_then_ctrl_c(result, sweep_id=None):
+            os.kill(os.getpid(), signal.SIGINT)  # lands while the run is being written
+            return real_put(result, sweep_id=sweep_id)
+
+        monkeypatch.setattr(store, "put", put_then_ctrl_c)
+        outcome = run_sweep(tiny_spec(), store, executor="sequential", progress=False)
+        assert outcome.interrupted and outcome.done == 1 and outcome.remaining == 3
+        assert len(store.done_hashes()) == 1
