@@ -101,7 +101,7 @@ def results_command(
         rows = store.rows(where, sweep=sweep)
     if not rows:
         err_console.print(f"no runs in {store_path}" + (" match" if where or sweep else ""), highlight=False)
-        if fmt == "table" or out is None:
+        if fmt == "table":
             return
     if out is None:
         typer.echo(write_rows(rows, fmt), nl=False)
