@@ -101,7 +101,7 @@ def test_results_with_no_match(swept):
     res = invoke("results", d / "r.db", "--where", "depth>100")
     assert res.exit_code == 0 and "no runs in" in res.output and "match" in res.output
     res = invoke("results", d / "r.db", "--where", "depth>100", "--format", "csv")
-    assert res.exit_code == 0 and res.output.startswith("depth,width,activation,")  # a header for scripts
+    assert res.exit_code == 0 and res.stdout.startswith("depth,width,activation,")  # a header for scripts
 
 
 @pytest.mark.parametrize("args,needle", [
