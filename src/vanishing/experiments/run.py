@@ -15,16 +15,16 @@ import torch
 
 from .._io import write_text
 from ..config import RunConfig
-from ..data import load_dataset
+from ..data import Dataset, load_dataset
 from ..errors import ConfigError, VanishingError
-from ..nets.mlp import build_mlp
+from ..nets.mlp import MLP, build_mlp
 from ..probe import Trace, watch
 from ..train.loop import TrainOutcome, make_optimizer, resolve_device, train
 
 if TYPE_CHECKING:
     from ..diagnose import Diagnosis
 
-__all__ = ["RunResult", "run", "recorded_steps", "RESULT_VERSION"]
+__all__ = ["RunResult", "run", "setup", "make_result", "recorded_steps", "RESULT_VERSION"]
 
 RESULT_VERSION = 1
 
@@ -178,14 +178,8 @@ def _theory(config: RunConfig, in_features: int, out_features: int) -> dict[str,
             "critical_sigma_w2": p.critical_sigma_w2}
 
 
-def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:
-    """Build, train and record one experiment.
-
-    Example:
-        >>> result = run(RunConfig.make(depth=5, steps=20))    # doctest: +SKIP
-        >>> result.summary["vanishing_orders"]                    # doctest: +SKIP
-    """
-    start = time.perf_counter()
+def setup(config: RunConfig) -> tuple[Dataset, MLP, torch.device]:
+    """The data set and the initialised network of ``config`` (seeded exactly as :func:`run` does)."""
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset, seed=config.seed)
     device = resolve_device(config.device)
@@ -194,6 +188,30 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
     model = build_mlp(data.in_features, data.out_features, depth=config.depth, width=config.width,
                       activation=config.activation, init=config.init, bias_init=config.bias_init,
                       norm=config.norm, residual=config.residual).to(device)
+    return data, model, device
+
+
+def make_result(config: RunConfig, data: Dataset, trace: Trace, outcome: TrainOutcome,
+                duration_s: float) -> RunResult:
+    """Attach the config, the theory and the data set's description to a finished trace."""
+    trace.meta["config"] = {**config.model_dump(), "in_features": data.in_features,
+                            "out_features": data.out_features}
+    trace.meta["theory"] = _theory(config, data.in_features, data.out_features)
+    dataset = {"spec": data.spec, "description": data.describe(), "task": data.task,
+               "in_features": data.in_features, "out_features": data.out_features,
+               "majority_baseline": data.majority_baseline}
+    return RunResult(config, trace, outcome, dataset, duration_s)
+
+
+def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:
+    """Build, train and record one experiment.
+
+    Example:
+        >>> result = run(RunConfig.make(depth=5, steps=20))    # doctest: +SKIP
+        >>> result.summary["vanishing_orders"]                    # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    data, model, device = setup(config)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     schedule = recorded_steps(config.steps, config.record_every)
     wanted = set(schedule)
@@ -203,10 +221,4 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
         trace = probe.trace
     finally:
         probe.detach()
-    trace.meta["config"] = {**config.model_dump(), "in_features": data.in_features,
-                            "out_features": data.out_features}
-    trace.meta["theory"] = _theory(config, data.in_features, data.out_features)
-    dataset = {"spec": data.spec, "description": data.describe(), "task": data.task,
-               "in_features": data.in_features, "out_features": data.out_features,
-               "majority_baseline": data.majority_baseline}
-    return RunResult(config, trace, outcome, dataset, time.perf_counter() - start)
+    return make_result(config, data, trace, outcome, time.perf_counter() - start)

@@ -1,0 +1,115 @@
+"""The batched executor's stacked training equals single runs (``vanishing.run``) config by config."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vanishing.config import RunConfig
+from vanishing.experiments.run import run
+from vanishing.train.ensemble import GROUP_FIELDS, group_key, groups, run_group
+
+BASE = dict(depth=4, width=12, steps=16, record_every=5, dataset="digits", batch_size=32)
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float) -> None:
+    assert a.shape == b.shape
+    assert (np.isnan(a) == np.isnan(b)).all(), (a, b)
+    m = np.isfinite(b)
+    np.testing.assert_allclose(a[m], b[m], rtol=rtol, atol=1e-30)
+
+
+def _same(batched, single, rtol: float = 2e-4) -> None:
+    ta, tb = batched.trace, single.trace
+    assert ta.steps.tolist() == tb.steps.tolist()
+    assert ta.layers == tb.layers
+    assert set(ta.data) == set(tb.data)
+    for q in tb.data:
+        # attribution terms are differences of logs: compare them absolutely
+        if q.startswith("attribution"):
+            a, b = ta.data[q], tb.data[q]
+            assert (np.isnan(a) == np.isnan(b)).all()
+            np.testing.assert_allclose(a[np.isfinite(b)], b[np.isfinite(b)], atol=1e-4)
+        else:
+            _close(ta.data[q], tb.data[q], rtol)
+    assert set(ta.scalars) == set(tb.scalars)
+    for q in tb.scalars:
+        _close(ta.scalars[q], tb.scalars[q], rtol)
+    oa, ob = batched.outcome, single.outcome
+    assert (oa.steps_done, oa.diverged, oa.diverged_step) == (ob.steps_done, ob.diverged, ob.diverged_step)
+    for f in ("final_loss", "final_train_accuracy", "final_test_accuracy"):
+        x, y = getattr(oa, f), getattr(ob, f)
+        assert (x is None) == (y is None)
+        if y is not None and math.isfinite(y):
+            assert x == pytest.approx(y, rel=rtol, abs=1e-6)
+    assert ta.meta["probe"] == tb.meta["probe"]
+    assert ta.meta["config"] == tb.meta["config"]
+    assert ta.meta["theory"] == tb.meta["theory"]
+    assert batched.dataset == single.dataset
+    assert batched.diagnosis.verdict == single.diagnosis.verdict
+
+
+@pytest.mark.parametrize("optimizer,extra", [
+    ("sgd", {}),
+    ("momentum", {"lr": 0.05}),
+    ("adam", {"lr": 0.003}),
+    ("sgd", {"norm": "layer"}),
+    ("momentum", {"residual": True, "lr": 0.02}),
+])
+def test_group_equals_single_runs(optimizer: str, extra: dict) -> None:
+    lr = extra.pop("lr", 0.1)
+    members = [("sigmoid", "normal:std=0.01", 0, lr), ("tanh", "xavier_normal", 1, lr / 2),
+               ("relu", "he_normal", 0, lr), ("relu", "orthogonal", 2, lr),
+               ("gelu", "he_uniform", 3, lr * 2)]
+    configs = [RunConfig.make({**BASE, **extra}, optimizer=optimizer, activation=a, init=i, seed=s, lr=l)
+               for a, i, s, l in members]
+    assert len(groups(configs)) == 1
+    for b, c in zip(run_group(configs), configs):
+        assert b.config == c
+        _same(b, run(c))
+
+
+def test_per_seed_data_sets_and_bias_init() -> None:
+    # spirals are drawn per seed: members train on different data
+    configs = [RunConfig.make(BASE, dataset="spirals", activation="elu", init="xavier_uniform",
+                              bias_init="normal:std=0.1", seed=s) for s in (0, 1, 2)]
+    for b, c in zip(run_group(configs), configs):
+        _same(b, run(c))
+
+
+def test_a_diverging_member_stops_like_a_single_run_and_leaves_the_others_alone() -> None:
+    configs = [RunConfig.make(BASE, activation="relu", init="he_normal", lr=lr, steps=30, record_every=4)
+               for lr in (0.05, 1e6, 0.1)]
+    batched = run_group(configs)
+    singles = [run(c) for c in configs]
+    assert singles[1].outcome.diverged and not singles[0].outcome.diverged
+    for b, s in zip(batched, singles):
+        _same(b, s)
+
+
+def test_progress_counts_member_steps() -> None:
+    configs = [RunConfig.make(BASE, seed=s) for s in range(3)]
+    seen: list[int] = []
+    run_group(configs, on_step=seen.append)
+    assert seen == [3] * BASE["steps"]
+
+
+def test_batch_norm_groups_run_one_config_at_a_time() -> None:
+    configs = [RunConfig.make(BASE, norm="batch", seed=s, steps=6) for s in range(2)]
+    assert groups(configs) == [[0], [1]]
+    seen: list[int] = []
+    out = run_group(configs[:1], on_step=seen.append)
+    assert sum(seen) == 6
+    _same(out[0], run(configs[0]), rtol=1e-6)
+
+
+def test_groups_split_on_shared_fields_and_size() -> None:
+    a = RunConfig.make(BASE)
+    configs = [a, a.replace(seed=1), a.replace(depth=5), a.replace(activation="relu", lr=0.3), a.replace(steps=9)]
+    assert groups(configs) == [[0, 1, 3], [2], [4]]
+    assert groups(configs, max_members=2) == [[0, 1], [2], [3], [4]]
+    assert "depth" in GROUP_FIELDS and group_key(a) != group_key(a.replace(width=13))
+    with pytest.raises(ValueError):
+        run_group([a, a.replace(depth=5)])
