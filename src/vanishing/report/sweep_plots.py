@@ -189,7 +189,9 @@ def _label(v: Any) -> str:
 
 
 def _fmt(value: str, v: float) -> str:
-    return f"{v:+.1f}" if _is_orders(value) else f"{v:.2f}"
+    if _is_orders(value):
+        return f"{v:+.2f}" if abs(v) < 0.995 else f"{v:+.1f}"
+    return f"{v:.2f}"
 
 
 def _cell_note(g: Grid, ijk: tuple[int, int, int], uniform_n: bool) -> str:
@@ -205,9 +207,10 @@ def _cell_note(g: Grid, ijk: tuple[int, int, int], uniform_n: bool) -> str:
 
 
 def _metric_title(value: str, agg: str) -> str:
-    words = {"vanishing_orders": "vanishing orders at step 0",
-             "vanishing_orders_final": "vanishing orders at the last step",
-             "signal_vanishing_orders": "signal vanishing orders at step 0",
+    words = {"vanishing_orders": "vanishing orders of ‖∂L/∂W‖ at step 0",
+             "vanishing_orders_final": "vanishing orders of ‖∂L/∂W‖ at the last step",
+             "signal_vanishing_orders": "vanishing orders of back-propagated ‖∂L/∂z‖ at step 0",
+             "predicted_vanishing_orders": "mean-field predicted vanishing orders",
              "final_test_accuracy": "test accuracy", "final_train_accuracy": "train accuracy"}
     name = words.get(value, value)
     return name if agg == "mean" else f"{agg} of {name}"
@@ -239,9 +242,10 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, centres_x: np.nda
 
 def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, baseline: float | None) -> None:
     cb = fig.colorbar(im, ax=axes, shrink=0.9, pad=0.02)
-    label = _metric_title(value, agg)
+    label = _metric_title(value, agg) if agg != "mean" or not _is_orders(value) else ""
     if _is_orders(value):
-        label += "  (log10 ‖∂L/∂W_last‖ / ‖∂L/∂W_first‖)"
+        g = "z" if value.startswith("signal_") else "W"
+        label = f"log10 ‖∂L/∂{g}_last‖ / ‖∂L/∂{g}_first‖" + (f"  ({agg})" if agg != "mean" else "")
     elif _is_accuracy(value) and baseline is not None:
         label += f"  (red: majority baseline {baseline:.2f})"
     cb.set_label(label, fontsize=8)
@@ -286,15 +290,20 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
     cols = min(nf, 4)
     nrows = math.ceil(nf / cols)
     cell_w = max(0.75, max(len(_label(v)) for v in grids[0].x) * 0.09)
-    band_h = 1.1 + nrows * (0.9 + ny * 0.62)
-    fig = Figure(figsize=(min(1.4 + cols * (0.9 + nx * cell_w), 22), min(0.5 + band_h * len(values), 24)),
-                 layout="constrained")
-    bands = fig.subfigures(len(values), 1, squeeze=False).ravel() if len(values) > 1 else [fig]
+    band_w, band_h = 1.6 + cols * (0.9 + nx * cell_w), 1.1 + nrows * (0.9 + ny * 0.62)
+    side = nf == 1 and len(values) > 1  # single panels sit side by side, facet rows stack
+    nb = len(values)
+    size = (band_w * nb, 0.6 + band_h) if side else (band_w, 0.5 + band_h * nb)
+    fig = Figure(figsize=(min(size[0], 22), min(size[1], 24)), layout="constrained")
+    if nb == 1:
+        bands = [fig]
+    else:
+        bands = fig.subfigures(1 if side else nb, nb if side else 1, squeeze=False).ravel()
     for band, v, g in zip(bands, values, grids):
         _band(band, g, x, y, v, facet, agg, cmap, cols, nrows, cell_w)
         if len(values) > 1:
             band.suptitle(_metric_title(v, agg), fontsize=10.5, fontweight="bold")
-    names = " and ".join(_metric_title(v, agg) for v in values)
+    names = _metric_title(values[0], agg) if nb == 1 else f"{nb} metrics"
     head = title or f"{names} over {_axis_name(x)} × {_axis_name(y)}"
     fig.suptitle(head + "\n" + _count_line(grids[0], agg), fontsize=11)
     return fig
