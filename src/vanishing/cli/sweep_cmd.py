@@ -45,7 +45,8 @@ def sweep_command(
         outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address)
         for note in outcome.notes:
             err_console.print(f"note: {note}", highlight=False)
-        rows = store.rows(sweep=spec.name)
+        order = {h: i for i, h in enumerate(outcome.hashes)}
+        rows = sorted(store.rows(sweep=spec.name), key=lambda r: order.get(r["config_hash"], len(order)))
     if outcome.skipped < outcome.total:
         console.print(f"{outcome.done} finished, {outcome.failed} failed in {outcome.duration_s:.1f} s"
                       + (f", {outcome.remaining} not run" if outcome.remaining else ""), highlight=False)
