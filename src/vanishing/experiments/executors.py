@@ -137,11 +137,10 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
             for j, out in sequential(group, advance):
                 yield members[j], out
             continue
-        for i, result in zip(members, results):
-            if result.outcome.interrupted:
-                raise KeyboardInterrupt
-            yield i, result
+        if any(r.outcome.interrupted for r in results):
+            raise KeyboardInterrupt
         advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
+        yield from zip(members, results)
 
 
 def _worker_init(parent: int) -> None:
