@@ -180,6 +180,8 @@ class _Ensemble:
                 self.act_runs[-1] = (a, i + 1, act)
             else:
                 self.act_runs.append((i, i + 1, get_activation(s)))
+        # the forward pass uses the activation modules the single runs use (torch's fused kernels)
+        self.act_fns = [(a, e, act.module()) for a, e, act in self.act_runs]
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float32, device=dev)
         self.schedule = recorded_steps(c0.steps, c0.record_every)
         # the probe's layer descriptions and schedule metadata, from an unattached probe of member 0
@@ -221,10 +223,10 @@ class _Ensemble:
                     + self.beta[l].unsqueeze(1)
             if keep:
                 pre.append(u)
-            if len(self.act_runs) == 1:
-                a = self.act_runs[0][2](u)
+            if len(self.act_fns) == 1:
+                a = self.act_fns[0][2](u)
             else:
-                a = torch.cat([act(u[s:e]) for s, e, act in self.act_runs])
+                a = torch.cat([fn(u[s:e]) for s, e, fn in self.act_fns])
             h = h + a if self.residual[l] else a
         raise AssertionError("unreachable")
 

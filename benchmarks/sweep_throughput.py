@@ -1,0 +1,158 @@
+"""Sweep throughput: runs/s of each executor against a plain loop of single runs (a script, not a test).
+
+The reference sweep (issue 7): digits; depth {5, 10, 20}; width 64; activations {sigmoid, tanh,
+relu, leaky_relu, elu, gelu}; inits {normal:std=0.01, xavier_normal, he_normal, orthogonal};
+3 seeds; 300 steps; batch 64; the probe on the run's default schedule (every 10 steps + the last),
+i.e. 216 runs. Every variant computes exactly the same runs (same configs, same results):
+
+- ``sequential``: ``for c in configs: vanishing.run(c)`` in this process (torch's default threads);
+- ``batched``: the batched executor (stacked training, :mod:`vanishing.train.ensemble`);
+- ``processes``: the local process pool (one thread per worker, as many workers as CPUs);
+- ``ray``: Ray tasks on a local instance started before timing (skipped when Ray is not installed).
+
+Variants run one after another in a rotating order, ``--rounds`` times; the table gives medians.
+Achieved FLOP/s counts the matrix products the runs need (forward, weight and input gradients of
+every training step, and the evaluation passes on recorded steps) divided by wall time, as a fraction
+of this machine's float32 matmul peak, measured by the same script (``torch.mm`` of 2048×2048
+matrices, all threads, best of the measurements taken before and after the sweeps).
+
+    python benchmarks/sweep_throughput.py                 # the reference sweep (~15 min on 2 cores)
+    python benchmarks/sweep_throughput.py --quick         # 1 seed, 100 steps (~3 min)
+    python benchmarks/sweep_throughput.py --executors sequential batched
+
+Targets: batched ≥ 10× the sequential loop, and ≥ 40 % of the matmul peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+
+from vanishing.config import RunConfig
+from vanishing.data import load_dataset
+from vanishing.experiments.executors import ExecutorOptions, get_executor
+from vanishing.experiments.run import recorded_steps, run
+from vanishing.train.loop import EVAL_TRAIN_SAMPLES
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"]
+INITS = ["normal:std=0.01", "xavier_normal", "he_normal", "orthogonal"]
+DEPTHS = [5, 10, 20]
+TARGET_SPEEDUP, TARGET_PEAK = 10.0, 0.40
+
+
+def reference_configs(seeds: int, steps: int) -> list[RunConfig]:
+    return [RunConfig.make(dataset="digits", depth=d, width=64, activation=a, init=i, seed=s, steps=steps,
+                           batch_size=64, record_every=10)
+            for d in DEPTHS for a in ACTIVATIONS for i in INITS for s in range(seeds)]
+
+
+def matmul_flops(configs: list[RunConfig]) -> float:
+    """Matrix-product FLOPs the runs need: training steps (forward, dW, dx) and recorded-step evaluations."""
+    total = 0.0
+    data = load_dataset("digits")
+    n_eval = min(len(data.x_train), EVAL_TRAIN_SAMPLES) + len(data.x_test)
+    for c in configs:
+        dims = [data.in_features] + [c.width] * (c.depth - 1) + [data.out_features]
+        macs = [a * b for a, b in zip(dims[:-1], dims[1:])]
+        per_step = 2 * c.batch_size * (2 * sum(macs) + sum(macs[1:]))  # forward + dW, dx (none for the input)
+        evals = len(recorded_steps(c.steps, c.record_every)) + 1
+        total += c.steps * per_step + evals * 2 * n_eval * sum(macs)
+    return total
+
+
+def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
+    """float32 FLOP/s of torch.mm on n×n matrices (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def time_sequential(configs: list[RunConfig]) -> float:
+    t = time.perf_counter()
+    for c in configs:
+        run(c)
+    return time.perf_counter() - t
+
+
+def timer_for(name: str, workers: int | None) -> Callable[[list[RunConfig]], float]:
+    if name == "sequential":
+        return time_sequential
+    executor = get_executor(name)
+
+    def timed(configs: list[RunConfig]) -> float:
+        t = time.perf_counter()
+        done = 0
+        for _, out in executor(configs, lambda n: None, ExecutorOptions(workers=workers)):
+            if isinstance(out, str):
+                raise SystemExit(f"{name}: a run failed: {out}")
+            done += 1
+        assert done == len(configs)
+        return time.perf_counter() - t
+
+    return timed
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 seed, 100 steps")
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--executors", nargs="+", default=["sequential", "batched", "processes", "ray"])
+    ap.add_argument("--workers", type=int, default=None, help="processes/ray workers (default: CPU count)")
+    args = ap.parse_args(argv)
+    seeds = args.seeds or (1 if args.quick else 3)
+    steps = args.steps or (100 if args.quick else 300)
+    configs = reference_configs(seeds, steps)
+    names = list(args.executors)
+    if "ray" in names:
+        try:
+            import ray
+        except ImportError:
+            print("ray: not installed, skipped (pip install 'vanishing[ray]')")
+            names.remove("ray")
+        else:
+            ray.init(num_cpus=args.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    timers = {n: timer_for(n, args.workers) for n in names}
+    peaks = [matmul_peak()]
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            t = timers[n](configs)
+            times[n].append(t)
+            print(f"  round {r + 1}: {n:<10} {t:8.1f} s", file=sys.stderr, flush=True)
+    peaks.append(matmul_peak())
+    peak = max(peaks)
+    flops = matmul_flops(configs)
+    print(f"\nreference sweep: {len(configs)} runs ({len(DEPTHS)} depths × {len(ACTIVATIONS)} activations × "
+          f"{len(INITS)} inits × {seeds} seeds), {steps} steps, batch 64, width 64, digits; "
+          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
+    print(f"float32 matmul peak (torch.mm 2048²): {peak / 1e9:.1f} GFLOP/s; the sweep needs "
+          f"{flops / 1e12:.2f} TFLOP of matrix products\n")
+    print(f"{'executor':<12}{'wall s':>9}{'runs/s':>9}{'speed-up':>10}{'GFLOP/s':>10}{'of peak':>9}")
+    base = statistics.median(times["sequential"]) if "sequential" in times else None
+    for n in names:
+        t = statistics.median(times[n])
+        speed = f"{base / t:9.1f}×" if base else "        -"
+        print(f"{n:<12}{t:9.1f}{len(configs) / t:9.2f}{speed:>10}{flops / t / 1e9:10.1f}{flops / t / peak:9.1%}")
+    if base and "batched" in times:
+        t = statistics.median(times["batched"])
+        print(f"\ntargets: batched ≥ {TARGET_SPEEDUP:.0f}× sequential: {base / t:.1f}× "
+              f"({'met' if base / t >= TARGET_SPEEDUP else 'MISSED'}); ≥ {TARGET_PEAK:.0%} of matmul peak: "
+              f"{flops / t / peak:.1%} ({'met' if flops / t / peak >= TARGET_PEAK else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
