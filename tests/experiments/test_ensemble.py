@@ -9,7 +9,7 @@ import pytest
 
 from vanishing.config import RunConfig
 from vanishing.experiments.run import run
-from vanishing.train.ensemble import GROUP_FIELDS, group_key, groups, run_group
+from vanishing.train.ensemble import GROUP_FIELDS, group_key, groups, run_group, split_groups
 
 BASE = dict(depth=4, width=12, steps=16, record_every=5, dataset="digits", batch_size=32)
 
@@ -113,3 +113,14 @@ def test_groups_split_on_shared_fields_and_size() -> None:
     assert "depth" in GROUP_FIELDS and group_key(a) != group_key(a.replace(width=13))
     with pytest.raises(ValueError):
         run_group([a, a.replace(depth=5)])
+
+
+def test_split_groups_balances_work_across_workers() -> None:
+    a = RunConfig.make(BASE)
+    configs = [a.replace(seed=s) for s in range(6)] + [a.replace(depth=8, seed=s) for s in range(2)]
+    parts = split_groups(configs, 4)
+    assert len(parts) >= 4
+    assert sorted(i for p in parts for i in p) == list(range(8))
+    for p in parts:  # every part is still one stackable group
+        assert len({group_key(configs[i]) for i in p}) == 1
+    assert split_groups(configs[:1], 3) == [[0]]

@@ -47,7 +47,7 @@ from .loop import EVAL_TRAIN_SAMPLES, TrainOutcome, _batches, resolve_device
 if TYPE_CHECKING:
     from ..experiments.run import RunResult
 
-__all__ = ["GROUP_FIELDS", "group_key", "groups", "run_group", "stackable"]
+__all__ = ["GROUP_FIELDS", "group_key", "groups", "split_groups", "run_group", "stackable", "cost"]
 
 # fields that must agree for configs to share one stacked computation
 GROUP_FIELDS = ("dataset", "depth", "width", "norm", "residual", "optimizer", "batch_size", "steps",
@@ -88,6 +88,29 @@ def groups(configs: Sequence[RunConfig], max_members: int = 128) -> list[list[in
             out.append(members)
         members.append(i)
     return out
+
+
+def cost(config: RunConfig) -> float:
+    """Relative work of one run (weight-matrix entries × steps), for balancing groups across workers."""
+    return float(config.steps) * config.depth * config.width * config.width
+
+
+def split_groups(configs: Sequence[RunConfig], parts: int, max_members: int = 128) -> list[list[int]]:
+    """:func:`groups`, with the costliest groups halved until there are at least ``parts`` of them.
+
+    For spreading a sweep over ``parts`` workers: each part is still a stacked group, so
+    every worker keeps the batched speed-up. Largest first (the order a pool should start them).
+    """
+    out = groups(configs, max_members)
+    weight = lambda g: sum(cost(configs[i]) for i in g)  # noqa: E731
+    while len(out) < parts:
+        big = max(out, key=weight)
+        if len(big) < 2:
+            break
+        out.remove(big)
+        half = (len(big) + 1) // 2
+        out += [big[:half], big[half:]]
+    return sorted(out, key=weight, reverse=True)
 
 
 def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | None = None) -> list["RunResult"]:
