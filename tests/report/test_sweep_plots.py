@@ -165,7 +165,7 @@ def test_phase_diagram_theory_lines_equal_mean_field_depth_scales():
     lines = {line.get_label().split()[0]: line for line in ax.get_lines()}
     sw = np.asarray(lines["6·ξ_c"].get_xdata())
     assert sw.min() < 1.0 and sw.max() > 4.0
-    for k in range(0, len(sw), 17):
+    for k in range(0, len(sw), 9):
         # ξ_c = -1/ln χ_c and ξ_∇ = -1/ln χ₁ (Schoenholz et al. 2017, eqs. 8 and 15)
         xi_c = -1.0 / math.log(theory.chi_c("tanh", float(sw[k]), SIGMA_B2))
         xi_grad = -1.0 / math.log(theory.chi1("tanh", float(sw[k]), SIGMA_B2))

@@ -29,7 +29,7 @@ from matplotlib.patches import Rectangle
 
 from .._io import save_figure
 from ..errors import ConfigError, VanishingError
-from ..theory import critical_sigma_w2, mean_field, sigma_b2_of_init, sigma_w2_of_init
+from ..theory import chi1, chi_c, critical_sigma_w2, depth_scale, sigma_b2_of_init, sigma_w2_of_init
 
 __all__ = ["AGGREGATES", "SIGMA_W2", "Grid", "grid", "heatmap", "phase_diagram", "sigma_w2_of_row", "theory_lines", "save"]
 
@@ -365,14 +365,18 @@ def _unique(rows: Sequence[Row], what: str, read: Callable[[Row], Any]) -> Any:
 def theory_lines(activation: str, sigma_b2: float, sigma_w2: np.ndarray) -> dict[str, np.ndarray]:
     """Depth scales along ``sigma_w2`` (Schoenholz et al. 2017): ``6xi_c`` = 6·ξ_c, the depth up to which
     a network is trainable, and ``xi_grad`` = |ξ_∇| = 1/|ln χ₁|, the layers over which gradients change e-fold."""
-    mfs = [mean_field(activation, float(s), sigma_b2) for s in np.asarray(sigma_w2, dtype=float)]
-    return {"6xi_c": np.array([6 * m.xi_c for m in mfs]), "xi_grad": np.array([abs(m.depth_scale) for m in mfs])}
+    sw = np.asarray(sigma_w2, dtype=float)
+    x1 = np.asarray(chi1(activation, sw, sigma_b2), dtype=float).reshape(sw.shape)
+    # ordered side: c* = 1 and χ_c = χ₁; only the chaotic side needs the correlation fixed point
+    xc = np.array([x if x <= 1 else chi_c(activation, float(s), sigma_b2) for s, x in zip(sw, x1)])
+    return {"6xi_c": 6 * np.asarray(depth_scale(xc), dtype=float),
+            "xi_grad": np.abs(np.asarray(depth_scale(x1), dtype=float))}
 
 
 def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, depth: str = "depth",
                   sigma_w2: str = SIGMA_W2, sigma_b2: float | None = None, activation: str | None = None,
                   agg: str = "mean", title: str | None = None, cmap: str | None = None,
-                  resolution: int = 200) -> Figure:
+                  resolution: int = 80) -> Figure:
     r"""Trainability phase diagram: ``value`` (test accuracy by default) over σ_w² × depth, with theory.
 
     Overlays the mean-field depth scales of Schoenholz, Gilmer, Ganguli & Sohl-Dickstein (2017),
