@@ -39,13 +39,17 @@ def test_sequential_stores_every_config_once(reference):
     assert all(steps == 20 for _, _, steps in ref.values())
 
 
-@pytest.mark.parametrize("executor", ["batched", pytest.param("processes", marks=pytest.mark.slow)])
-def test_executors_store_what_sequential_stores(executor, reference, tmp_path):
-    pytest.importorskip("vanishing.train.ensemble")
+@pytest.mark.parametrize("executor,workers", [
+    ("batched", 1),
+    # stacked groups split over a pool of 2 processes
+    pytest.param("batched", 2, marks=pytest.mark.slow),
+    # one worker process: the whole pool path, one torch import (2-core CI)
+    pytest.param("processes", 1, marks=pytest.mark.slow),
+])
+def test_executors_store_what_sequential_stores(executor, workers, reference, tmp_path):
     _, ref = reference
     with Store(tmp_path / "r.db") as store:
-        # one worker process: the whole pool path, one torch import (2-core CI)
-        outcome = run_sweep(tiny_spec(), store, executor=executor, workers=1, progress=False)
+        outcome = run_sweep(tiny_spec(), store, executor=executor, workers=workers, progress=False)
         got = metrics(store)
     assert (outcome.done, outcome.failed, outcome.notes) == (4, 0, [])
     assert got.keys() == ref.keys()

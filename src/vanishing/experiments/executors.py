@@ -111,36 +111,58 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
             options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """Groups of same-architecture configs, each trained as one stacked computation.
 
-    A group whose stacked training raises is run again one config at a time, so one bad
-    config fails alone (and is recorded with its own error).
+    With ``workers`` > 1 the groups (the costliest halved until every worker has one,
+    :func:`~vanishing.train.ensemble.split_groups`) train in a local pool of processes, one
+    thread each. A group whose stacked training raises is run again one config at a time,
+    so one bad config fails alone (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
-    from ..train.ensemble import groups, run_group
+    from ..train.ensemble import groups, split_groups
 
+    if options.workers is not None and options.workers > 1 and len(configs) > 1:
+        parts = split_groups(configs, options.workers)
+        yield from _pooled(configs, parts, options.workers, _group_in_worker, advance, options)
+        return
     for members in groups(configs):
         group = [configs[i] for i in members]
-        advanced = [0]
+        yield from _group(members, group, advance, options.notes)
 
-        def on_step(n: int) -> None:
-            advanced[0] += n
-            advance(n)
 
-        try:
-            results = run_group(group, on_step=on_step)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001 - fall back to single runs, which record per-run errors
-            if len(group) > 1:
-                options.notes.append(f"stacked training of {len(group)} configs failed ({error_line(exc)}); "
-                                     "ran them one by one")
-            advance(-advanced[0])
-            for j, out in sequential(group, advance):
-                yield members[j], out
-            continue
-        if any(r.outcome.interrupted for r in results):
+def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], None],
+           notes: list[str]) -> Iterator[Finished]:
+    """One stacked group in this process; single runs if the stacked training raises."""
+    from ..train.ensemble import run_group
+
+    advanced = [0]
+
+    def on_step(n: int) -> None:
+        advanced[0] += n
+        advance(n)
+
+    try:
+        results = run_group(group, on_step=on_step)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fall back to single runs, which record per-run errors
+        if len(group) > 1:
+            notes.append(f"stacked training of {len(group)} configs failed ({error_line(exc)}); "
+                         "ran them one by one")
+        advance(-advanced[0])
+        for j, out in sequential(group, advance):
+            yield members[j], out
+        return
+    for i, result in zip(members, results):
+        if result.outcome.interrupted:
             raise KeyboardInterrupt
-        advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
-        yield from zip(members, results)
+        yield i, result
+    advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
+
+
+def _group_in_worker(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
+    """A stacked group in a worker process (or a Ray task): its results by position, and notes."""
+    notes: list[str] = []
+    out = list(_group(list(range(len(group))), group, lambda n: None, notes))
+    return out, notes
 
 
 def _worker_init(parent: int) -> None:
@@ -159,38 +181,48 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _run_in_worker(config: RunConfig) -> "RunResult | str":
-    return _run_one(config)
-
-
 @EXECUTORS.register("processes")
 def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
               options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """A local pool of processes (``spawn``), one run per task; results come back to the driver."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
     options = options or ExecutorOptions()
     if not configs:
         return
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(configs)))
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    yield from _pooled(configs, [[i] for i in range(len(configs))], workers, _run_in_worker, advance, options)
+
+
+def _run_in_worker(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
+    return [(0, _run_one(group[0]))], []
+
+
+def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
+            task: Callable[[list[RunConfig]], "tuple[list[Finished], list[str]]"],
+            advance: Callable[[int], None], options: ExecutorOptions) -> Iterator[Finished]:
+    """Run ``task`` on each part (a list of config indices) in a spawn pool; yield runs as parts finish."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(parts))),
+                               mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(),))
     finished = False
     try:
-        pending = {pool.submit(_run_in_worker, c): i for i, c in enumerate(configs)}
+        pending = {pool.submit(task, [configs[i] for i in part]): part for part in parts}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in ready:
-                i = pending.pop(fut)
+                part = pending.pop(fut)
                 try:
-                    out = fut.result()
+                    outs, notes = fut.result()
                 except BrokenProcessPool:
                     raise VanishingError("a sweep worker process died (out of memory, or killed?); "
                                          "finished runs are stored, run the sweep again to resume") from None
-                advance(configs[i].steps)
-                yield i, out
+                options.notes.extend(notes)
+                for j, out in outs:
+                    advance(configs[part[j]].steps)
+                    yield part[j], out
         finished = True
     finally:
         if finished:
@@ -221,12 +253,16 @@ def _import_ray():
 @EXECUTORS.register("ray")
 def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
         options: ExecutorOptions | None = None) -> Iterator[Finished]:
-    """Ray tasks, one run each, returning results to the driver (which alone writes the store).
+    """Ray tasks, each a stacked group of runs, returning results to the driver (which alone writes the store).
 
-    Uses Ray as already initialised in this process, else connects to ``options.address``
-    (e.g. ``auto``, ``HOST:6379`` or ``ray://HOST:10001``), else starts a local instance with
-    ``options.workers`` CPUs (default: all). Cluster nodes need ``vanishing`` installed.
+    The configs are split into stacked groups (:func:`~vanishing.train.ensemble.split_groups`),
+    at least one per CPU of the cluster, so every node trains batched. Uses Ray as already
+    initialised in this process, else connects to ``options.address`` (e.g. ``auto``,
+    ``HOST:6379`` or ``ray://HOST:10001``), else starts a local instance with ``options.workers``
+    CPUs (default: all). Cluster nodes need ``vanishing`` installed.
     """
+    from ..train.ensemble import split_groups
+
     ray_mod = _import_ray()
     options = options or ExecutorOptions()
     if not configs:
@@ -240,19 +276,23 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
             where = f"at {options.address}" if options.address else "locally"
             raise VanishingError(f"could not start Ray {where}: {error_line(exc)}") from None
         started = True
-    task = ray_mod.remote(num_cpus=1, max_retries=0)(_run_in_ray)
-    pending = {task.remote(c): i for i, c in enumerate(configs)}
+    cpus = int(ray_mod.cluster_resources().get("CPU", 1)) or 1
+    parts = split_groups(configs, cpus)
+    task = ray_mod.remote(num_cpus=1, max_retries=0)(_group_in_ray)
+    pending = {task.remote([configs[i] for i in part]): part for part in parts}
     try:
         while pending:
             ready, _ = ray_mod.wait(list(pending), num_returns=1)
             for ref in ready:
-                i = pending.pop(ref)
+                part = pending.pop(ref)
                 try:
-                    out = ray_mod.get(ref)
+                    outs, notes = ray_mod.get(ref)
                 except ray_mod.exceptions.RayError as exc:  # the worker died, or the task could not run
-                    out = error_line(exc)
-                advance(configs[i].steps)
-                yield i, out
+                    outs, notes = [(j, error_line(exc)) for j in range(len(part))], []
+                options.notes.extend(notes)
+                for j, out in outs:
+                    advance(configs[part[j]].steps)
+                    yield part[j], out
     finally:
         for ref in pending:
             try:
@@ -263,8 +303,8 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
             ray_mod.shutdown()
 
 
-def _run_in_ray(config: RunConfig) -> "RunResult | str":
+def _group_in_ray(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
     import torch
 
     torch.set_num_threads(1)
-    return _run_one(config)
+    return _group_in_worker(group)
