@@ -7,13 +7,16 @@ Quick use::
     with vanishing.watch(model, optimizer) as probe:   # any nn.Module
         ...                                            # your training loop
     probe.trace                                        # per-layer arrays, steps × layers
+    with vanishing.Store("results.db") as store:       # many runs: a sweep, batched, resumable
+        vanishing.run_sweep(vanishing.SweepSpec.load("examples/sweeps/seed_grid.yaml"), store)
 """
 
 from __future__ import annotations
 
 from .config import RunConfig
 from .diagnose import Diagnosis, Finding, diagnose
-from .errors import ConfigError, DataError, VanishingError
+from .errors import ConfigError, DataError, StoreError, VanishingError
+from .experiments import Store, SweepSpec, run_sweep
 from .experiments.run import RunResult, run
 from .nets import build_mlp, get_activation, get_init
 from . import theory
@@ -31,6 +34,9 @@ __all__ = [
     "DataError",
     "RunConfig",
     "RunResult",
+    "Store",
+    "StoreError",
+    "SweepSpec",
     "Trace",
     "VanishingError",
     "build_mlp",
@@ -38,6 +44,7 @@ __all__ = [
     "get_activation",
     "get_init",
     "run",
+    "run_sweep",
     "theory",
     "watch",
 ]
