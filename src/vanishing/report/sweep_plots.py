@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib import patheffects
-from matplotlib.colors import to_rgb
+from matplotlib.colors import Normalize, SymLogNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -163,18 +163,19 @@ def _is_accuracy(value: str) -> bool:
     return "accuracy" in value
 
 
-def _colour_scale(value: str, values: np.ndarray, baseline: float | None,
-                  cmap: str | None) -> tuple[str, float, float]:
+def _colour_scale(value: str, values: np.ndarray, baseline: float | None, cmap: str | None) -> tuple[str, Normalize]:
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if _is_orders(value):  # diverging, centred at 0: red = vanishing, blue = exploding
         m = max(abs(lo), abs(hi), 0.5)
-        return cmap or "RdBu_r", -m, m
+        # beyond ±3 orders: linear within ±1, logarithmic outside, so 0.2 and 30 orders both read
+        norm = SymLogNorm(1.0, vmin=-m, vmax=m, base=10) if m > 3 else Normalize(-m, m)
+        return cmap or "RdBu_r", norm
     if _is_accuracy(value):  # fixed 0..1 so that panels and figures compare
-        return cmap or "viridis", 0.0, 1.0
+        return cmap or "viridis", Normalize(0.0, 1.0)
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
-    return cmap or "viridis", lo, hi
+    return cmap or "viridis", Normalize(lo, hi)
 
 
 def _text_colour(rgba: Sequence[float]) -> str:
@@ -249,6 +250,10 @@ def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, base
     elif _is_accuracy(value) and baseline is not None:
         label += f"  (red: majority baseline {baseline:.2f})"
     cb.set_label(label, fontsize=8)
+    if isinstance(im.norm, SymLogNorm):  # plain numbers of orders, not 10^k labels
+        top = im.norm.vmax
+        ticks = [t for t in (-100, -30, -10, -3, -1, 0, 1, 3, 10, 30, 100) if abs(t) <= top]
+        cb.set_ticks(ticks, labels=[f"{t:+g}" if t else "0" for t in ticks])
     if _is_orders(value):
         cb.ax.text(0.5, 1.01, "vanishing", transform=cb.ax.transAxes, ha="center", va="bottom", fontsize=8)
         cb.ax.text(0.5, -0.01, "exploding", transform=cb.ax.transAxes, ha="center", va="top", fontsize=8)
@@ -312,7 +317,7 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
 def _band(fig: Any, g: Grid, x: str, y: str, value: str, facet: str | None, agg: str, cmap: str | None,
           cols: int, nrows: int, cell_w: float) -> None:
     """One metric: a panel per facet value on one colour scale, and its colour bar."""
-    cmap_name, vmin, vmax = _colour_scale(value, g.values, g.baseline, cmap)
+    cmap_name, norm = _colour_scale(value, g.values, g.baseline, cmap)
     nf, ny, nx = g.values.shape
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     present = g.counts[g.counts > 0]
@@ -323,7 +328,7 @@ def _band(fig: Any, g: Grid, x: str, y: str, value: str, facet: str | None, agg:
         if f >= nf:
             ax.set_visible(False)
             continue
-        im = ax.imshow(g.values[f], origin="lower", aspect="auto", cmap=cmap_name, vmin=vmin, vmax=vmax,
+        im = ax.imshow(g.values[f], origin="lower", aspect="auto", cmap=cmap_name, norm=norm,
                        interpolation="nearest")
         _draw_cells(ax, g, f, value, im, np.arange(nx, dtype=float), np.arange(ny, dtype=float),
                     np.ones(nx), np.ones(ny), uniform_n, fontsize)
@@ -400,11 +405,11 @@ def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, de
         raise VanishingError(f"a phase diagram needs numeric σ_w² and {depth!r} values")
     sw, dp = np.asarray(g.x, dtype=float), np.asarray(g.y, dtype=float)
     xe, ye = _edges(sw), _edges(dp)
-    cmap_name, vmin, vmax = _colour_scale(value, g.values, g.baseline, cmap)
+    cmap_name, norm = _colour_scale(value, g.values, g.baseline, cmap)
 
     fig = Figure(figsize=(8.2, 5.6), layout="constrained")
     ax = fig.add_subplot()
-    mesh = ax.pcolormesh(xe, ye, g.values[0], cmap=cmap_name, vmin=vmin, vmax=vmax)
+    mesh = ax.pcolormesh(xe, ye, g.values[0], cmap=cmap_name, norm=norm)
     present = g.counts[g.counts > 0]
     uniform_n = present.size == 0 or present.min() == present.max()
     _draw_cells(ax, g, 0, value, mesh, sw, dp, np.diff(xe), np.diff(ye), uniform_n,
