@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.overrides import _get_current_function_mode_stack
 
 from vanishing.errors import VanishingError
 from vanishing.probe import Probe, watch
@@ -67,6 +68,21 @@ def test_norms_only_keeps_no_forward_hooks_after_discovery():
         _train_step(net, opt, torch.randn(4, 3))
     assert probe.trace.layer_names == ["0", "2", "4"]
     assert np.isfinite(probe.trace["grad_norm"]).all()
+
+
+def test_module_activations_run_without_the_function_mode_after_discovery():
+    # regression: the function mode reported nn.Sigmoid's own torch.sigmoid call before the
+    # module's hook did, so a model with only module activations ran every recorded forward
+    # pass under the mode (a Python call per torch function)
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    modes = []
+    net[4].register_forward_hook(lambda *_: modes.append(len(_get_current_function_mode_stack())))
+    with watch(net, opt, every=1) as probe:
+        for _ in range(3):
+            _train_step(net, opt, torch.randn(4, 3))
+    assert modes == [1, 0, 0]  # the discovery pass only
+    assert np.isfinite(probe.trace["saturation"][:, 0]).all()
 
 
 def test_step_is_refused_when_the_optimizer_drives_the_probe():

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from vanishing.nets import build_mlp
+from vanishing.nets.activations import ACTIVATIONS, get_activation
+from vanishing.probe import quantities as Q
 from vanishing.probe import watch
 
 BATCH, IN, OUT = 16, 6, 3
@@ -155,3 +157,51 @@ def test_other_dtypes(dtype):
     ref = [m.weight.grad.double().norm().item() for m in net.weight_layers()]
     np.testing.assert_allclose(probe.trace["grad_norm"][0], ref, rtol=1e-6)
     assert np.isfinite(probe.trace["signal_grad_norm"]).all()
+
+
+@pytest.mark.parametrize("name", [n for n in ACTIVATIONS if ACTIVATIONS.get(n).derivative_of_output is not None])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_derivative_of_output_is_the_derivative_exactly(name, dtype):
+    act = get_activation(name)
+    x = torch.linspace(-30, 30, 4001, dtype=dtype)
+    torch.testing.assert_close(act.derivative_of_output(act(x)), act.derivative(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_count_below_counts_like_a_comparison(dtype):
+    d = torch.tensor([0.0, -0.0, 0.05, 0.1, 0.2, -1.0, math.nan, math.inf, -math.inf, 0.1 - 1e-9, 1e-45]).to(dtype)
+    d = torch.cat([d, torch.rand(1000, dtype=torch.float64).to(dtype) * 0.2])
+    for threshold in (0.1, 0.025, 0.0):
+        assert Q.count_below(d, threshold).item() == (d < threshold).sum().item()
+
+
+class _FunctionalNet(nn.Module):
+    """The Sequential of _sequential_net() with activations called as functions."""
+
+    def __init__(self, seq):
+        super().__init__()
+        self.l0, self.l1, self.l2 = seq[0], seq[2], seq[4]
+
+    def forward(self, x):
+        return self.l2(self.l1(torch.sigmoid(self.l0(x))).tanh())
+
+
+def _sequential_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(IN, 9), nn.Sigmoid(), nn.Linear(9, 9), nn.Tanh(), nn.Linear(9, OUT))
+
+
+def test_functional_and_module_activations_give_the_same_statistics():
+    traces = []
+    for net in (_sequential_net(), _FunctionalNet(_sequential_net())):
+        x, y = _data()
+        with watch(net, every=1, quantities=["saturation", "act_derivative_mean"]) as probe:
+            for _ in range(2):  # the discovery step, then a step with the discovered hooks only
+                nn.functional.cross_entropy(net(4 * x), y).backward()
+                probe.step()
+        traces.append(probe.trace)
+    module, functional = traces
+    assert [x.activation for x in functional.layers] == ["sigmoid", "tanh", None]
+    for q in ("saturation", "act_derivative_mean"):
+        assert np.isfinite(module[q][:, :2]).all()
+        np.testing.assert_array_equal(functional[q], module[q])

@@ -42,6 +42,9 @@ class Activation:
     ``fn(x, **params)`` and ``derivative(x, **params)`` act elementwise on tensors
     (any float dtype). ``max_derivative(**params)`` is sup φ', used by the
     saturation rule (a unit saturates where φ' < 10 % of its maximum).
+    ``derivative_of_output(y, **params)``, where given, is φ' written in terms of the
+    output ``y = φ(x)`` (sigmoid: y(1 − y)); it gives the same values as ``derivative``
+    without recomputing φ, which is most of the probe's cost per activation.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Activation:
     defaults: Mapping[str, float] = field(default_factory=dict)
     module_type: type[nn.Module] | None = None
     params_of_module: Callable[[nn.Module], dict[str, float]] = lambda m: {}
+    derivative_of_output: Callable[..., Tensor] | None = None
 
     def bind(self, **params: Any) -> "BoundActivation":
         """Validate ``params`` against :attr:`defaults` and fill in the rest."""
@@ -102,6 +106,14 @@ class BoundActivation:
     def derivative(self, x: Tensor) -> Tensor:
         return self.activation.derivative(x, **self.params)
 
+    @property
+    def has_output_derivative(self) -> bool:
+        return self.activation.derivative_of_output is not None
+
+    def derivative_of_output(self, y: Tensor) -> Tensor:
+        """φ'(x) from ``y = φ(x)``; only where :attr:`has_output_derivative`."""
+        return self.activation.derivative_of_output(y, **self.params)
+
     def max_derivative(self) -> float:
         return self.activation.max_derivative(**self.params)
 
@@ -131,10 +143,10 @@ def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
 
 _add(Activation(
     "sigmoid", torch.sigmoid, lambda x: (s := torch.sigmoid(x)) * (1 - s),
-    nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid))
+    nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid, derivative_of_output=lambda y: y * (1 - y)))
 _add(Activation(
     "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2,
-    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh))
+    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh, derivative_of_output=lambda y: 1 - y ** 2))
 _add(Activation(
     "hardtanh", lambda x: torch.clamp(x, -1.0, 1.0), lambda x: ((x > -1) & (x < 1)).to(x.dtype),
     nn.Hardtanh, "saturating", lambda: 1.0, module_type=nn.Hardtanh))

@@ -67,16 +67,22 @@ def bound_activation(func: Callable, args: tuple, kwargs: dict) -> BoundActivati
 
 
 class ActivationMode(TorchFunctionMode):
-    """Calls ``on_activation(act, x)`` before each known activation function runs on ``x``."""
+    """Reports each known activation function call: ``on_activation(act, x)`` before it runs on
+    ``x``; where that returns true and φ' is taken from the output (``act.has_output_derivative``),
+    ``on_output(y)`` after it.
+    """
 
-    def __init__(self, on_activation: Callable[[BoundActivation, Tensor], None]):
+    def __init__(self, on_activation: Callable[[BoundActivation, Tensor], bool],
+                 on_output: Callable[[Any], None]):
         super().__init__()
-        self.on_activation = on_activation
+        self.on_activation, self.on_output = on_activation, on_output
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _SPECS and args and isinstance(args[0], Tensor):
             act = bound_activation(func, args, kwargs)
-            if act is not None:
-                self.on_activation(act, args[0])
+            if act is not None and self.on_activation(act, args[0]) and act.has_output_derivative:
+                out = func(*args, **kwargs)
+                self.on_output(out)
+                return out
         return func(*args, **kwargs)

@@ -8,7 +8,8 @@ Where numbers come from (step ``k`` = the ``k``-th optimizer step, from 0):
 - ``signal`` quantities come from tensor hooks put on layer outputs / inputs during the
   forward passes of step ``k`` and fired by their backward passes;
 - ``activation`` statistics are taken from the input of the first activation module that
-  runs after a probed layer, during the forward passes of step ``k``.
+  runs after a probed layer (from its output where φ' is cheaper so: sigmoid, tanh), during
+  the forward passes of step ``k``.
 
 Only forward passes run with autograd enabled are looked at: evaluation under
 ``torch.no_grad()`` is ignored. On steps where no such quantity is due the forward hooks
@@ -93,6 +94,7 @@ class Probe:
         self._act_of: dict[int, BoundActivation] = {}  # layer → the activation that first followed it
         self._frozen = False
         self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
+        self._awaiting: tuple[int, BoundActivation] | None = None  # (layer, activation) whose output is due
         self._mode: ActivationMode | None = None
         self._functional = False  # functional activations were seen in the discovery pass
         first = next(iter(model.parameters()), None)
@@ -133,6 +135,7 @@ class Probe:
             self._mode.__exit__(None, None, None)
             self._mode = None
         self._handles, self._forward_handles = [], []
+        self._awaiting = None
         self._buf.closed = True
         self._attached = False
 
@@ -157,6 +160,8 @@ class Probe:
         if not self._frozen or any(q in self.schedules for q in _ACT):
             for m, act in self._acts.items():
                 add(m.register_forward_pre_hook(partial(self._before_activation, act)))
+                if act.has_output_derivative:
+                    add(m.register_forward_hook(self._after_activation))
             add(self.model.register_forward_pre_hook(self._before_model))
         add(self.model.register_forward_hook(self._after_model, always_call=True))
 
@@ -230,7 +235,7 @@ class Probe:
         if "input_grad_norm" in due:
             row["input_grad_norm"] = self._stack(buf.input, L).sqrt()
         if any(q in due for q in _ACT):
-            self._act_rows(row, buf.act, due)
+            row.update(Q.activation_rows([buf.act.get(i) for i in range(L)], due, self._device))
         if not row:
             del self._pending[self.step_index]
         buf.closed = True
@@ -285,15 +290,6 @@ class Probe:
         has = torch.zeros(len(self.layers), dtype=torch.bool)
         has[self._w_idx] = True
         return torch.tensor(self._w_idx, dtype=torch.long, device=self._device), has.to(self._device)
-
-    def _act_rows(self, row: dict[str, Tensor], stats: dict[int, Q.ActivationStats], due: set[str]) -> None:
-        L, nan = len(self.layers), self._nan
-        for q, value in (("saturation", Q.ActivationStats.saturation),
-                         ("dead_fraction", Q.ActivationStats.dead_fraction),
-                         ("act_derivative_mean", Q.ActivationStats.derivative_mean)):
-            if q in due:
-                values = [value(stats[i]) if i in stats else None for i in range(L)]
-                row[q] = torch.stack([nan if v is None else v for v in values])
 
     def _stack(self, values: dict[int, Tensor | float], L: int) -> Tensor:
         """(L,) float64 on the device from per-layer values (0-d tensors, or floats on the CPU path)."""
@@ -367,8 +363,15 @@ class Probe:
         if args and isinstance(args[0], Tensor):
             self._on_activation(act, args[0])
 
+    def _after_activation(self, module: nn.Module, args: tuple, output: Any) -> None:
+        self._on_output(output)
+
     def _on_activation(self, act: BoundActivation, x: Tensor) -> bool:
-        """The first activation after a probed layer belongs to it; later ones are ignored."""
+        """The first activation after a probed layer belongs to it; later ones are ignored.
+
+        Its statistics come from its input ``x``, or, where φ' is cheaper from the output
+        (``act.has_output_derivative``), from the output the caller passes to :meth:`_on_output`.
+        """
         idx = self._cursor
         if idx is None or not torch.is_grad_enabled():
             return False
@@ -376,26 +379,37 @@ class Probe:
         if not self._frozen:
             self._act_of.setdefault(idx, act)
         if self._want_act:
-            self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, x)
+            if act.has_output_derivative:
+                self._awaiting = (idx, act)
+            else:
+                self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, x)
         return True
 
-    def _on_functional_activation(self, act: BoundActivation, x: Tensor) -> None:
-        if self._on_activation(act, x) and not self._frozen:
+    def _on_output(self, y: Any) -> None:
+        if self._awaiting is not None:
+            (idx, act), self._awaiting = self._awaiting, None
+            if isinstance(y, Tensor):
+                self._buf.act.setdefault(idx, Q.ActivationStats()).update(act, y, of_output=True)
+
+    def _on_functional_activation(self, act: BoundActivation, x: Tensor) -> bool:
+        claimed = self._on_activation(act, x)
+        if claimed and not self._frozen:
             self._functional = True
+        return claimed
 
     def _before_model(self, module: nn.Module, args: Any) -> None:
         # functional activations are seen through a TorchFunctionMode, entered only on due steps
         # of models where the discovery pass found some
         wanted = not self._frozen or (self._want_act and self._functional)
         if self._mode is None and wanted and torch.is_grad_enabled():
-            self._mode = ActivationMode(self._on_functional_activation)
+            self._mode = ActivationMode(self._on_functional_activation, self._on_output)
             self._mode.__enter__()
 
     def _after_model(self, module: nn.Module, args: Any, output: Any) -> None:
         if self._mode is not None:
             mode, self._mode = self._mode, None
             mode.__exit__(None, None, None)
-        self._cursor = None
+        self._cursor, self._awaiting = None, None
         if not self._frozen and self._order and torch.is_grad_enabled():
             self._freeze()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Collection, Literal, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,8 @@ from ..registry import Registry
 
 __all__ = [
     "Quantity", "QUANTITIES", "NORMS", "ALL", "SATURATION_THRESHOLD",
-    "norm", "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "attribution",
+    "norm", "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "count_below",
+    "activation_rows", "attribution",
 ]
 
 Stage = Literal["grad", "update", "signal", "activation", "derived"]
@@ -81,11 +82,21 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
         except (TypeError, RuntimeError):  # older torch: no dtype argument
             return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
     acc = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-    vals = [n.item() for n in torch._foreach_norm(list(tensors), 2, dtype=acc)]
+    vals = torch.stack(torch._foreach_norm(list(tensors), 2, dtype=acc)).tolist()
     for i, v in enumerate(vals):
         if not _FP32_SAFE_MIN <= v < math.inf:
-            vals[i] = torch.linalg.vector_norm(tensors[i], dtype=torch.float64).item()
+            vals[i] = _exact_norm(tensors[i], v)
     return torch.tensor(vals, dtype=torch.float64)
+
+
+def _exact_norm(t: Tensor, v: float) -> float:
+    """The float64 norm of ``t``, whose float32 norm ``v`` is tiny or not finite (CPU path)."""
+    # a zero norm is exact when every entry is 0 (min and max cannot underflow); this skips a
+    # float64 copy of e.g. every weight whose update was below its float32 resolution. aminmax,
+    # not vector_norm(t, inf): the latter is ~20× slower on the CPU
+    if v == 0 and (t.numel() == 0 or not any(torch.aminmax(t))):
+        return 0.0
+    return torch.linalg.vector_norm(t, dtype=torch.float64).item()
 
 
 def norm(t: Tensor) -> Tensor | float:
@@ -97,9 +108,7 @@ def norm(t: Tensor) -> Tensor | float:
     if t.device.type != "cpu":
         return torch.linalg.vector_norm(t, dtype=torch.float64)
     v = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None).item()
-    if _FP32_SAFE_MIN <= v < math.inf:
-        return v
-    return torch.linalg.vector_norm(t, dtype=torch.float64).item()
+    return v if _FP32_SAFE_MIN <= v < math.inf else _exact_norm(t, v)
 
 
 def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
@@ -140,15 +149,17 @@ class ActivationStats:
         self.top: Tensor | None = None  # per unit, max φ' over the batch (ReLU-like activations)
         self.threshold = 0.0
 
-    def update(self, act, x: Tensor) -> None:
-        """Add one forward pass: ``act`` a BoundActivation, ``x`` its input (pre-activation)."""
-        d = act.derivative(x.detach())
+    def update(self, act, t: Tensor, of_output: bool = False) -> None:
+        """Add one forward pass: ``act`` a BoundActivation, ``t`` its input (pre-activation),
+        or its output when ``of_output`` (for activations with ``has_output_derivative``)."""
+        t = t.detach()
+        d = act.derivative_of_output(t) if of_output else act.derivative(t)
         # a float32 (pairwise) sum is exact enough for a mean and ~3× faster than float64 on the CPU
         deriv_sum = d.sum(dtype=torch.float32 if d.dtype != torch.float64 else None)
         self.deriv_sum = deriv_sum if self.deriv_sum is None else self.deriv_sum + deriv_sum
         self.count += d.numel()
         if act.kind == "saturating":
-            low_sum = (d < SATURATION_THRESHOLD * act.max_derivative()).sum()  # int64, exact
+            low_sum = count_below(d, SATURATION_THRESHOLD * act.max_derivative())
             self.low_sum = low_sum if self.low_sum is None else self.low_sum + low_sum
         elif act.kind == "relu_like":
             # a unit is dead when even its largest φ' over the batch is low
@@ -156,14 +167,45 @@ class ActivationStats:
             self.top = top if self.top is None or self.top.shape != top.shape else torch.maximum(self.top, top)
             self.threshold = SATURATION_THRESHOLD * act.max_derivative()
 
-    def saturation(self) -> Tensor | None:
-        return None if self.low_sum is None else self.low_sum.double() / max(self.count, 1)
 
-    def derivative_mean(self) -> Tensor:
-        return self.deriv_sum.double() / max(self.count, 1)
+def count_below(d: Tensor, threshold: float) -> Tensor:
+    """The number of entries of ``d`` below ``threshold`` (NaN not counted), a 0-d float tensor.
 
-    def dead_fraction(self) -> Tensor | None:
-        return None if self.top is None else (self.top < self.threshold).to(torch.float64).mean()
+    sign(threshold − d) is exactly 1 where d < threshold and 0 or −1 elsewhere (a rounded
+    difference keeps its sign); float ops instead of ``(d < threshold).sum()`` because the CPU
+    compares into bool and counts bools (via int64) several times slower. A float32 sum of
+    0/1 is exact below 2^24 entries.
+    """
+    low = (threshold - d).sign_().clamp_(min=0)
+    return low.sum(dtype=torch.float64 if d.numel() >= 2 ** 24 or d.dtype == torch.float64 else torch.float32)
+
+
+def activation_rows(stats: Sequence[ActivationStats | None], names: Collection[str],
+                    device: torch.device) -> dict[str, Tensor]:
+    """(L,) float64 rows for ``names`` among ``saturation``, ``dead_fraction``, ``act_derivative_mean``.
+
+    NaN where a layer has no statistics or its activation kind has no such quantity; one
+    stacked division per row rather than a few tensor ops per layer.
+    """
+    def row(values: list[Tensor | None], mean: bool) -> Tensor:
+        out = torch.full((len(values),), math.nan, dtype=torch.float64, device=device)
+        idx = [i for i, v in enumerate(values) if v is not None]
+        if idx:
+            v = torch.stack([values[i] for i in idx]).to(device, torch.float64)
+            if mean:  # sums over entries → means
+                v = v / torch.tensor([max(stats[i].count, 1) for i in idx], dtype=torch.float64, device=device)
+            out[idx] = v
+        return out
+
+    rows = {}
+    if "saturation" in names:
+        rows["saturation"] = row([None if s is None else s.low_sum for s in stats], mean=True)
+    if "dead_fraction" in names:
+        rows["dead_fraction"] = row([None if s is None or s.top is None else
+                                     (s.top < s.threshold).to(torch.float64).mean() for s in stats], mean=False)
+    if "act_derivative_mean" in names:
+        rows["act_derivative_mean"] = row([None if s is None else s.deriv_sum for s in stats], mean=True)
+    return rows
 
 
 def attribution(signal: np.ndarray, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
