@@ -87,7 +87,7 @@ def test_one_shared_colour_scale_diverging_at_zero_for_orders_and_zero_to_one_fo
 def test_several_metrics_stack_as_bands_each_with_its_means():
     rows = _rows()
     fig = sweep_plots.heatmap(rows, "init", "depth", ["vanishing_orders", "final_test_accuracy"], "activation")
-    panels = [ax for ax in fig.get_children() and fig.axes if ax.images]
+    panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 2 * len(ACTS)
     tanh_acc = [ax for ax in panels if ax.get_title() == "activation = tanh"][1]
     img = np.ma.filled(tanh_acc.images[0].get_array(), np.nan)
