@@ -133,7 +133,8 @@ def test_batched_falls_back_to_single_runs_when_a_group_fails(tmp_path, monkeypa
 
     monkeypatch.setattr(ensemble, "run_group", broken)
     with Store(tmp_path / "r.db") as store:
-        outcome = run_sweep(tiny_spec(activation=["tanh", "relu"]), store, executor="batched", progress=False)
+        outcome = run_sweep(tiny_spec(activation=["tanh", "relu"]), store, executor="batched", workers=1,
+                            progress=False)
         assert {r["status"] for r in store.rows()} == {"done"}
     assert outcome.done == 2
     assert outcome.notes == ["stacked training of 2 configs failed (RuntimeError: stacking failed); ran them one by one"]

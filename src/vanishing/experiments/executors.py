@@ -111,17 +111,19 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
             options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """Groups of same-architecture configs, each trained as one stacked computation.
 
-    With ``workers`` > 1 the groups (the costliest halved until every worker has one,
-    :func:`~vanishing.train.ensemble.split_groups`) train in a local pool of processes, one
-    thread each. A group whose stacked training raises is run again one config at a time,
+    With ``workers`` > 1 (default: the CPU count) the groups (the costliest halved until every
+    worker has one, :func:`~vanishing.train.ensemble.split_groups`) train in a local pool of
+    processes, one thread each: on a CPU, one thread per stacked group beats several threads
+    fighting over small matrix products. ``workers=1`` trains in this process. A group whose stacked training raises is run again one config at a time,
     so one bad config fails alone (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
     from ..train.ensemble import groups, split_groups
 
-    if options.workers is not None and options.workers > 1 and len(configs) > 1:
-        parts = split_groups(configs, options.workers)
-        yield from _pooled(configs, parts, options.workers, _group_in_worker, advance, options)
+    workers = options.workers or os.cpu_count() or 1
+    if workers > 1 and len(configs) > 1:
+        parts = split_groups(configs, workers)
+        yield from _pooled(configs, parts, workers, _group_in_worker, advance, options)
         return
     for members in groups(configs):
         group = [configs[i] for i in members]
@@ -158,17 +160,41 @@ def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], 
     advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
 
 
-def _group_in_worker(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
+def _group_in_worker(group: list[RunConfig], part: int = -1) -> "tuple[list[Finished], list[str]]":
     """A stacked group in a worker process (or a Ray task): its results by position, and notes."""
     notes: list[str] = []
-    out = list(_group(list(range(len(group))), group, lambda n: None, notes))
+    out = list(_group(list(range(len(group))), group, _progress_sender(part), notes))
     return out, notes
 
 
-def _worker_init(parent: int) -> None:
+# a pool worker's channel for progress: (part, steps) messages to the driver
+_PROGRESS: "object | None" = None
+_PROGRESS_EVERY_S = 0.5
+
+
+def _progress_sender(part: int) -> Callable[[int], None]:
+    """``advance`` for a worker: batches step counts and sends them about twice a second."""
+    queue = _PROGRESS
+    if queue is None or part < 0:
+        return lambda n: None
+    pending, last = [0], [time.monotonic()]
+
+    def advance(n: int) -> None:
+        pending[0] += n
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S and pending[0] > 0:
+            queue.put((part, pending[0]))  # type: ignore[attr-defined]
+            pending[0], last[0] = 0, now
+
+    return advance
+
+
+def _worker_init(parent: int, progress: object = None) -> None:
     """A pool worker: one thread; Ctrl-C is the driver's to handle (it stops the pool)."""
     import torch
 
+    global _PROGRESS
+    _PROGRESS = progress
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -192,36 +218,66 @@ def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
     yield from _pooled(configs, [[i] for i in range(len(configs))], workers, _run_in_worker, advance, options)
 
 
-def _run_in_worker(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
-    return [(0, _run_one(group[0]))], []
+def _run_in_worker(group: list[RunConfig], part: int = -1) -> "tuple[list[Finished], list[str]]":
+    send = _progress_sender(part)
+    last = [0]
+
+    def on_step(k: int) -> None:
+        send(k - last[0])
+        last[0] = k
+
+    return [(0, _run_one(group[0], on_step))], []
 
 
 def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
-            task: Callable[[list[RunConfig]], "tuple[list[Finished], list[str]]"],
+            task: Callable[..., "tuple[list[Finished], list[str]]"],
             advance: Callable[[int], None], options: ExecutorOptions) -> Iterator[Finished]:
-    """Run ``task`` on each part (a list of config indices) in a spawn pool; yield runs as parts finish."""
+    """Run ``task(part_configs, part_index)`` on each part (a list of config indices) in a spawn pool.
+
+    Workers report steps as they go (a queue the driver drains while it waits), so the progress
+    bar moves during long stacked groups; runs are yielded as their part finishes.
+    """
     import multiprocessing
+    import queue as queue_mod
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(parts))),
-                               mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(),))
+    ctx = multiprocessing.get_context("spawn")
+    progress = ctx.Queue()
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(parts))), mp_context=ctx,
+                               initializer=_worker_init, initargs=(os.getpid(), progress))
+    reported = [0] * len(parts)  # steps already reported per part
+    closed: set[int] = set()
+
+    def drain() -> None:
+        while True:
+            try:
+                k, n = progress.get_nowait()
+            except queue_mod.Empty:
+                return
+            if k not in closed:  # a finished part has been topped up already
+                reported[k] += n
+                advance(n)
+
     finished = False
     try:
-        pending = {pool.submit(task, [configs[i] for i in part]): part for part in parts}
+        pending = {pool.submit(task, [configs[i] for i in part], k): k for k, part in enumerate(parts)}
         while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ready, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            drain()
             for fut in ready:
-                part = pending.pop(fut)
+                k = pending.pop(fut)
+                part = parts[k]
                 try:
                     outs, notes = fut.result()
                 except BrokenProcessPool:
                     raise VanishingError("a sweep worker process died (out of memory, or killed?); "
                                          "finished runs are stored, run the sweep again to resume") from None
                 options.notes.extend(notes)
+                drain()
+                advance(sum(configs[i].steps for i in part) - reported[k])
+                closed.add(k)
                 for j, out in outs:
-                    advance(configs[part[j]].steps)
                     yield part[j], out
         finished = True
     finally:
@@ -229,6 +285,8 @@ def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
             pool.shutdown(wait=True)
         else:
             _stop_pool(pool)
+        progress.close()
+        progress.cancel_join_thread()
 
 
 def _stop_pool(pool) -> None:

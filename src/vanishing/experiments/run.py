@@ -178,10 +178,15 @@ def _theory(config: RunConfig, in_features: int, out_features: int) -> dict[str,
             "critical_sigma_w2": p.critical_sigma_w2}
 
 
-def setup(config: RunConfig) -> tuple[Dataset, MLP, torch.device]:
-    """The data set and the initialised network of ``config`` (seeded exactly as :func:`run` does)."""
+def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, MLP, torch.device]:
+    """The data set and the initialised network of ``config`` (seeded exactly as :func:`run` does).
+
+    ``data``: the data set ``load_dataset(config.dataset, seed=config.seed)`` already loaded
+    (loaders draw from their own generators, so skipping the call changes no random stream).
+    """
     torch.manual_seed(config.seed)
-    data = load_dataset(config.dataset, seed=config.seed)
+    if data is None:
+        data = load_dataset(config.dataset, seed=config.seed)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", config.device, "auto or cpu (CUDA is not available here)")

@@ -165,8 +165,10 @@ class _Ensemble:
         self.M = M = len(configs)
         self.device = dev = resolve_device(c0.device)
         self.datas, models = [], []
+        loaded: dict[tuple[str, int], object] = {}  # one load per (data set, seed)
         for c in configs:
-            data, model, _ = setup(c)
+            data, model, _ = setup(c, loaded.get((c.dataset, c.seed)))
+            loaded[(c.dataset, c.seed)] = data
             self.datas.append(data)
             models.append(model)
         d0 = self.datas[0]
@@ -261,12 +263,18 @@ class _Ensemble:
         return F.mse_loss(out, y, reduction="none").flatten(1).mean(1)
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+    def evaluate_both(self, x_eval: Tensor, y_eval: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(M,) training-subset loss and accuracy and test accuracy, from one forward pass over both sets."""
+        n = x_eval.shape[1]
+        x = torch.cat([x_eval, self.x_test], 1)
+        y = torch.cat([y_eval, self.y_test], 1)
         out, *_ = self.forward(x.expand(self.M, *x.shape[1:]) if x.shape[0] == 1 else x)
-        yy = y.expand(self.M, *y.shape[1:]) if y.shape[0] == 1 else y
-        loss = self.losses(out, yy)
-        acc = (out.argmax(-1) == yy).float().mean(1) if self.task == "classification" else None
-        return loss, acc
+        y = y.expand(self.M, *y.shape[1:]) if y.shape[0] == 1 else y
+        loss = self.losses(out[:, :n], y[:, :n])
+        if self.task != "classification":
+            return loss, None, None
+        hit = (out.argmax(-1) == y).float()
+        return loss, hit[:, :n].mean(1), hit[:, n:].mean(1)
 
     # --- optimizer ---------------------------------------------------------------------
     def _init_optimizer(self) -> None:
@@ -330,8 +338,7 @@ class _Ensemble:
             if n_alive == 0:
                 break
             if step in wanted:
-                tr_loss, tr_acc = self.evaluate(x_eval, y_eval)
-                _, te_acc = self.evaluate(self.x_test, self.y_test)
+                tr_loss, tr_acc, te_acc = self.evaluate_both(x_eval, y_eval)
                 nan = torch.full((M,), math.nan, device=dev)
                 scal[step] = {"loss": tr_loss, "train_accuracy": nan if tr_acc is None else tr_acc,
                               "test_accuracy": nan if te_acc is None else te_acc}
@@ -369,8 +376,7 @@ class _Ensemble:
             if on_step is not None:
                 on_step(n_alive)
         # final evaluation (frozen members keep the weights they had when they diverged)
-        fin_loss, fin_tr = self.evaluate(x_eval, y_eval)
-        _, fin_te = self.evaluate(self.x_test, self.y_test)
+        fin_loss, fin_tr, fin_te = self.evaluate_both(x_eval, y_eval)
         duration = (time.perf_counter() - self.start) / M
         results = []
         fin_loss_l = fin_loss.tolist()
