@@ -219,20 +219,21 @@ def _metric_title(value: str, agg: str) -> str:
 
 # --- drawing -----------------------------------------------------------------------------------
 
-def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, centres_x: np.ndarray, centres_y: np.ndarray,
-                widths: np.ndarray, heights: np.ndarray, uniform_n: bool, fontsize: float) -> None:
+def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, x_edges: np.ndarray, y_edges: np.ndarray,
+                centres_x: np.ndarray, centres_y: np.ndarray, uniform_n: bool, fontsize: float) -> None:
     """Annotate each cell; hatch the cells without a finite value."""
     for i in range(len(g.y)):
         for j in range(len(g.x)):
             ijk = (f, i, j)
-            cx, cy, w, h = centres_x[j], centres_y[i], widths[j], heights[i]
+            cx, cy = centres_x[j], centres_y[i]
             v = g.values[ijk]
             if math.isfinite(v):
                 colour = _text_colour(im.cmap(im.norm(v)))
                 note = _cell_note(g, ijk, uniform_n)
                 text = _fmt(value, v) + ("\n" + note if note else "")
             else:
-                ax.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, facecolor=_MISSING_COLOUR,
+                ax.add_patch(Rectangle((x_edges[j], y_edges[i]), x_edges[j + 1] - x_edges[j],
+                                       y_edges[i + 1] - y_edges[i], facecolor=_MISSING_COLOUR,
                                        edgecolor="#808080", hatch="///", lw=0))
                 colour = "black"
                 text = ("diverged" if g.diverged[ijk] else "failed" if g.failed[ijk] else "no value") \
@@ -330,8 +331,8 @@ def _band(fig: Any, g: Grid, x: str, y: str, value: str, facet: str | None, agg:
             continue
         im = ax.imshow(g.values[f], origin="lower", aspect="auto", cmap=cmap_name, norm=norm,
                        interpolation="nearest")
-        _draw_cells(ax, g, f, value, im, np.arange(nx, dtype=float), np.arange(ny, dtype=float),
-                    np.ones(nx), np.ones(ny), uniform_n, fontsize)
+        _draw_cells(ax, g, f, value, im, np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5,
+                    np.arange(nx, dtype=float), np.arange(ny, dtype=float), uniform_n, fontsize)
         ax.set_xticks(range(nx), [_label(v) for v in g.x], rotation=30 if cell_w > 0.8 else 0,
                       ha="right" if cell_w > 0.8 else "center")
         ax.set_yticks(range(ny), [_label(v) for v in g.y])
@@ -350,13 +351,20 @@ def _axis_name(field: str) -> str:
 
 # --- phase diagram -----------------------------------------------------------------------------
 
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges halfway between sorted centres (the outer ones mirrored)."""
-    c = np.asarray(centres, dtype=float)
+def _log_axis(centres: np.ndarray) -> bool:
+    """Spread-out positive values (σ_w² 0.5…6, depth 5…90) read better on a log axis."""
+    return bool(len(centres) > 2 and centres.min() > 0 and centres.max() / centres.min() >= 4)
+
+
+def _edges(centres: np.ndarray, log: bool = False) -> np.ndarray:
+    """Cell edges halfway between sorted centres (geometrically on a log axis; the outer ones mirrored)."""
+    c = np.log(centres) if log else np.asarray(centres, dtype=float)
     if len(c) == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[1:] + c[:-1]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+        e = np.array([c[0] - 0.5, c[0] + 0.5]) if not log else np.array([c[0] - 0.2, c[0] + 0.2])
+    else:
+        mid = (c[1:] + c[:-1]) / 2
+        e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+    return np.exp(e) if log else e
 
 
 def _unique(rows: Sequence[Row], what: str, read: Callable[[Row], Any]) -> Any:
@@ -404,18 +412,23 @@ def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, de
     if not all(_is_number(v) for v in [*g.x, *g.y]):
         raise VanishingError(f"a phase diagram needs numeric σ_w² and {depth!r} values")
     sw, dp = np.asarray(g.x, dtype=float), np.asarray(g.y, dtype=float)
-    xe, ye = _edges(sw), _edges(dp)
+    xlog, ylog = _log_axis(sw), _log_axis(dp)
+    xe, ye = _edges(sw, xlog), _edges(dp, ylog)
     cmap_name, norm = _colour_scale(value, g.values, g.baseline, cmap)
 
-    fig = Figure(figsize=(8.2, 5.6), layout="constrained")
+    fig = Figure(figsize=(9.6, 5.8), layout="constrained")
     ax = fig.add_subplot()
     mesh = ax.pcolormesh(xe, ye, g.values[0], cmap=cmap_name, norm=norm)
     present = g.counts[g.counts > 0]
     uniform_n = present.size == 0 or present.min() == present.max()
-    _draw_cells(ax, g, 0, value, mesh, sw, dp, np.diff(xe), np.diff(ye), uniform_n,
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    _draw_cells(ax, g, 0, value, mesh, xe, ye, sw, dp, uniform_n,
                 fontsize=7 if len(sw) * len(dp) <= 80 else 5.5)
 
-    fine = np.linspace(max(xe[0], 1e-3), xe[-1], resolution)
+    fine = np.geomspace(xe[0], xe[-1], resolution) if xlog else np.linspace(max(xe[0], 1e-3), xe[-1], resolution)
     lines = theory_lines(activation, sigma_b2, fine)
     outline = [patheffects.Stroke(linewidth=4, foreground="black"), patheffects.Normal()]
     ax.plot(fine, lines["6xi_c"], color="white", lw=2.5, path_effects=outline,
@@ -431,8 +444,9 @@ def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, de
     ax.set_ylim(ye[0], ye[-1])
     ax.set_xticks(sw, [_label(v) for v in g.x])
     ax.set_yticks(dp, [_label(v) for v in g.y])
-    ax.set_xlabel(_axis_name(SIGMA_W2))
-    ax.set_ylabel(depth)
+    ax.minorticks_off()
+    ax.set_xlabel(_axis_name(SIGMA_W2) + ("  (log scale)" if xlog else ""))
+    ax.set_ylabel(depth + ("  (log scale)" if ylog else ""))
     fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     _colourbar(fig, mesh, [ax], value, agg, g.baseline)
     head = title or f"{activation}, σ_b² = {sigma_b2:g}: {_metric_title(value, agg)} vs mean-field depth scales"
