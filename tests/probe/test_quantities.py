@@ -171,8 +171,20 @@ def test_derivative_of_output_is_the_derivative_exactly(name, dtype):
 def test_count_below_counts_like_a_comparison(dtype):
     d = torch.tensor([0.0, -0.0, 0.05, 0.1, 0.2, -1.0, math.nan, math.inf, -math.inf, 0.1 - 1e-9, 1e-45]).to(dtype)
     d = torch.cat([d, torch.rand(1000, dtype=torch.float64).to(dtype) * 0.2])
-    for threshold in (0.1, 0.025, 0.0):
-        assert Q.count_below(d, threshold).item() == (d < threshold).sum().item()
+    for threshold in (0.1, 0.025, 0.0, -2.0):
+        n = Q.count_below_(d.clone(), threshold).item()
+        assert n == (d < threshold).sum().item() and math.copysign(1, n) == 1  # no −0.0
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS.names())
+def test_derivatives_return_a_new_tensor(name):
+    # ActivationStats overwrites the derivative as scratch space: it must not alias the input
+    act = get_activation(name)
+    x = torch.linspace(-3, 3, 101)
+    assert act.derivative(x).untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    if act.has_output_derivative:
+        y = act(x)
+        assert act.derivative_of_output(y).untyped_storage().data_ptr() != y.untyped_storage().data_ptr()
 
 
 class _FunctionalNet(nn.Module):

@@ -44,7 +44,9 @@ class Activation:
     saturation rule (a unit saturates where φ' < 10 % of its maximum).
     ``derivative_of_output(y, **params)``, where given, is φ' written in terms of the
     output ``y = φ(x)`` (sigmoid: y(1 − y)); it gives the same values as ``derivative``
-    without recomputing φ, which is most of the probe's cost per activation.
+    without recomputing φ, which is most of the probe's cost per activation. Both return a
+    new tensor (the probe reuses it as scratch space); in-place steps on that tensor's own
+    temporaries (``(1 - y).mul_(y)``) save an allocation per call.
     """
 
     name: str
@@ -143,10 +145,12 @@ def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
 
 _add(Activation(
     "sigmoid", torch.sigmoid, lambda x: (s := torch.sigmoid(x)) * (1 - s),
-    nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid, derivative_of_output=lambda y: y * (1 - y)))
+    nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid,
+    derivative_of_output=lambda y: (1 - y).mul_(y)))
 _add(Activation(
     "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2,
-    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh, derivative_of_output=lambda y: 1 - y ** 2))
+    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh,
+    derivative_of_output=lambda y: torch.square(y).neg_().add_(1)))  # 1 − y²
 _add(Activation(
     "hardtanh", lambda x: torch.clamp(x, -1.0, 1.0), lambda x: ((x > -1) & (x < 1)).to(x.dtype),
     nn.Hardtanh, "saturating", lambda: 1.0, module_type=nn.Hardtanh))

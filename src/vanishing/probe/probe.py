@@ -336,28 +336,38 @@ class Probe:
             self._order.append(module)
         self._cursor = idx
         if self._want_signal:
-            buf = self._buf
+            hook = partial(self._on_grad, self._buf, self._buf.signal, idx)
             for t in tensors_in(output):
                 if t.requires_grad:
-                    t.register_hook(partial(self._on_grad, buf, buf.signal, idx))
+                    t.register_hook(hook)
 
     def _before_layer(self, module: nn.Module, args: tuple) -> tuple | None:
-        if not (self._want_input and torch.is_grad_enabled()) or (self._frozen and module not in self._index):
+        if not (self._want_input and torch.is_grad_enabled()):
             return None
-        buf, aliases = self._buf, {}
+        idx = self._index.get(module)
+        if idx is None and self._frozen:
+            return None
+        buf = self._buf
+        # on the discovery pass the layer gets its index after this hook: look it up in the backward
+        hook = partial(self._on_input, buf, module) if idx is None else partial(self._on_grad, buf, buf.input, idx)
 
         def alias(a: Any) -> Any:
             # a view of the input: its gradient is the part that flows through this layer only
             if isinstance(a, Tensor) and a.requires_grad and a.is_floating_point():
-                if id(a) not in aliases:
-                    v = a.view_as(a)
-                    v.register_hook(partial(self._on_input, buf, module))
-                    aliases[id(a)] = v
-                return aliases[id(a)]
-            return a
+                v = a.view_as(a)
+                v.register_hook(hook)
+                return v
+            return None
 
-        new = tuple(alias(a) for a in args)
-        return new if aliases else None
+        if len(args) == 1:  # the common case
+            v = alias(args[0])
+            return None if v is None else (v,)
+        aliases: dict[int, Tensor | None] = {}  # one view per distinct input tensor
+        for a in args:
+            if id(a) not in aliases:
+                aliases[id(a)] = alias(a)
+        new = tuple(a if aliases[id(a)] is None else aliases[id(a)] for a in args)
+        return new if any(v is not None for v in aliases.values()) else None
 
     def _before_activation(self, act: BoundActivation, module: nn.Module, args: tuple) -> None:
         if args and isinstance(args[0], Tensor):
@@ -417,9 +427,10 @@ class Probe:
         if buf.closed:
             return
         n = Q.norm(grad)
-        scale = self._grad_scale()
-        if scale is not None:
-            n = n / scale
+        if self.scaler is not None:
+            scale = self._grad_scale()
+            if scale is not None:
+                n = n / scale
         if isinstance(n, Tensor) and n.device != self._device:
             n = n.to(self._device)
         store[idx] = n * n if idx not in store else store[idx] + n * n

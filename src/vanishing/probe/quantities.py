@@ -22,7 +22,7 @@ from ..registry import Registry
 
 __all__ = [
     "Quantity", "QUANTITIES", "NORMS", "ALL", "SATURATION_THRESHOLD",
-    "norm", "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "count_below",
+    "norm", "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "count_below_",
     "activation_rows", "attribution",
 ]
 
@@ -153,13 +153,13 @@ class ActivationStats:
         """Add one forward pass: ``act`` a BoundActivation, ``t`` its input (pre-activation),
         or its output when ``of_output`` (for activations with ``has_output_derivative``)."""
         t = t.detach()
-        d = act.derivative_of_output(t) if of_output else act.derivative(t)
+        d = act.derivative_of_output(t) if of_output else act.derivative(t)  # a new tensor: ours to overwrite
         # a float32 (pairwise) sum is exact enough for a mean and ~3× faster than float64 on the CPU
         deriv_sum = d.sum(dtype=torch.float32 if d.dtype != torch.float64 else None)
         self.deriv_sum = deriv_sum if self.deriv_sum is None else self.deriv_sum + deriv_sum
         self.count += d.numel()
         if act.kind == "saturating":
-            low_sum = count_below(d, SATURATION_THRESHOLD * act.max_derivative())
+            low_sum = count_below_(d, SATURATION_THRESHOLD * act.max_derivative())
             self.low_sum = low_sum if self.low_sum is None else self.low_sum + low_sum
         elif act.kind == "relu_like":
             # a unit is dead when even its largest φ' over the batch is low
@@ -168,16 +168,18 @@ class ActivationStats:
             self.threshold = SATURATION_THRESHOLD * act.max_derivative()
 
 
-def count_below(d: Tensor, threshold: float) -> Tensor:
-    """The number of entries of ``d`` below ``threshold`` (NaN not counted), a 0-d float tensor.
+def count_below_(d: Tensor, threshold: float) -> Tensor:
+    """The number of entries of ``d`` below ``threshold`` (NaN not counted), a 0-d float tensor;
+    overwrites ``d``.
 
-    sign(threshold − d) is exactly 1 where d < threshold and 0 or −1 elsewhere (a rounded
-    difference keeps its sign); float ops instead of ``(d < threshold).sum()`` because the CPU
-    compares into bool and counts bools (via int64) several times slower. A float32 sum of
-    0/1 is exact below 2^24 entries.
+    sign(d − threshold) is exactly −1 where d < threshold and 0 or 1 elsewhere (a rounded
+    difference keeps its sign; sign(NaN) = 0). In-place float ops because on the CPU comparing
+    into a bool tensor and counting it (via int64) is several times slower, and so is each
+    temporary. A float32 sum of 0/−1 is exact below 2^24 entries.
     """
-    low = (threshold - d).sign_().clamp_(min=0)
-    return low.sum(dtype=torch.float64 if d.numel() >= 2 ** 24 or d.dtype == torch.float64 else torch.float32)
+    wide = d.numel() >= 2 ** 24 or d.dtype == torch.float64
+    low = d.sub_(threshold).sign_().clamp_(max=0).sum(dtype=torch.float64 if wide else torch.float32)
+    return low.abs_()  # not neg_(): no −0.0
 
 
 def activation_rows(stats: Sequence[ActivationStats | None], names: Collection[str],
