@@ -227,8 +227,12 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, x_edges: np.ndarr
             ijk = (f, i, j)
             cx, cy = centres_x[j], centres_y[i]
             v = g.values[ijk]
+            box = None
             if math.isfinite(v):
-                colour = _text_colour(im.cmap(im.norm(v)))
+                fill = im.cmap(im.norm(v))
+                colour = _text_colour(fill)
+                # the cell's own colour behind the number keeps it legible over theory lines
+                box = {"boxstyle": "round,pad=0.15", "facecolor": fill, "edgecolor": "none", "alpha": 0.85}
                 note = _cell_note(g, ijk, uniform_n)
                 text = _fmt(value, v) + ("\n" + note if note else "")
             else:
@@ -239,7 +243,7 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, x_edges: np.ndarr
                 text = ("diverged" if g.diverged[ijk] else "failed" if g.failed[ijk] else "no value") \
                     if g.counts[ijk] else "no run"
             ax.text(cx, cy, text, ha="center", va="center", fontsize=fontsize, color=colour,
-                    linespacing=0.95)
+                    linespacing=0.95, bbox=box, zorder=4)
 
 
 def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, baseline: float | None) -> None:
