@@ -217,3 +217,23 @@ def test_functional_and_module_activations_give_the_same_statistics():
     for q in ("saturation", "act_derivative_mean"):
         assert np.isfinite(module[q][:, :2]).all()
         np.testing.assert_array_equal(functional[q], module[q])
+
+
+def test_activation_rows_on_the_host_and_on_a_device_agree():
+    # the accelerator path (no value read) is exercised on the CPU against the host path
+    stats = [Q.ActivationStats() for _ in range(3)] + [None]
+    g = torch.Generator().manual_seed(0)
+    for s, name in zip(stats, ["sigmoid", "relu", "gelu"]):
+        act = get_activation(name)
+        for _ in range(2):
+            s.update(act, 3 * torch.randn(8, 5, generator=g))
+    names = ("saturation", "dead_fraction", "act_derivative_mean")
+    host = {q: row.numpy() for q, row in Q.activation_rows(stats, names, torch.device("cpu")).items()}
+    counts = [1 if s is None else s.count for s in stats]
+    device = {"saturation": Q._device_row([s and s.low_sum for s in stats], counts, torch.device("cpu")),
+              "act_derivative_mean": Q._device_row([s and s.deriv_sum for s in stats], counts, torch.device("cpu"))}
+    for q, row in device.items():
+        np.testing.assert_array_equal(row.numpy(), host[q], err_msg=q)
+    assert np.isfinite(host["saturation"][0]) and np.isnan(host["saturation"][1:]).all()
+    assert np.isfinite(host["dead_fraction"][1]) and np.isnan(host["dead_fraction"][[0, 2, 3]]).all()
+    assert np.isfinite(host["act_derivative_mean"][:3]).all() and np.isnan(host["act_derivative_mean"][3])

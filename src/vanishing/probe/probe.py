@@ -267,7 +267,7 @@ class Probe:
             rows["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
         return rows
 
-    def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Tensor, ...]:
+    def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Tensor | None, ...]:
         """Device index tensors for :meth:`_grad_rows`, one per pattern of present gradients."""
         L = len(self.layers)
         layer_of_grad = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
@@ -279,17 +279,22 @@ class Probe:
         has_grad = torch.zeros(L, dtype=torch.bool)
         has_grad[layer_of_grad] = True
         dev = self._device
-        return (torch.tensor(idx, dtype=torch.long, device=dev), has.to(dev),
+        # every layer has one weight and one bias tensor, all with gradients: no grouping to do
+        grouping = None if idx == list(range(3 * L)) else torch.tensor(idx, dtype=torch.long, device=dev)
+        return (grouping, has.to(dev),
                 torch.tensor(layer_of_grad, dtype=torch.long, device=dev), has_grad.to(dev))
 
     def _weight_norms(self) -> Tensor:
         return Q.grouped_norms(Q.norms(self._weights), *self._w_groups)
 
-    def _weight_groups(self) -> tuple[Tensor, Tensor]:
-        """Device (layer index of each weight, has-weights mask) for grouping weight norms."""
+    def _weight_groups(self) -> tuple[Tensor | None, Tensor]:
+        """Device (layer index of each weight, has-weights mask) for grouping weight norms;
+        no index when each layer has exactly one weight tensor."""
         has = torch.zeros(len(self.layers), dtype=torch.bool)
         has[self._w_idx] = True
-        return torch.tensor(self._w_idx, dtype=torch.long, device=self._device), has.to(self._device)
+        one_each = self._w_idx == list(range(len(self.layers)))
+        groups = None if one_each else torch.tensor(self._w_idx, dtype=torch.long, device=self._device)
+        return groups, has.to(self._device)
 
     def _stack(self, values: dict[int, Tensor | float], L: int) -> Tensor:
         """(L,) float64 on the device from per-layer values (0-d tensors, or floats on the CPU path)."""
@@ -319,7 +324,7 @@ class Probe:
             self._biases += params.biases
             b_idx += [i] * len(params.biases)
         self._w_idx, self._b_idx = w_idx, b_idx
-        self._grad_plans: dict[tuple, tuple[Tensor, ...]] = {}
+        self._grad_plans: dict[tuple, tuple[Tensor | None, ...]] = {}
         self._w_groups = self._weight_groups()
         if self._attached:
             self._register_forward_hooks()  # drop hooks of unused modules (and all if none needed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Collection, Literal, Sequence
 
 import numpy as np
@@ -111,8 +112,13 @@ def norm(t: Tensor) -> Tensor | float:
     return v if _FP32_SAFE_MIN <= v < math.inf else _exact_norm(t, v)
 
 
-def grouped_norms(n: Tensor, groups: Tensor, has: Tensor) -> Tensor:
-    """Root-sum-square of norms ``n`` (P,) by layer index ``groups`` (P,) into (L,); NaN where not ``has``."""
+def grouped_norms(n: Tensor, groups: Tensor | None, has: Tensor) -> Tensor:
+    """Root-sum-square of norms ``n`` (P,) by layer index ``groups`` (P,) into (L,); NaN where not ``has``.
+
+    ``groups=None`` says that norm ``i`` is the only one of row ``i`` (P = L, all ``has``): ``n`` itself.
+    """
+    if groups is None:
+        return n
     sq = torch.zeros(has.shape[0], dtype=torch.float64, device=n.device).index_add_(0, groups, n * n)
     return torch.where(has, sq.sqrt(), torch.full_like(sq, float("nan")))
 
@@ -186,28 +192,39 @@ def activation_rows(stats: Sequence[ActivationStats | None], names: Collection[s
                     device: torch.device) -> dict[str, Tensor]:
     """(L,) float64 rows for ``names`` among ``saturation``, ``dead_fraction``, ``act_derivative_mean``.
 
-    NaN where a layer has no statistics or its activation kind has no such quantity; one
-    stacked division per row rather than a few tensor ops per layer.
+    NaN where a layer has no statistics or its activation kind has no such quantity. On the CPU
+    (reading a value is free) the rows are built from floats; elsewhere with one stacked
+    division per row, without a host round trip.
     """
-    def row(values: list[Tensor | None], mean: bool) -> Tensor:
-        out = torch.full((len(values),), math.nan, dtype=torch.float64, device=device)
-        idx = [i for i, v in enumerate(values) if v is not None]
-        if idx:
-            v = torch.stack([values[i] for i in idx]).to(device, torch.float64)
-            if mean:  # sums over entries → means
-                v = v / torch.tensor([max(stats[i].count, 1) for i in idx], dtype=torch.float64, device=device)
-            out[idx] = v
-        return out
-
+    row = _host_row if device.type == "cpu" else partial(_device_row, device=device)
+    counts = [1 if s is None else max(s.count, 1) for s in stats]
     rows = {}
     if "saturation" in names:
-        rows["saturation"] = row([None if s is None else s.low_sum for s in stats], mean=True)
+        rows["saturation"] = row([None if s is None else s.low_sum for s in stats], counts)
     if "dead_fraction" in names:
         rows["dead_fraction"] = row([None if s is None or s.top is None else
-                                     (s.top < s.threshold).to(torch.float64).mean() for s in stats], mean=False)
+                                     (s.top < s.threshold).to(torch.float64).mean() for s in stats], None)
     if "act_derivative_mean" in names:
-        rows["act_derivative_mean"] = row([None if s is None else s.deriv_sum for s in stats], mean=True)
+        rows["act_derivative_mean"] = row([None if s is None else s.deriv_sum for s in stats], counts)
     return rows
+
+
+def _host_row(values: list[Tensor | None], counts: list[int] | None) -> Tensor:
+    """values[i] / counts[i] (or values[i] without counts) as a CPU tensor; NaN where None."""
+    return torch.tensor([math.nan if v is None else float(v) / (1 if counts is None else counts[i])
+                         for i, v in enumerate(values)], dtype=torch.float64)
+
+
+def _device_row(values: list[Tensor | None], counts: list[int] | None, device: torch.device) -> Tensor:
+    """As :func:`_host_row`, on ``device`` without reading any value."""
+    out = torch.full((len(values),), math.nan, dtype=torch.float64, device=device)
+    idx = [i for i, v in enumerate(values) if v is not None]
+    if idx:
+        v = torch.stack([values[i] for i in idx]).to(device, torch.float64)
+        if counts is not None:
+            v = v / torch.tensor([counts[i] for i in idx], dtype=torch.float64, device=device)
+        out[idx] = v
+    return out
 
 
 def attribution(signal: np.ndarray, inp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
