@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import time
@@ -163,9 +165,21 @@ def _jsonable(v: Any) -> Any:
 
 
 def _theory(config: RunConfig, in_features: int, out_features: int) -> dict[str, Any] | None:
-    """Mean-field prediction for plain MLPs (no norm, no skips); None where it does not apply."""
+    """Mean-field prediction for plain MLPs (no norm, no skips); None where it does not apply.
+
+    The prediction depends on the architecture and the inits only: runs that differ in seed,
+    learning rate or training settings share one computation (a sweep over seeds computes it once).
+    """
     if config.norm != "none" or config.residual:
         return None
+    key = (config.activation, config.init, config.bias_init, config.depth, config.width, in_features, out_features)
+    return copy.deepcopy(_theory_of(key))
+
+
+@functools.lru_cache(maxsize=1024)
+def _theory_of(key: tuple) -> dict[str, Any] | None:
+    activation, init, bias_init, depth, width, in_features, out_features = key
+    config = RunConfig.make(activation=activation, init=init, bias_init=bias_init, depth=depth, width=width)
     from .. import theory
 
     try:
