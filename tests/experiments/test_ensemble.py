@@ -124,3 +124,20 @@ def test_split_groups_balances_work_across_workers() -> None:
     for p in parts:  # every part is still one stackable group
         assert len({group_key(configs[i]) for i in p}) == 1
     assert split_groups(configs[:1], 3) == [[0]]
+
+
+def test_evaluation_in_row_chunks_matches_single_runs(monkeypatch) -> None:
+    from vanishing.train import ensemble
+
+    monkeypatch.setattr(ensemble, "_EVAL_FLOATS", 3 * 12 * 300)  # chunks of ~300 rows
+    configs = [RunConfig.make(BASE, activation="tanh", init="xavier_normal", seed=s) for s in range(3)]
+    for b, c in zip(run_group(configs), configs):
+        _same(b, run(c))
+
+
+def test_regression_members_match_single_runs() -> None:
+    configs = [RunConfig.make(BASE, dataset="teacher", activation=a, init="xavier_normal", seed=s, lr=0.05)
+               for a, s in (("tanh", 0), ("relu", 1))]
+    for b, c in zip(run_group(configs), configs):
+        assert b.outcome.final_test_accuracy is None
+        _same(b, run(c))

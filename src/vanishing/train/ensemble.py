@@ -54,6 +54,7 @@ GROUP_FIELDS = ("dataset", "depth", "width", "norm", "residual", "optimizer", "b
                 "record_every", "device")
 
 _ADAM_BETAS = (0.9, 0.999)
+_EVAL_FLOATS = 16 * 2**20  # evaluation chunk: M × rows × width floats per layer output
 _ADAM_EPS = 1e-8
 _MOMENTUM = 0.9
 
@@ -264,16 +265,31 @@ class _Ensemble:
 
     @torch.no_grad()
     def evaluate_both(self, x_eval: Tensor, y_eval: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """(M,) training-subset loss and accuracy and test accuracy, from one forward pass over both sets."""
+        """(M,) training-subset loss and accuracy and test accuracy, from forward passes over both sets.
+
+        Rows go through in chunks so that one layer's output stays under ~64 MB whatever the
+        group size and the data set (a user's MNIST test set has 10 000 rows).
+        """
         n = x_eval.shape[1]
         x = torch.cat([x_eval, self.x_test], 1)
         y = torch.cat([y_eval, self.y_test], 1)
-        out, *_ = self.forward(x.expand(self.M, *x.shape[1:]) if x.shape[0] == 1 else x)
-        y = y.expand(self.M, *y.shape[1:]) if y.shape[0] == 1 else y
-        loss = self.losses(out[:, :n], y[:, :n])
+        widest = max(self.configs[0].width, x.shape[-1], self.W[-1].shape[1])
+        chunk = max(256, _EVAL_FLOATS // (self.M * widest))
+        loss_sum = torch.zeros(self.M, dtype=torch.float64, device=self.device)
+        hits = []
+        for a in range(0, x.shape[1], chunk):
+            xc, yc = x[:, a:a + chunk], y[:, a:a + chunk]
+            out, *_ = self.forward(xc.expand(self.M, *xc.shape[1:]) if xc.shape[0] == 1 else xc)
+            yc = yc.expand(self.M, *yc.shape[1:]) if yc.shape[0] == 1 else yc
+            k = max(0, min(n - a, xc.shape[1]))  # rows of this chunk from the training subset
+            if k:
+                loss_sum += self.losses(out[:, :k], yc[:, :k]).double() * k
+            if self.task == "classification":
+                hits.append(out.argmax(-1) == yc)
+        loss = (loss_sum / n).float()
         if self.task != "classification":
             return loss, None, None
-        hit = (out.argmax(-1) == y).float()
+        hit = torch.cat(hits, 1).float()
         return loss, hit[:, :n].mean(1), hit[:, n:].mean(1)
 
     # --- optimizer ---------------------------------------------------------------------
