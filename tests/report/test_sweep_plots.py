@@ -241,3 +241,17 @@ def test_plot_cli_missing_store_and_bad_suffix(store_path, tmp_path):
     r = runner.invoke(app, ["plot", str(store_path), "--x", "activation", "--y", "depth",
                             "--value", "vanishing_orders", "--out", str(tmp_path / "x.txt")])
     _one_line_error(r, ".png")
+
+
+def test_bands_of_orders_share_one_colour_scale():
+    rows = _rows()
+    for r in rows:
+        r["signal_vanishing_orders"] = 3 * r["vanishing_orders"]
+    fig = sweep_plots.heatmap(rows, "init", "depth", ["signal_vanishing_orders", "vanishing_orders"])
+    norms = {(ax.images[0].norm.vmin, ax.images[0].norm.vmax) for ax in fig.axes if ax.images}
+    assert len(norms) == 1
+    cells = defaultdict(list)  # no facet: each cell averages every activation and seed
+    for r in rows:
+        cells[(r["depth"], r["init"])].append(r["signal_vanishing_orders"])
+    widest = max(abs(sum(v) / len(v)) for v in cells.values())
+    assert norms.pop() == pytest.approx((-widest, widest))

@@ -211,7 +211,7 @@ def _metric_title(value: str, agg: str) -> str:
     words = {"vanishing_orders": "vanishing orders of ‖∂L/∂W‖ at step 0",
              "vanishing_orders_final": "vanishing orders of ‖∂L/∂W‖ at the last step",
              "signal_vanishing_orders": "vanishing orders of back-propagated ‖∂L/∂z‖ at step 0",
-             "predicted_vanishing_orders": "mean-field predicted vanishing orders",
+             "predicted_vanishing_orders": "mean-field predicted vanishing orders of ‖∂L/∂z‖",
              "final_test_accuracy": "test accuracy", "final_train_accuracy": "train accuracy"}
     name = words.get(value, value)
     return name if agg == "mean" else f"{agg} of {name}"
@@ -250,7 +250,7 @@ def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, base
     cb = fig.colorbar(im, ax=axes, shrink=0.9, pad=0.02)
     label = _metric_title(value, agg) if agg != "mean" or not _is_orders(value) else ""
     if _is_orders(value):
-        g = "z" if value.startswith("signal_") else "W"
+        g = "z" if value.startswith(("signal_", "predicted_")) else "W"  # theory predicts ‖∂L/∂z‖
         label = f"log10 ‖∂L/∂{g}_last‖ / ‖∂L/∂{g}_first‖" + (f"  ({agg})" if agg != "mean" else "")
     elif _is_accuracy(value) and baseline is not None:
         label += f"  (red: majority baseline {baseline:.2f})"
@@ -309,8 +309,12 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
         bands = [fig]
     else:
         bands = fig.subfigures(1 if side else nb, nb if side else 1, squeeze=False).ravel()
+    # bands of orders share one colour scale, so equal colours mean equal orders across metrics
+    orders = [g.values for v, g in zip(values, grids) if _is_orders(v)]
+    shared = np.concatenate([o.ravel() for o in orders]) if orders else None
     for band, v, g in zip(bands, values, grids):
-        _band(band, g, x, y, v, facet, agg, cmap, cols, nrows, cell_w)
+        _band(band, g, x, y, v, facet, agg, cmap, cols, nrows, cell_w,
+              shared if _is_orders(v) else g.values)
         if len(values) > 1:
             band.suptitle(_metric_title(v, agg), fontsize=10.5, fontweight="bold")
     names = _metric_title(values[0], agg) if nb == 1 else f"{nb} metrics"
@@ -320,9 +324,9 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
 
 
 def _band(fig: Any, g: Grid, x: str, y: str, value: str, facet: str | None, agg: str, cmap: str | None,
-          cols: int, nrows: int, cell_w: float) -> None:
-    """One metric: a panel per facet value on one colour scale, and its colour bar."""
-    cmap_name, norm = _colour_scale(value, g.values, g.baseline, cmap)
+          cols: int, nrows: int, cell_w: float, scale_values: np.ndarray) -> None:
+    """One metric: a panel per facet value on one colour scale (spanning ``scale_values``), and its colour bar."""
+    cmap_name, norm = _colour_scale(value, scale_values, g.baseline, cmap)
     nf, ny, nx = g.values.shape
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     present = g.counts[g.counts > 0]
