@@ -255,3 +255,42 @@ def test_bands_of_orders_share_one_colour_scale():
         cells[(r["depth"], r["init"])].append(r["signal_vanishing_orders"])
     widest = max(abs(sum(v) / len(v)) for v in cells.values())
     assert norms.pop() == pytest.approx((-widest, widest))
+
+
+def test_order_puts_axis_values_as_the_sweep_lists_them():
+    rows = _rows(seeds=1)
+    fig = sweep_plots.heatmap(rows, "init", "depth", "vanishing_orders", "activation",
+                              order={"init": INITS[::-1], "activation": ["relu"], "depth": [20, 10, 5]})
+    panels = _panels(fig)
+    assert list(panels) == ["activation = relu", "activation = tanh", "activation = sigmoid"]
+    ax = panels["activation = relu"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == INITS[::-1]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["5", "10", "20"]  # numbers stay sorted
+    img = np.ma.filled(ax.images[0].get_array(), np.nan)
+    assert img[0, 0] == pytest.approx(_means(rows, "vanishing_orders", "relu")[(5, INITS[1])])
+
+
+def test_plot_cli_follows_the_sweep_grid_order(tmp_path, monkeypatch):
+    db = tmp_path / "s.db"
+    base = "base: {depth: 3, width: 8, steps: 4, record_every: 2, device: cpu}\n"
+    # sigmoid is stored first (by another sweep); the plot still follows sweep s's grid: tanh, sigmoid
+    for name, grid in (("t", "[sigmoid]"), ("s", "[tanh, sigmoid]")):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"name: {name}\n{base}grid: {{activation: {grid}}}\n", encoding="utf-8")
+        r = runner.invoke(app, ["sweep", str(spec), "--store", str(db), "--executor", "sequential"])
+        assert r.exit_code == 0, r.output
+    assert [row["activation"] for row in Store(db).rows()] == ["sigmoid", "tanh"]
+    seen = {}
+    real = sweep_plots.heatmap
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        seen["x"] = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        return fig
+
+    monkeypatch.setattr(sweep_plots, "heatmap", spy)
+    out = tmp_path / "s.png"
+    r = runner.invoke(app, ["plot", str(db), "--sweep", "s", "--x", "activation", "--y", "depth",
+                            "--value", "vanishing_orders", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.exists() and seen["x"] == ["tanh", "sigmoid"]

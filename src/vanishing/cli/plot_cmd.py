@@ -40,6 +40,12 @@ def plot_command(
         raise ConfigError("--facet", facet, "no facet with --phase-diagram (select one slice with --where)")
     with Store(store, create=False) as db:
         rows = db.rows(where, sweep)
+        # axes follow the order the sweep specs list their grid values in
+        order: dict[str, list] = {}
+        for s in db.sweeps():
+            if sweep is None or s["name"] == sweep:
+                for field, values in ((s.get("spec") or {}).get("grid") or {}).items():
+                    order.setdefault(field, list(values))
     if phase_diagram:
         if len(value) != 1:
             raise ConfigError("--value", value, "one metric with --phase-diagram")
@@ -47,7 +53,7 @@ def plot_command(
                                         agg=agg, title=title)
     else:
         assert x is not None and y is not None
-        fig = sweep_plots.heatmap(rows, x, y, value, facet, agg=agg, title=title)
+        fig = sweep_plots.heatmap(rows, x, y, value, facet, agg=agg, title=title, order=order)
     path = sweep_plots.save(fig, out)
     console.print(f"{len(rows)} runs plotted to [bold]{path}[/]", highlight=False)
 

@@ -95,14 +95,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-def _axis_values(values: list[Any]) -> list[Any]:
-    """Distinct values in order of appearance; numbers sorted."""
+def _axis_values(values: list[Any], preferred: Sequence[Any] | None = None) -> list[Any]:
+    """Distinct values: numbers sorted; others in ``preferred`` order (a sweep's grid), then as they appear."""
     seen: dict[Hashable, Any] = {}
     for v in values:
         seen.setdefault(_key(v), v)
     out = list(seen.values())
     if out and all(_is_number(v) for v in out):
         out.sort()
+    elif preferred:
+        rank = {_key(v): i for i, v in enumerate(preferred)}
+        out.sort(key=lambda v: rank.get(_key(v), len(rank)))  # stable: unlisted keep their order
     return out
 
 
@@ -122,17 +125,19 @@ def _number(v: Any) -> float:
 
 
 def grid(rows: Sequence[Row], x: str, y: str, value: str, facet: str | None = None,
-         agg: str = "mean") -> Grid:
+         agg: str = "mean", order: Mapping[str, Sequence[Any]] | None = None) -> Grid:
     """Aggregate ``value`` of ``rows`` onto cells of (``facet``, ``y``, ``x``).
 
     ``x``/``y``/``facet`` name config fields (or ``"sigma_w2"``: σ_w² read from the init spec).
+    ``order``: field → values in the order to show them (a sweep spec's grid); numbers are sorted.
     """
+    order = order or {}
     if agg not in AGGREGATES:
         raise ConfigError("agg", agg, list(AGGREGATES))
     _check_fields(rows, {"x": x, "y": y, "value": value, "facet": facet})
     coords = [(_get(r, facet) if facet else None, _get(r, y), _get(r, x)) for r in rows]
-    facets = _axis_values([c[0] for c in coords]) if facet else [None]
-    ys, xs = _axis_values([c[1] for c in coords]), _axis_values([c[2] for c in coords])
+    facets = _axis_values([c[0] for c in coords], order.get(facet)) if facet else [None]
+    ys, xs = _axis_values([c[1] for c in coords], order.get(y)), _axis_values([c[2] for c in coords], order.get(x))
     index = [{_key(v): i for i, v in enumerate(vals)} for vals in (facets, ys, xs)]
     shape = (len(facets), len(ys), len(xs))
     cells: dict[tuple[int, int, int], list[float]] = {}
@@ -278,7 +283,8 @@ def _count_line(g: Grid, agg: str) -> str:
 
 
 def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], facet: str | None = None, *,
-            agg: str = "mean", title: str | None = None, cmap: str | None = None) -> Figure:
+            agg: str = "mean", title: str | None = None, cmap: str | None = None,
+            order: Mapping[str, Sequence[Any]] | None = None) -> Figure:
     """``value`` over ``x`` × ``y``, one panel per value of ``facet``, on one shared colour scale.
 
     Each cell is annotated with its value. ``*_orders`` metrics use a diverging map centred at 0
@@ -291,11 +297,13 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
         value: a summary metric, e.g. ``vanishing_orders`` or ``final_test_accuracy``; several
             give one band of panels each, stacked, each with its own colour scale.
         agg: ``mean``, ``median``, ``min`` or ``max`` over the runs of a cell (seeds, other fields).
+        order: field → values in the order to show them, e.g. the sweep spec's ``grid``; by default
+            numbers are sorted and other values keep the order they first appear in ``rows``.
     """
     values = [value] if isinstance(value, str) else list(value)
     if not values:
         raise ConfigError("value", value, "at least one metric")
-    grids = [grid(rows, x, y, v, facet, agg) for v in values]
+    grids = [grid(rows, x, y, v, facet, agg, order) for v in values]
     nf, ny, nx = grids[0].values.shape
     cols = min(nf, 4)
     nrows = math.ceil(nf / cols)
