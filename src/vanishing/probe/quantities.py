@@ -178,14 +178,12 @@ def count_below_(d: Tensor, threshold: float) -> Tensor:
     """The number of entries of ``d`` below ``threshold`` (NaN not counted), a 0-d float tensor;
     overwrites ``d``.
 
-    sign(d − threshold) is exactly −1 where d < threshold and 0 or 1 elsewhere (a rounded
-    difference keeps its sign; sign(NaN) = 0). In-place float ops because on the CPU comparing
-    into a bool tensor and counting it (via int64) is several times slower, and so is each
-    temporary. A float32 sum of 0/−1 is exact below 2^24 entries.
+    The comparison writes 0/1 into ``d`` itself: on the CPU a comparison into a bool tensor,
+    and counting that (via int64), are each ~3× slower. A float32 sum of 0/1 is exact below
+    2^24 entries.
     """
     wide = d.numel() >= 2 ** 24 or d.dtype == torch.float64
-    low = d.sub_(threshold).sign_().clamp_(max=0).sum(dtype=torch.float64 if wide else torch.float32)
-    return low.abs_()  # not neg_(): no −0.0
+    return torch.lt(d, threshold, out=d).sum(dtype=torch.float64 if wide else torch.float32)
 
 
 def activation_rows(stats: Sequence[ActivationStats | None], names: Collection[str],
