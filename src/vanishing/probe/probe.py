@@ -510,7 +510,8 @@ def _to_host(tensors: list[Tensor]) -> list[np.ndarray]:
     for i, t in enumerate(tensors):
         by_device.setdefault(t.device, []).append(i)
     for idx in by_device.values():
-        flat = torch.cat([tensors[i].reshape(-1).to(torch.float64) for i in idx]).cpu().numpy()
+        # cat promotes mixed dtypes; one conversion for all (rows are float64 already)
+        flat = torch.cat([tensors[i].reshape(-1) for i in idx]).to(torch.float64).cpu().numpy()
         start = 0
         for i in idx:
             n = tensors[i].numel()
