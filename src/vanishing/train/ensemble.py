@@ -97,21 +97,35 @@ def cost(config: RunConfig) -> float:
 
 
 def split_groups(configs: Sequence[RunConfig], parts: int, max_members: int = 128) -> list[list[int]]:
-    """:func:`groups`, with the costliest groups halved until there are at least ``parts`` of them.
+    """:func:`groups`, cut so that ``parts`` workers taking them largest first finish together.
 
-    For spreading a sweep over ``parts`` workers: each part is still a stacked group, so
-    every worker keeps the batched speed-up. Largest first (the order a pool should start them).
+    Every group costing more than a worker's share (the total / ``parts``) gives away pieces of
+    exactly one share, and the rest stays one group; with the pieces handed out largest first
+    (the order returned, the order a pool takes them), every worker gets about one share. Each
+    piece is still a stacked group, so every worker keeps the batched speed-up.
     """
     out = groups(configs, max_members)
+    if parts <= 1 or not out:
+        return out
+    total = sum(cost(c) for c in configs)
+    share = total / parts
+    cut: list[list[int]] = []
+    for g in out:
+        per = cost(configs[g[0]])  # members of a group share depth, width and steps: equal cost
+        cap = max(1, int(share / per + 1e-9)) if per > 0 else len(g)
+        while len(g) > cap and (len(g) - cap) * per > 0:
+            cut.append(g[:cap])
+            g = g[cap:]
+        cut.append(g)
     weight = lambda g: sum(cost(configs[i]) for i in g)  # noqa: E731
-    while len(out) < parts:
-        big = max(out, key=weight)
+    while len(cut) < parts:  # fewer groups than workers: halve the costliest
+        big = max(cut, key=weight)
         if len(big) < 2:
             break
-        out.remove(big)
+        cut.remove(big)
         half = (len(big) + 1) // 2
-        out += [big[:half], big[half:]]
-    return sorted(out, key=weight, reverse=True)
+        cut += [big[:half], big[half:]]
+    return sorted(cut, key=weight, reverse=True)
 
 
 def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | None = None) -> list["RunResult"]:
@@ -209,6 +223,8 @@ class _Ensemble:
         # the forward pass uses the activation modules the single runs use (torch's fused kernels)
         self.act_fns = [(a, e, act.module()) for a, e, act in self.act_runs]
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float32, device=dev)
+        lrs = {c.lr for c in configs}
+        self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
         self.schedule = recorded_steps(c0.steps, c0.record_every)
         # the probe's layer descriptions and schedule metadata, from an unattached probe of member 0
         probe = watch(models[0], None, every=self.schedule, layers=models[0].weight_layers())
@@ -228,16 +244,23 @@ class _Ensemble:
         raise IndexError(member)
 
     # --- the stacked network -----------------------------------------------------------
-    def forward(self, x: Tensor, keep: bool = False) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
-        """Logits (M, N, C); with ``keep``: layer inputs, layer outputs z_l and activation inputs."""
+    def forward(self, x: Tensor, keep: bool = False, members: tuple[int, int] | None = None,
+                ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+        """Logits (M, N, C); with ``keep``: layer inputs, layer outputs z_l and activation inputs.
+
+        ``members=(s, e)``: only members s..e-1 (one activation run), on views of the weights.
+        """
         inputs: list[Tensor] = []
         zs: list[Tensor] = []
         pre: list[Tensor] = []
+        sl = slice(*members) if members is not None else slice(None)
+        fns = [fn for s, e, fn in self.act_fns if s == members[0]] if members is not None else \
+            [self.act_fns[0][2]] if len(self.act_fns) == 1 else None
         h = x
         for l in range(self.L):
             if keep:
                 inputs.append(h)
-            z = torch.baddbmm(self.b[l].unsqueeze(1), h, self.W[l].transpose(1, 2))
+            z = torch.baddbmm(self.b[l][sl].unsqueeze(1), h, self.W[l][sl].transpose(1, 2))
             if keep:
                 z.retain_grad()
                 zs.append(z)
@@ -245,16 +268,28 @@ class _Ensemble:
                 return z, inputs, zs, pre
             u = z
             if self.norm == "layer":
-                u = F.layer_norm(z, z.shape[-1:], eps=self.ln_eps) * self.gamma[l].unsqueeze(1) \
-                    + self.beta[l].unsqueeze(1)
+                u = F.layer_norm(z, z.shape[-1:], eps=self.ln_eps) * self.gamma[l][sl].unsqueeze(1) \
+                    + self.beta[l][sl].unsqueeze(1)
             if keep:
                 pre.append(u)
-            if len(self.act_fns) == 1:
-                a = self.act_fns[0][2](u)
+            if fns is not None:
+                a = fns[0](u)
             else:
                 a = torch.cat([fn(u[s:e]) for s, e, fn in self.act_fns])
             h = h + a if self.residual[l] else a
         raise AssertionError("unreachable")
+
+    @torch.no_grad()
+    def logits(self, x: Tensor) -> Tensor:
+        """(M, N, C) without gradients: one chain per activation run on weight views (no concatenation
+        of hidden layers), ``x`` (1, N, F) shared or (M, N, F)."""
+        if len(self.act_fns) == 1:
+            return self.forward(x.expand(self.M, *x.shape[1:]) if x.shape[0] == 1 else x)[0]
+        outs = []
+        for s, e, _ in self.act_fns:
+            xs = x.expand(e - s, *x.shape[1:]) if x.shape[0] == 1 else x[s:e]
+            outs.append(self.forward(xs, members=(s, e))[0])
+        return torch.cat(outs)
 
     def losses(self, out: Tensor, y: Tensor) -> Tensor:
         """(M,) mean loss of each member; ``y`` (M, N) labels or (M, N, C) targets."""
@@ -279,7 +314,7 @@ class _Ensemble:
         hits = []
         for a in range(0, x.shape[1], chunk):
             xc, yc = x[:, a:a + chunk], y[:, a:a + chunk]
-            out, *_ = self.forward(xc.expand(self.M, *xc.shape[1:]) if xc.shape[0] == 1 else xc)
+            out = self.logits(xc)
             yc = yc.expand(self.M, *yc.shape[1:]) if yc.shape[0] == 1 else yc
             k = max(0, min(n - a, xc.shape[1]))  # rows of this chunk from the training subset
             if k:
@@ -307,6 +342,18 @@ class _Ensemble:
     def update(self, active: Tensor | None) -> None:
         """One optimizer step (torch's SGD / SGD momentum 0.9 / Adam formulas), members in ``active`` only."""
         self.t += 1
+        if active is None and self.uniform_lr is not None and self.opt in ("sgd", "momentum"):
+            # every member alive and one learning rate: torch's own foreach update, all tensors at once
+            grads = [p.grad for p in self.params]
+            if self.opt == "momentum":
+                if self.buf[0] is None:
+                    self.buf = torch._foreach_mul(grads, 1.0)
+                else:
+                    torch._foreach_mul_(self.buf, _MOMENTUM)
+                    torch._foreach_add_(self.buf, grads)
+                grads = self.buf
+            torch._foreach_add_(self.params, grads, alpha=-self.uniform_lr)
+            return
         for i, p in enumerate(self.params):
             g = p.grad
             lr = self.lr.view(-1, *([1] * (p.dim() - 1)))
