@@ -168,3 +168,11 @@ def test_one_learning_rate_for_all_members_takes_the_fused_update(optimizer: str
     # at lr 1e5 the sigmoid member saturates: its mean φ' (~1e-5) is ill-conditioned, hence the looser rtol
     for b, s in zip(run_group(configs), singles):
         _same(b, s, rtol=1e-3 if lr < 1 else 1e-2)
+
+
+def test_interleaved_activations_come_back_in_the_order_given() -> None:
+    configs = [RunConfig.make(BASE, activation=a, seed=s) for s in (0, 1) for a in ("tanh", "relu", "sigmoid")]
+    out = run_group(configs)
+    assert [r.config for r in out] == configs
+    for b, c in zip(out, configs):
+        _same(b, run(c))

@@ -152,7 +152,13 @@ def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | Non
                 raise KeyboardInterrupt
             results.append(r)
         return results
-    return _Ensemble(configs).train(on_step)
+    # members with the same activation side by side: one contiguous run per activation
+    order = sorted(range(len(configs)), key=lambda i: configs[i].activation)
+    trained = _Ensemble([configs[i] for i in order]).train(on_step)
+    results: list["RunResult"] = [None] * len(configs)  # type: ignore[list-item]
+    for pos, i in enumerate(order):
+        results[i] = trained[pos]
+    return results
 
 
 def _per_run_progress(on_step: Callable[[int], None] | None) -> Callable[[int], None] | None:
@@ -236,12 +242,6 @@ class _Ensemble:
                              for l, m in enumerate(models[0].weight_layers())] for c in configs]
         self.probe_meta = {"quantities": {q: repr(s) for q, s in probe.schedules.items()},
                            "unused_layers": [], "scaler": False}
-
-    def _act(self, member: int) -> BoundActivation:
-        for a, e, act in self.act_runs:
-            if a <= member < e:
-                return act
-        raise IndexError(member)
 
     # --- the stacked network -----------------------------------------------------------
     def forward(self, x: Tensor, keep: bool = False, members: tuple[int, int] | None = None,
