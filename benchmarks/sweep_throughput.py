@@ -1,6 +1,6 @@
 """Sweep throughput: runs/s of each executor against a plain loop of single runs (a script, not a test).
 
-The reference sweep (issue 7): digits; depth {5, 10, 20}; width 64; activations {sigmoid, tanh,
+The reference sweep (issue 7, ``examples/sweeps/reference.yaml``): digits; depth {5, 10, 20}; width 64; activations {sigmoid, tanh,
 relu, leaky_relu, elu, gelu}; inits {normal:std=0.01, xavier_normal, he_normal, orthogonal};
 3 seeds; 300 steps; batch 64; the probe on the run's default schedule (every 10 steps + the last),
 i.e. 216 runs. Every variant computes exactly the same runs (same configs, same results):
@@ -30,26 +30,28 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 
 from vanishing.config import RunConfig
 from vanishing.data import load_dataset
 from vanishing.experiments.executors import ExecutorOptions, get_executor
 from vanishing.experiments.run import recorded_steps, run
+from vanishing.experiments.sweep import SweepSpec
 from vanishing.train.loop import EVAL_TRAIN_SAMPLES
 
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"]
-INITS = ["normal:std=0.01", "xavier_normal", "he_normal", "orthogonal"]
-DEPTHS = [5, 10, 20]
+REFERENCE = Path(__file__).resolve().parent.parent / "examples" / "sweeps" / "reference.yaml"
 TARGET_SPEEDUP, TARGET_PEAK = 10.0, 0.40
 
 
 def reference_configs(seeds: int, steps: int) -> list[RunConfig]:
-    return [RunConfig.make(dataset="digits", depth=d, width=64, activation=a, init=i, seed=s, steps=steps,
-                           batch_size=64, record_every=10)
-            for d in DEPTHS for a in ACTIVATIONS for i in INITS for s in range(seeds)]
+    """``examples/sweeps/reference.yaml`` with ``seeds`` seeds and ``steps`` steps."""
+    raw = yaml.safe_load(REFERENCE.read_text())
+    raw["seeds"], raw["base"]["steps"] = seeds, steps
+    return SweepSpec.parse(raw, name="reference").configs()
 
 
 def matmul_flops(configs: list[RunConfig]) -> float:
@@ -136,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     peaks.append(matmul_peak())
     peak = max(peaks)
     flops = matmul_flops(configs)
-    print(f"\nreference sweep: {len(configs)} runs ({len(DEPTHS)} depths × {len(ACTIVATIONS)} activations × "
-          f"{len(INITS)} inits × {seeds} seeds), {steps} steps, batch 64, width 64, digits; "
+    print(f"\nreference sweep (examples/sweeps/reference.yaml): {len(configs)} runs (3 depths × 6 activations × "
+          f"4 inits × {seeds} seeds), {steps} steps, batch 64, width 64, digits; "
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
     print(f"float32 matmul peak (torch.mm 2048²): {peak / 1e9:.1f} GFLOP/s; the sweep needs "
           f"{flops / 1e12:.2f} TFLOP of matrix products\n")
