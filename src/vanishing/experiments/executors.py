@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, Union
 from ..config import RunConfig
 from ..errors import VanishingError
 from ..registry import Registry
+from ..train.loop import StepDeltas
 
 if TYPE_CHECKING:
     from .run import RunResult
@@ -80,29 +81,14 @@ def _run_one(config: RunConfig, on_step: Callable[[int], None] | None = None) ->
     return result
 
 
-def _stepper(advance: Callable[[int], None]) -> tuple[Callable[[int], None], Callable[[int], None]]:
-    """``on_step(k)`` (k steps done in this run) → ``advance(delta)``; ``finish(steps)`` tops up to ``steps``."""
-    last = [0]
-
-    def on_step(k: int) -> None:
-        advance(k - last[0])
-        last[0] = k
-
-    def finish(steps: int) -> None:
-        advance(steps - last[0])
-        last[0] = 0
-
-    return on_step, finish
-
-
 @EXECUTORS.register("sequential")
 def sequential(configs: Sequence[RunConfig], advance: Callable[[int], None],
                options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """One run after another in this process."""
-    on_step, finish = _stepper(advance)
+    steps = StepDeltas(advance)
     for i, config in enumerate(configs):
-        out = _run_one(config, on_step)
-        finish(config.steps)
+        out = _run_one(config, steps)
+        steps.finish(config.steps)
         yield i, out
 
 
@@ -219,14 +205,7 @@ def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
 
 
 def _run_in_worker(group: list[RunConfig], part: int = -1) -> "tuple[list[Finished], list[str]]":
-    send = _progress_sender(part)
-    last = [0]
-
-    def on_step(k: int) -> None:
-        send(k - last[0])
-        last[0] = k
-
-    return [(0, _run_one(group[0], on_step))], []
+    return [(0, _run_one(group[0], StepDeltas(_progress_sender(part))))], []
 
 
 def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,

@@ -42,7 +42,8 @@ from torch.nn import functional as F
 from ..config import RunConfig
 from ..nets.activations import BoundActivation, get_activation
 from ..probe import quantities as Q
-from .loop import EVAL_TRAIN_SAMPLES, TrainOutcome, _batches, resolve_device
+from ..probe.trace import Trace
+from .loop import EVAL_TRAIN_SAMPLES, StepDeltas, TrainOutcome, _batches, resolve_device
 
 if TYPE_CHECKING:
     from ..experiments.run import RunResult
@@ -147,7 +148,7 @@ def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | Non
     if not stackable(configs[0]):
         results = []
         for c in configs:
-            r = run(c, on_step=_per_run_progress(on_step))
+            r = run(c, on_step=None if on_step is None else StepDeltas(on_step))
             if r.outcome.interrupted:
                 raise KeyboardInterrupt
             results.append(r)
@@ -161,24 +162,12 @@ def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | Non
     return results
 
 
-def _per_run_progress(on_step: Callable[[int], None] | None) -> Callable[[int], None] | None:
-    if on_step is None:
-        return None
-    last = [0]
-
-    def cb(k: int) -> None:
-        on_step(k - last[0])
-        last[0] = k
-
-    return cb
-
-
 class _Ensemble:
     """The stacked state of one group: parameters (M, ...), optimizer state, data, generators."""
 
     def __init__(self, configs: list[RunConfig]):
         from ..experiments.run import recorded_steps, setup
-        from ..probe import watch
+        from ..probe import Probe
 
         self.start = time.perf_counter()
         self.configs = configs
@@ -233,8 +222,7 @@ class _Ensemble:
         self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
         self.schedule = recorded_steps(c0.steps, c0.record_every)
         # the probe's layer descriptions and schedule metadata, from an unattached probe of member 0
-        probe = watch(models[0], None, every=self.schedule, layers=models[0].weight_layers())
-        probe.detach()
+        probe = Probe(models[0], None, every=self.schedule, layers=models[0].weight_layers())  # never attached
         from ..probe.layers import layer_info
 
         names = {m: n for n, m in models[0].named_modules()}
@@ -254,8 +242,10 @@ class _Ensemble:
         zs: list[Tensor] = []
         pre: list[Tensor] = []
         sl = slice(*members) if members is not None else slice(None)
-        fns = [fn for s, e, fn in self.act_fns if s == members[0]] if members is not None else \
-            [self.act_fns[0][2]] if len(self.act_fns) == 1 else None
+        if members is not None:
+            one = next(fn for s, _, fn in self.act_fns if s == members[0])
+        else:
+            one = self.act_fns[0][2] if len(self.act_fns) == 1 else None  # None: several runs, concatenated
         h = x
         for l in range(self.L):
             if keep:
@@ -272,8 +262,8 @@ class _Ensemble:
                     + self.beta[l][sl].unsqueeze(1)
             if keep:
                 pre.append(u)
-            if fns is not None:
-                a = fns[0](u)
+            if one is not None:
+                a = one(u)
             else:
                 a = torch.cat([fn(u[s:e]) for s, e, fn in self.act_fns])
             h = h + a if self.residual[l] else a
@@ -381,7 +371,6 @@ class _Ensemble:
     # --- training ----------------------------------------------------------------------
     def train(self, on_step: Callable[[int], None] | None) -> list["RunResult"]:
         from ..experiments.run import make_result
-        from ..probe.trace import Trace
 
         c0, M, dev = self.configs[0], self.M, self.device
         self._init_optimizer()
@@ -455,7 +444,7 @@ class _Ensemble:
             outcome = TrainOutcome(steps_done=steps_done, diverged=ds is not None, diverged_step=ds,
                                    final_loss=fin_loss_l[i], final_train_accuracy=fin_tr_l[i],
                                    final_test_accuracy=fin_te_l[i])
-            trace = self._trace(i, host_rows, host_scal, diverged_step[i], diverged_loss[i], Trace)
+            trace = self._trace(i, host_rows, host_scal, diverged_step[i], diverged_loss[i])
             results.append(make_result(c, self.datas[i], trace, outcome, duration))
         return results
 
@@ -505,7 +494,7 @@ class _Ensemble:
             row[q] = torch.stack(cols + [nan], 1)
 
     def _trace(self, i: int, rows: dict[int, dict[str, np.ndarray]], scal: dict[int, dict[str, np.ndarray]],
-               diverged: int | None, diverged_loss: float, Trace: type) -> object:
+               diverged: int | None, diverged_loss: float) -> Trace:
         """Member ``i``'s Trace, laid out as the probe lays out a single run's."""
         keep_row = [k for k in sorted(rows) if diverged is None or k < diverged]
         keep_scal = [k for k in sorted(scal) if diverged is None or k <= diverged]
@@ -533,6 +522,6 @@ class _Ensemble:
 
 
 def _same_data(a, b) -> bool:
-    return (a.spec == b.spec and a.x_train.shape == b.x_train.shape and torch.equal(a.x_train, b.x_train)
+    return a is b or (a.spec == b.spec and a.x_train.shape == b.x_train.shape and torch.equal(a.x_train, b.x_train)
             and torch.equal(a.y_train, b.y_train) and torch.equal(a.x_test, b.x_test)
             and torch.equal(a.y_test, b.y_test))

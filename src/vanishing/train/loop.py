@@ -17,7 +17,7 @@ from ..config import RunConfig
 from ..data import Dataset
 from ..probe import Probe
 
-__all__ = ["make_optimizer", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback"]
+__all__ = ["make_optimizer", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback", "StepDeltas"]
 
 # accuracy/loss on at most this many training samples per recorded step (keeps evaluation cheap)
 EVAL_TRAIN_SAMPLES = 2048
@@ -27,6 +27,24 @@ class StepCallback(Protocol):
     """Called after every optimizer step with the number of steps done so far."""
 
     def __call__(self, step: int) -> None: ...
+
+
+class StepDeltas:
+    """Turns a run's ``on_step(k)`` (k steps done so far) into ``advance(delta)`` calls for a progress bar.
+
+    ``finish(steps)`` tops the count up to ``steps`` (a run that stopped early) and starts over for the next run.
+    """
+
+    def __init__(self, advance: Callable[[int], None]):
+        self.advance, self.last = advance, 0
+
+    def __call__(self, k: int) -> None:
+        self.advance(k - self.last)
+        self.last = k
+
+    def finish(self, steps: int) -> None:
+        self.advance(steps - self.last)
+        self.last = 0
 
 
 @dataclass
