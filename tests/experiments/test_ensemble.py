@@ -165,9 +165,11 @@ def test_one_learning_rate_for_all_members_takes_the_fused_update(optimizer: str
                for a, i, s in (("sigmoid", "normal:std=0.01", 0), ("relu", "he_normal", 1), ("tanh", "xavier_normal", 2))]
     singles = [run(c) for c in configs]
     assert singles[1].outcome.diverged == (lr > 1)
-    # at lr 1e5 the sigmoid member saturates: its mean φ' (~1e-5) is ill-conditioned, hence the looser rtol
+    # at lr 1e5 the sigmoid member saturates: its mean φ' = σ(1 − σ) ≈ 1e-5 is ill-conditioned in float32
+    # (1 − σ for σ ≈ 1 − 1e-5 keeps ~2 significant digits), so any change in summation order moves it by
+    # a few per cent, hence the looser rtol
     for b, s in zip(run_group(configs), singles):
-        _same(b, s, rtol=1e-3 if lr < 1 else 1e-2)
+        _same(b, s, rtol=1e-3 if lr < 1 else 5e-2)
 
 
 def test_interleaved_activations_come_back_in_the_order_given() -> None:

@@ -55,7 +55,7 @@ GROUP_FIELDS = ("dataset", "depth", "width", "norm", "residual", "optimizer", "b
                 "record_every", "device")
 
 _ADAM_BETAS = (0.9, 0.999)
-_EVAL_FLOATS = 16 * 2**20  # evaluation chunk: M × rows × width floats per layer output
+_EVAL_FLOATS = 2**18  # evaluation chunk: members of one run × rows × width floats per layer output (1 MB)
 _ADAM_EPS = 1e-8
 _MOMENTUM = 0.9
 
@@ -100,16 +100,18 @@ def cost(config: RunConfig) -> float:
 def split_groups(configs: Sequence[RunConfig], parts: int, max_members: int = 128) -> list[list[int]]:
     """:func:`groups`, cut so that ``parts`` workers taking them largest first finish together.
 
-    Every group costing more than a worker's share (the total / ``parts``) gives away pieces of
-    exactly one share, and the rest stays one group; with the pieces handed out largest first
-    (the order returned, the order a pool takes them), every worker gets about one share. Each
-    piece is still a stacked group, so every worker keeps the batched speed-up.
+    Every group costing more than half a worker's share (the total / ``parts``) gives away
+    pieces of exactly half a share, and the rest stays one group. A pool handing the pieces out
+    largest first (the order returned) to whichever worker is free gives every worker about one
+    share, and the half-share grain lets the last pieces even out what the cost model misses.
+    Each piece is still a stacked group (a piece of 30 members trains as fast per member as one
+    of 70), so every worker keeps the batched speed-up.
     """
     out = groups(configs, max_members)
     if parts <= 1 or not out:
         return out
     total = sum(cost(c) for c in configs)
-    share = total / parts
+    share = total / parts / 2
     cut: list[list[int]] = []
     for g in out:
         per = cost(configs[g[0]])  # members of a group share depth, width and steps: equal cost
@@ -189,35 +191,41 @@ class _Ensemble:
         self.y_train = torch.stack([d.y_train for d in pick]).to(dev)
         self.x_test = torch.stack([d.x_test for d in pick]).to(dev)
         self.y_test = torch.stack([d.y_test for d in pick]).to(dev)
-        # layer l: W (M, out, in), b (M, out); LayerNorm affine (M, width) per hidden layer
+        # layer l of activation run r: Wt (m_r, in, out) — the weight transposed, so that every
+        # product is a plain bmm — b (m_r, out); LayerNorm affine (m_r, width) per hidden layer.
+        # Each run of members sharing an activation owns its own leaves: no slicing of a shared
+        # tensor in the autograd graph (whose backward would scatter into zero-filled copies).
         layers = [m.weight_layers() for m in models]
         self.L = L = len(layers[0])
-        self.W = [torch.stack([ls[l].weight.detach() for ls in layers]).to(dev).requires_grad_() for l in range(L)]
-        self.b = [torch.stack([ls[l].bias.detach() for ls in layers]).to(dev).requires_grad_() for l in range(L)]
         self.norm = c0.norm
-        self.gamma: list[Tensor] = []
-        self.beta: list[Tensor] = []
-        if self.norm == "layer":
-            for l in range(L - 1):
-                self.gamma.append(torch.stack([m.blocks[l].norm.weight.detach() for m in models]).to(dev)
-                                  .requires_grad_())
-                self.beta.append(torch.stack([m.blocks[l].norm.bias.detach() for m in models]).to(dev)
-                                 .requires_grad_())
-            self.ln_eps = models[0].blocks[0].norm.eps if L > 1 else 1e-5
+        self.ln_eps = models[0].blocks[0].norm.eps if self.norm == "layer" and L > 1 else 1e-5
         self.residual = [bool(b.residual) for b in models[0].blocks]
-        self.params = self.W + self.b + self.gamma + self.beta
+
+        def leaf(ts: list[Tensor]) -> Tensor:
+            return torch.stack(ts).to(dev).contiguous().requires_grad_()
+
         # activations: contiguous runs of members with the same activation spec
-        specs = [c.activation for c in configs]
-        self.act_runs: list[tuple[int, int, BoundActivation]] = []
-        for i, s in enumerate(specs):
-            if self.act_runs and self.act_runs[-1][2].spec == s:
-                a, _, act = self.act_runs[-1]
-                self.act_runs[-1] = (a, i + 1, act)
+        self.runs: list[_Run] = []
+        for i, c in enumerate(configs):
+            if self.runs and self.runs[-1].act.spec == c.activation:
+                self.runs[-1].e = i + 1
             else:
-                self.act_runs.append((i, i + 1, get_activation(s)))
-        # the forward pass uses the activation modules the single runs use (torch's fused kernels)
-        self.act_fns = [(a, e, act.module()) for a, e, act in self.act_runs]
+                act = get_activation(c.activation)
+                # the forward pass uses the activation module the single runs use (torch's fused kernels)
+                self.runs.append(_Run(i, i + 1, act, act.module()))
+        for r in self.runs:
+            ls, ms = layers[r.s:r.e], models[r.s:r.e]
+            r.Wt = [leaf([x[l].weight.detach().t() for x in ls]) for l in range(L)]
+            r.b = [leaf([x[l].bias.detach() for x in ls]) for l in range(L)]
+            if self.norm == "layer":
+                r.gamma = [leaf([m.blocks[l].norm.weight.detach() for m in ms]) for l in range(L - 1)]
+                r.beta = [leaf([m.blocks[l].norm.bias.detach() for m in ms]) for l in range(L - 1)]
+        self.params = [p for r in self.runs for p in r.params()]
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float32, device=dev)
+        # each parameter's members' learning rates, shaped to broadcast against it
+        self.param_lr = [self.lr[r.s:r.e].view(-1, *([1] * (p.dim() - 1))) for r in self.runs for p in r.params()]
+        self.param_run = [(r.s, r.e) for r in self.runs for _ in r.params()]
+        self.W_out = self.runs[0].Wt[-1].shape[-1]  # the network's output width
         lrs = {c.lr for c in configs}
         self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
         self.schedule = recorded_steps(c0.steps, c0.record_every)
@@ -232,57 +240,40 @@ class _Ensemble:
                            "unused_layers": [], "scaler": False}
 
     # --- the stacked network -----------------------------------------------------------
-    def forward(self, x: Tensor, keep: bool = False, members: tuple[int, int] | None = None,
-                ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
-        """Logits (M, N, C); with ``keep``: layer inputs, layer outputs z_l and activation inputs.
-
-        ``members=(s, e)``: only members s..e-1 (one activation run), on views of the weights.
-        """
-        inputs: list[Tensor] = []
-        zs: list[Tensor] = []
-        pre: list[Tensor] = []
-        sl = slice(*members) if members is not None else slice(None)
-        if members is not None:
-            one = next(fn for s, _, fn in self.act_fns if s == members[0])
-        else:
-            one = self.act_fns[0][2] if len(self.act_fns) == 1 else None  # None: several runs, concatenated
+    def forward(self, r: "_Run", x: Tensor, keep: bool = False) -> tuple[Tensor, "_Kept | None"]:
+        """Logits (m, N, C) of run ``r``'s members from ``x`` (m, N, F); with ``keep``: layer inputs,
+        layer outputs z_l (retaining their gradients) and activation inputs."""
+        kept = _Kept() if keep else None
         h = x
         for l in range(self.L):
-            if keep:
-                inputs.append(h)
-            z = torch.baddbmm(self.b[l][sl].unsqueeze(1), h, self.W[l][sl].transpose(1, 2))
-            if keep:
+            if kept is not None:
+                kept.inputs.append(h)
+            z = torch.baddbmm(r.b[l].unsqueeze(1), h, r.Wt[l])
+            if kept is not None:
                 z.retain_grad()
-                zs.append(z)
+                kept.zs.append(z)
             if l == self.L - 1:
-                return z, inputs, zs, pre
+                return z, kept
             u = z
             if self.norm == "layer":
-                u = F.layer_norm(z, z.shape[-1:], eps=self.ln_eps) * self.gamma[l][sl].unsqueeze(1) \
-                    + self.beta[l][sl].unsqueeze(1)
-            if keep:
-                pre.append(u)
-            if one is not None:
-                a = one(u)
-            else:
-                a = torch.cat([fn(u[s:e]) for s, e, fn in self.act_fns])
+                u = F.layer_norm(z, z.shape[-1:], eps=self.ln_eps) * r.gamma[l].unsqueeze(1) + r.beta[l].unsqueeze(1)
+            if kept is not None:
+                kept.pre.append(u)
+            a = r.fn(u)
             h = h + a if self.residual[l] else a
         raise AssertionError("unreachable")
 
+    def members_of(self, r: "_Run", t: Tensor) -> Tensor:
+        """Run ``r``'s rows of a per-member tensor; a shared one (leading size 1) expanded."""
+        return t.expand(r.e - r.s, *t.shape[1:]) if t.shape[0] == 1 else t[r.s:r.e]
+
     @torch.no_grad()
     def logits(self, x: Tensor) -> Tensor:
-        """(M, N, C) without gradients: one chain per activation run on weight views (no concatenation
-        of hidden layers), ``x`` (1, N, F) shared or (M, N, F)."""
-        if len(self.act_fns) == 1:
-            return self.forward(x.expand(self.M, *x.shape[1:]) if x.shape[0] == 1 else x)[0]
-        outs = []
-        for s, e, _ in self.act_fns:
-            xs = x.expand(e - s, *x.shape[1:]) if x.shape[0] == 1 else x[s:e]
-            outs.append(self.forward(xs, members=(s, e))[0])
-        return torch.cat(outs)
+        """(M, N, C) without gradients, ``x`` (1, N, F) shared or (M, N, F)."""
+        return torch.cat([self.forward(r, self.members_of(r, x))[0] for r in self.runs])
 
     def losses(self, out: Tensor, y: Tensor) -> Tensor:
-        """(M,) mean loss of each member; ``y`` (M, N) labels or (M, N, C) targets."""
+        """(m,) mean loss of each member; ``y`` (m, N) labels or (m, N, C) targets."""
         if self.task == "classification":
             C = out.shape[-1]
             return F.cross_entropy(out.reshape(-1, C), y.reshape(-1), reduction="none").view(out.shape[:2]).mean(1)
@@ -292,14 +283,15 @@ class _Ensemble:
     def evaluate_both(self, x_eval: Tensor, y_eval: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """(M,) training-subset loss and accuracy and test accuracy, from forward passes over both sets.
 
-        Rows go through in chunks so that one layer's output stays under ~64 MB whatever the
-        group size and the data set (a user's MNIST test set has 10 000 rows).
+        Rows go through in chunks small enough that one layer's output of one activation run
+        stays in the processor's cache (~1 MB), whatever the group size and the data set (a
+        user's MNIST test set has 10 000 rows): the elementwise passes then never wait on memory.
         """
         n = x_eval.shape[1]
         x = torch.cat([x_eval, self.x_test], 1)
         y = torch.cat([y_eval, self.y_test], 1)
-        widest = max(self.configs[0].width, x.shape[-1], self.W[-1].shape[1])
-        chunk = max(256, _EVAL_FLOATS // (self.M * widest))
+        widest = max(self.configs[0].width, x.shape[-1], self.W_out)
+        chunk = max(32, _EVAL_FLOATS // (max(r.e - r.s for r in self.runs) * widest))
         loss_sum = torch.zeros(self.M, dtype=torch.float64, device=self.device)
         hits = []
         for a in range(0, x.shape[1], chunk):
@@ -346,7 +338,7 @@ class _Ensemble:
             return
         for i, p in enumerate(self.params):
             g = p.grad
-            lr = self.lr.view(-1, *([1] * (p.dim() - 1)))
+            lr = self.param_lr[i]
             if self.opt == "sgd":
                 step = g * lr
             elif self.opt == "momentum":
@@ -365,7 +357,8 @@ class _Ensemble:
                 denom = (self.m2[i].sqrt() / bc2_sqrt).add_(_ADAM_EPS)
                 step = self.m1[i] / denom * (lr / bc1)
             if active is not None:
-                step = torch.where(active.view_as(lr), step, torch.zeros_like(step))
+                s_, e_ = self.param_run[i]
+                step = torch.where(active[s_:e_].view_as(lr), step, torch.zeros_like(step))
             p.sub_(step)
 
     # --- training ----------------------------------------------------------------------
@@ -402,8 +395,8 @@ class _Ensemble:
             for p in self.params:
                 p.grad = None
             keep = step in wanted
-            out, inputs, zs, pre = self.forward(xb, keep=keep)
-            losses = self.losses(out, yb)
+            outs = [self.forward(r, xb[r.s:r.e], keep) for r in self.runs]
+            losses = torch.cat([self.losses(out, yb[r.s:r.e]) for r, (out, _) in zip(self.runs, outs)])
             finite = torch.isfinite(losses.detach())
             newly = alive & ~finite
             if bool(newly.any()):
@@ -420,10 +413,10 @@ class _Ensemble:
             total.backward()
             if keep:
                 row = self._grad_rows()
-                before = [w.detach().clone() for w in self.W]
+                before = [[w.detach().clone() for w in r.Wt] for r in self.runs]
             self.update(None if n_alive == M else alive)
             if keep:
-                self._after_rows(row, before, inputs, zs, pre)
+                self._after_rows(row, before, [kept for _, kept in outs])
                 rows[step] = row
             if on_step is not None:
                 on_step(n_alive)
@@ -448,50 +441,50 @@ class _Ensemble:
             results.append(make_result(c, self.datas[i], trace, outcome, duration))
         return results
 
+    def _per_member(self, f: Callable[[int, "_Run", int], Tensor]) -> Tensor:
+        """(M, L) float64 from ``f(run index, run, layer)`` → (m,) values of that run's members."""
+        return torch.stack([torch.cat([f(i, r, l) for i, r in enumerate(self.runs)]).double()
+                            for l in range(self.L)], 1)
+
     @torch.no_grad()
     def _grad_rows(self) -> dict[str, Tensor]:
         """grad/bias-grad/param norms and non-finite counts, (M, L) float64 each."""
-        def norms(ts: list[Tensor]) -> Tensor:
-            return torch.stack([torch.linalg.vector_norm(t.flatten(1), dim=1, dtype=torch.float64) for t in ts], 1)
+        def nonfinite(r: _Run, l: int) -> Tensor:
+            return (~torch.isfinite(r.Wt[l].grad)).flatten(1).sum(1) + (~torch.isfinite(r.b[l].grad)).sum(1)
 
-        gW = [w.grad for w in self.W]
-        gb = [b.grad for b in self.b]
-        nonfinite = torch.stack([(~torch.isfinite(gw)).flatten(1).sum(1) + (~torch.isfinite(g)).sum(1)
-                                 for gw, g in zip(gW, gb)], 1).double()
-        return {"grad_norm": norms(gW), "bias_grad_norm": norms(gb), "param_norm": norms([w.detach() for w in self.W]),
-                "nonfinite_grads": nonfinite}
+        return {"grad_norm": self._per_member(lambda i, r, l: _norms(r.Wt[l].grad)),
+                "bias_grad_norm": self._per_member(lambda i, r, l: _norms(r.b[l].grad)),
+                "param_norm": self._per_member(lambda i, r, l: _norms(r.Wt[l].detach())),
+                "nonfinite_grads": self._per_member(lambda i, r, l: nonfinite(r, l))}
 
     @torch.no_grad()
-    def _after_rows(self, row: dict[str, Tensor], before: list[Tensor], inputs: list[Tensor], zs: list[Tensor],
-                    pre: list[Tensor]) -> None:
-        M, L, dev = self.M, self.L, self.device
+    def _after_rows(self, row: dict[str, Tensor], before: list[list[Tensor]], kept: list["_Kept"]) -> None:
+        """The quantities that need the update (update ratio) or the kept forward tensors."""
+        L = self.L
 
-        def n(t: Tensor) -> Tensor:
-            return torch.linalg.vector_norm(t.flatten(1), dim=1, dtype=torch.float64)
+        def nan(r: _Run) -> Tensor:
+            return torch.full((r.e - r.s,), math.nan, dtype=torch.float64, device=self.device)
 
-        row["update_ratio"] = torch.stack([n(b - w) for b, w in zip(before, self.W)], 1) / row["param_norm"]
-        row["signal_grad_norm"] = torch.stack([n(z.grad) for z in zs], 1)
-        nan = torch.full((M,), math.nan, dtype=torch.float64, device=dev)
-        # ‖∂L/∂x_l‖ through layer l only = ‖(∂L/∂z_l) W_l‖; the data input (layer 0) has none
-        row["input_grad_norm"] = torch.stack(
-            [nan] + [n(torch.bmm(zs[l].grad, before[l])) for l in range(1, L)], 1)
-        sat, dead, dmean = [], [], []
-        for u in pre:
-            s_l, d_l, m_l = nan.clone(), nan.clone(), nan.clone()
-            for s, e, act in self.act_runs:
-                d = act.derivative(u[s:e].detach())
-                m_l[s:e] = d.flatten(1).mean(1, dtype=torch.float64) if d.dtype == torch.float64 \
+        row["update_ratio"] = self._per_member(lambda i, r, l: _norms(before[i][l] - r.Wt[l])) / row["param_norm"]
+        row["signal_grad_norm"] = self._per_member(lambda i, r, l: _norms(kept[i].zs[l].grad))
+        # ‖∂L/∂x_l‖ through layer l only = ‖(∂L/∂z_l) W_l‖ (Wt is W transposed); the data input (layer 0) has none
+        row["input_grad_norm"] = self._per_member(
+            lambda i, r, l: nan(r) if l == 0 else _norms(torch.bmm(kept[i].zs[l].grad, before[i][l].transpose(1, 2))))
+        stats: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor]] = {}
+        for i, r in enumerate(self.runs):
+            thr = Q.SATURATION_THRESHOLD * r.act.max_derivative()
+            for l, u in enumerate(kept[i].pre):
+                d = r.act.derivative(u.detach())
+                mean = d.flatten(1).mean(1, dtype=torch.float64) if d.dtype == torch.float64 \
                     else d.flatten(1).sum(1, dtype=torch.float32).double() / d[0].numel()
-                thr = Q.SATURATION_THRESHOLD * act.max_derivative()
-                if act.kind == "saturating":
-                    s_l[s:e] = (d < thr).flatten(1).sum(1).double() / d[0].numel()
-                elif act.kind == "relu_like":
-                    d_l[s:e] = (d.amax(1) < thr).double().mean(1)
-            sat.append(s_l)
-            dead.append(d_l)
-            dmean.append(m_l)
-        for q, cols in (("saturation", sat), ("dead_fraction", dead), ("act_derivative_mean", dmean)):
-            row[q] = torch.stack(cols + [nan], 1)
+                sat, dead = nan(r), nan(r)
+                if r.act.kind == "saturating":
+                    sat = (d < thr).flatten(1).sum(1).double() / d[0].numel()
+                elif r.act.kind == "relu_like":
+                    dead = (d.amax(1) < thr).double().mean(1)
+                stats[i, l] = sat, dead, mean
+        for k, q in enumerate(("saturation", "dead_fraction", "act_derivative_mean")):
+            row[q] = self._per_member(lambda i, r, l: stats[i, l][k] if l < L - 1 else nan(r))
 
     def _trace(self, i: int, rows: dict[int, dict[str, np.ndarray]], scal: dict[int, dict[str, np.ndarray]],
                diverged: int | None, diverged_loss: float) -> Trace:
@@ -519,6 +512,34 @@ class _Ensemble:
             scalars.setdefault("loss", np.full(len(steps), np.nan))[pos[diverged]] = diverged_loss
         return Trace(steps=steps, layers=list(self.layer_infos[i]), data=data, scalars=scalars,
                      meta={"probe": dict(self.probe_meta)})
+
+
+def _norms(t: Tensor) -> Tensor:
+    """(m,) float64 norm of each member's slice of ``t`` (m, ...)."""
+    return torch.linalg.vector_norm(t.flatten(1), dim=1, dtype=torch.float64)
+
+
+class _Run:
+    """Members s..e-1 of a group, which share an activation, and their own parameter leaves."""
+
+    def __init__(self, s: int, e: int, act: BoundActivation, fn: Callable[[Tensor], Tensor]):
+        self.s, self.e, self.act, self.fn = s, e, act, fn
+        self.Wt: list[Tensor] = []
+        self.b: list[Tensor] = []
+        self.gamma: list[Tensor] = []
+        self.beta: list[Tensor] = []
+
+    def params(self) -> list[Tensor]:
+        return self.Wt + self.b + self.gamma + self.beta
+
+
+class _Kept:
+    """One run's forward tensors kept on a recorded step: layer inputs, layer outputs, activation inputs."""
+
+    def __init__(self) -> None:
+        self.inputs: list[Tensor] = []
+        self.zs: list[Tensor] = []
+        self.pre: list[Tensor] = []
 
 
 def _same_data(a, b) -> bool:
