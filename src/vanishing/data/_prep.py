@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 TEST_FRACTION = 0.2
 
@@ -31,6 +30,8 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
 def stratified_split(x: np.ndarray, y: np.ndarray, random_state: int,
                      test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, y_train, x_test, y_test)`` with every class in the same proportion in both sets."""
+    from sklearn.model_selection import train_test_split  # here, not at import: it costs ~1 s (scipy, pandas)
+
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y,
                                               random_state=random_state)
     return x_tr, y_tr, x_te, y_te

@@ -242,7 +242,7 @@ class _Ensemble:
     # --- the stacked network -----------------------------------------------------------
     def forward(self, r: "_Run", x: Tensor, keep: bool = False) -> tuple[Tensor, "_Kept | None"]:
         """Logits (m, N, C) of run ``r``'s members from ``x`` (m, N, F); with ``keep``: layer inputs,
-        layer outputs z_l (retaining their gradients) and activation inputs."""
+        layer outputs z_l (retaining their gradients), activation inputs and outputs."""
         kept = _Kept() if keep else None
         h = x
         for l in range(self.L):
@@ -257,9 +257,10 @@ class _Ensemble:
             u = z
             if self.norm == "layer":
                 u = F.layer_norm(z, z.shape[-1:], eps=self.ln_eps) * r.gamma[l].unsqueeze(1) + r.beta[l].unsqueeze(1)
+            a = r.fn(u)
             if kept is not None:
                 kept.pre.append(u)
-            a = r.fn(u)
+                kept.post.append(a)
             h = h + a if self.residual[l] else a
         raise AssertionError("unreachable")
 
@@ -473,8 +474,10 @@ class _Ensemble:
         stats: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor]] = {}
         for i, r in enumerate(self.runs):
             thr = Q.SATURATION_THRESHOLD * r.act.max_derivative()
-            for l, u in enumerate(kept[i].pre):
-                d = r.act.derivative(u.detach())
+            for l, (u, a) in enumerate(zip(kept[i].pre, kept[i].post)):
+                # as the probe does: φ' from the output where the activation allows (tanh: 1 − a²)
+                d = (r.act.derivative_of_output(a.detach()) if r.act.has_output_derivative
+                     else r.act.derivative(u.detach()))
                 mean = d.flatten(1).mean(1, dtype=torch.float64) if d.dtype == torch.float64 \
                     else d.flatten(1).sum(1, dtype=torch.float32).double() / d[0].numel()
                 sat, dead = nan(r), nan(r)
@@ -534,12 +537,14 @@ class _Run:
 
 
 class _Kept:
-    """One run's forward tensors kept on a recorded step: layer inputs, layer outputs, activation inputs."""
+    """One run's forward tensors kept on a recorded step: layer inputs, layer outputs, activation inputs
+    and outputs."""
 
     def __init__(self) -> None:
         self.inputs: list[Tensor] = []
         self.zs: list[Tensor] = []
         self.pre: list[Tensor] = []
+        self.post: list[Tensor] = []
 
 
 def _same_data(a, b) -> bool:
