@@ -257,11 +257,14 @@ class Probe:
         plan = self._grad_plans.get((wg, bg, with_params))
         if plan is None:
             plan = self._grad_plans[(wg, bg, with_params)] = self._grad_plan(wg, bg, with_params)
-        idx, has, layer_of_grad, has_grad = plan
+        idx, has, layer_of_grad, has_grad, no_nonfinite = plan
         # rows 0, 1, 2 of (3, L): weight-gradient, bias-gradient and weight norms
         out = Q.grouped_norms(n, idx, has).view(3, -1)
         rows = {q: out[i] for i, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm")) if q in due}
-        if "nonfinite_grads" in due:
+        if "nonfinite_grads" in due and n.device.type == "cpu" and bool(n[:len(grads)].isfinite().all()):
+            # every gradient norm finite (float64 norms of float32 entries): no entry to count
+            rows["nonfinite_grads"] = no_nonfinite.clone()
+        elif "nonfinite_grads" in due:
             counts = Q.nonfinite_counts(grads, n[:len(grads)])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
             rows["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
@@ -281,8 +284,9 @@ class Probe:
         dev = self._device
         # every layer has one weight and one bias tensor, all with gradients: no grouping to do
         grouping = None if idx == list(range(3 * L)) else torch.tensor(idx, dtype=torch.long, device=dev)
-        return (grouping, has.to(dev),
-                torch.tensor(layer_of_grad, dtype=torch.long, device=dev), has_grad.to(dev))
+        no_nonfinite = torch.where(has_grad, 0.0, math.nan).to(torch.float64)  # the row when nothing is NaN/Inf
+        return (grouping, has.to(dev), torch.tensor(layer_of_grad, dtype=torch.long, device=dev), has_grad.to(dev),
+                no_nonfinite.to(dev))
 
     def _weight_norms(self) -> Tensor:
         return Q.grouped_norms(Q.norms(self._weights), *self._w_groups)
