@@ -101,6 +101,7 @@ class Probe:
         self._device = first.device if first is not None else torch.device("cpu")
         self._nan = torch.tensor(float("nan"), dtype=torch.float64, device=self._device)
         self._snapshot: list[Tensor] | None = None
+        self._host_rows = self._device.type == "cpu"  # gradient-norm rows assembled from host floats
         self.layers: list[LayerInfo] = []
         # storage
         self._buf = _StepBuffers()
@@ -253,24 +254,51 @@ class Probe:
         bg = tuple(i for i, p in enumerate(self._biases) if p.grad is not None) if need_grads else ()
         with_params = "param_norm" in due
         grads = [self._weights[i].grad for i in wg] + [self._biases[i].grad for i in bg]
-        n = Q.norms(grads + (self._weights if with_params else [])).to(self._device)
+        tensors = grads + (self._weights if with_params else [])
+        if self._host_rows:
+            return self._grad_rows_host(due, wg, bg, with_params, grads, Q.host_norms(tensors))
+        n = Q.norms(tensors).to(self._device)
         plan = self._grad_plans.get((wg, bg, with_params))
         if plan is None:
             plan = self._grad_plans[(wg, bg, with_params)] = self._grad_plan(wg, bg, with_params)
-        idx, has, layer_of_grad, has_grad, no_nonfinite = plan
+        idx, has, layer_of_grad, has_grad, unique = plan
         # rows 0, 1, 2 of (3, L): weight-gradient, bias-gradient and weight norms
-        out = Q.grouped_norms(n, idx, has).view(3, -1)
+        out = Q.grouped_norms(n, idx, has, unique).view(3, -1)
         rows = {q: out[i] for i, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm")) if q in due}
-        if "nonfinite_grads" in due and n.device.type == "cpu" and bool(n[:len(grads)].isfinite().all()):
-            # every gradient norm finite (float64 norms of float32 entries): no entry to count
-            rows["nonfinite_grads"] = no_nonfinite.clone()
-        elif "nonfinite_grads" in due:
+        if "nonfinite_grads" in due:
             counts = Q.nonfinite_counts(grads, n[:len(grads)])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
             rows["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
         return rows
 
-    def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Tensor | None, ...]:
+    def _grad_rows_host(self, due: set[str], wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool,
+                        grads: list[Tensor], vals: list[float]) -> dict[str, Tensor]:
+        """The CPU path of :meth:`_grad_rows`: the norms are host floats already, so the rows are
+        assembled in Python and become one tensor (each small tensor op costs more than the arithmetic)."""
+        L = len(self.layers)
+        table = [[math.nan] * L for _ in range(4)]  # weight-grad, bias-grad and weight norms; non-finite counts
+
+        def put(row: int, layer: int, v: float) -> None:  # root-sum-square where a layer has several tensors
+            old = table[row][layer]
+            table[row][layer] = v if math.isnan(old) else math.hypot(old, v)
+
+        layer_of = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
+        for j, layer in enumerate(layer_of):
+            put(0 if j < len(wg) else 1, layer, vals[j])
+        if with_params:
+            for j, layer in enumerate(self._w_idx):
+                put(2, layer, vals[len(grads) + j])
+        if "nonfinite_grads" in due:
+            for layer in layer_of:
+                table[3][layer] = 0.0
+            for j, layer in enumerate(layer_of):
+                if not math.isfinite(vals[j]):  # a finite norm of float32 entries: every entry finite
+                    table[3][layer] += float((~torch.isfinite(grads[j])).sum())
+        out = torch.tensor(table, dtype=torch.float64)
+        return {q: out[k] for k, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads"))
+                if q in due}
+
+    def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Any, ...]:
         """Device index tensors for :meth:`_grad_rows`, one per pattern of present gradients."""
         L = len(self.layers)
         layer_of_grad = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
@@ -284,9 +312,8 @@ class Probe:
         dev = self._device
         # every layer has one weight and one bias tensor, all with gradients: no grouping to do
         grouping = None if idx == list(range(3 * L)) else torch.tensor(idx, dtype=torch.long, device=dev)
-        no_nonfinite = torch.where(has_grad, 0.0, math.nan).to(torch.float64)  # the row when nothing is NaN/Inf
         return (grouping, has.to(dev), torch.tensor(layer_of_grad, dtype=torch.long, device=dev), has_grad.to(dev),
-                no_nonfinite.to(dev))
+                len(set(idx)) == len(idx))
 
     def _weight_norms(self) -> Tensor:
         return Q.grouped_norms(Q.norms(self._weights), *self._w_groups)

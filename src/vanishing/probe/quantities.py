@@ -23,7 +23,7 @@ from ..registry import Registry
 
 __all__ = [
     "Quantity", "QUANTITIES", "NORMS", "ALL", "SATURATION_THRESHOLD",
-    "norm", "norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "count_below_",
+    "norm", "norms", "host_norms", "grouped_norms", "nonfinite_counts", "ActivationStats", "count_below_",
     "activation_rows", "attribution",
 ]
 
@@ -82,12 +82,20 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
             return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
         except (TypeError, RuntimeError):  # older torch: no dtype argument
             return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
+    return torch.tensor(host_norms(tensors), dtype=torch.float64)
+
+
+def host_norms(tensors: Sequence[Tensor]) -> list[float]:
+    """The CPU path of :func:`norms` as Python floats: one float32 pass over all tensors, float64
+    only where a norm is tiny or not finite."""
+    if not tensors:
+        return []
     acc = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
     vals = torch.stack(torch._foreach_norm(list(tensors), 2, dtype=acc)).tolist()
     for i, v in enumerate(vals):
         if not _FP32_SAFE_MIN <= v < math.inf:
             vals[i] = _exact_norm(tensors[i], v)
-    return torch.tensor(vals, dtype=torch.float64)
+    return vals
 
 
 def _exact_norm(t: Tensor, v: float) -> float:
@@ -112,13 +120,16 @@ def norm(t: Tensor) -> Tensor | float:
     return v if _FP32_SAFE_MIN <= v < math.inf else _exact_norm(t, v)
 
 
-def grouped_norms(n: Tensor, groups: Tensor | None, has: Tensor) -> Tensor:
+def grouped_norms(n: Tensor, groups: Tensor | None, has: Tensor, unique: bool = False) -> Tensor:
     """Root-sum-square of norms ``n`` (P,) by layer index ``groups`` (P,) into (L,); NaN where not ``has``.
 
     ``groups=None`` says that norm ``i`` is the only one of row ``i`` (P = L, all ``has``): ``n`` itself.
+    ``unique`` says that no two norms share a row: they are placed, not summed.
     """
     if groups is None:
         return n
+    if unique:
+        return torch.full(has.shape, math.nan, dtype=torch.float64, device=n.device).index_copy_(0, groups, n)
     sq = torch.zeros(has.shape[0], dtype=torch.float64, device=n.device).index_add_(0, groups, n * n)
     return torch.where(has, sq.sqrt(), torch.full_like(sq, float("nan")))
 
