@@ -1,9 +1,13 @@
 """Probe overhead: time per training step relative to bare training (a script, not a test).
 
-Interleaved repeats (every variant once per round, in rotating order); the ratio is the
-median over rounds of (variant time / bare time in the same round). Each run builds the model afresh from the same seed, runs
-``--warmup`` untimed steps (layer discovery, the first log-spaced records), then times
-``--steps`` steps plus reading ``probe.trace`` at the end.
+Each round builds one model from the same seed and times every variant on it: after
+``--warmup`` untimed steps per variant (layer discovery, the first log-spaced records), each
+variant runs ``--steps`` timed steps in segments of ``--segment`` steps, the segments of all
+variants interleaved in rotating order (the variant's probe attached for its segments only, its
+schedule running on across them; the baselines' per-step work added for theirs). A variant's
+time in a round is the median of its segments; the ratio is the median over rounds of (variant
+time / bare time in the same round). Interleaving short segments on one model keeps the ratios
+free of the machine's drift and of the placement of separately built models.
 
     python benchmarks/probe_overhead.py            # full (a few minutes on 2 cores)
     python benchmarks/probe_overhead.py --quick    # smoke version (~1 minute)
@@ -58,51 +62,88 @@ def wandb_histograms(net: nn.Module) -> list:
     return [torch.histc(p.grad, bins=64).cpu().numpy() for p in net.parameters() if p.grad is not None]
 
 
-def run(variant: str, make, steps: int, warmup: int, clock: Callable[[], float] = time.perf_counter) -> float:
-    """Seconds per step of one variant."""
-    torch.manual_seed(0)
-    net, batch = make()
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    g = torch.Generator().manual_seed(0)
-    data = [batch(g) for _ in range(8)]
-    probe, extra, cockpit_step = None, None, None
-    if variant == "gradient norms every step":
-        probe = watch(net, opt, quantities=GRAD_NORMS_EVERY_STEP)
-    elif variant == "all norms every step":
-        probe = watch(net, opt, every=1, quantities=list(NORMS))
-    elif variant == "full, default schedule":
-        probe = watch(net, opt)
-    elif variant == "full every step":
-        probe = watch(net, opt, every=1)
-    elif variant == "lightning .norm().item() loop":
-        extra = lightning_norms
-    elif variant == "wandb-style histograms":
-        extra = wandb_histograms
-    elif variant == "cockpit economy":
-        cockpit_step = _cockpit(net, opt)
+class Subject:
+    """One model, its optimizer and a fixed set of batches, shared by every variant of a round.
 
-    def one(i: int) -> None:
-        x, y = data[i % len(data)]
-        opt.zero_grad()
-        if cockpit_step is not None:
-            cockpit_step(i, x, y)
-            return
-        F.cross_entropy(net(x), y).backward()
-        if extra is not None:
-            extra(net)
-        opt.step()
+    Timing the variants on the *same* model instance keeps each round's ratios free of the placement
+    noise of separately built models (their tensors land elsewhere; on this machine that alone moved
+    a whole run of the CNN by ±10 %).
+    """
 
-    for i in range(warmup):
-        one(i)
-    t0 = clock()
-    for i in range(warmup, warmup + steps):
-        one(i)
-    if probe is not None:
-        probe.trace  # the final flush is part of the cost
-    elapsed = clock() - t0
-    if probe is not None:
-        probe.detach()
-    return elapsed / steps
+    def __init__(self, make) -> None:
+        torch.manual_seed(0)
+        self.make = make
+        self.net, batch = make()
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
+        g = torch.Generator().manual_seed(0)
+        self.data = [batch(g) for _ in range(8)]
+
+
+class Variant:
+    """A variant's per-step work on a subject; its probe lives for the whole round (its schedule
+    runs on across segments), attached only while the variant is being timed."""
+
+    def __init__(self, name: str, subject: Subject, warmup: int):
+        self.name, self.net, self.opt, self.data = name, subject.net, subject.opt, subject.data
+        self.probe, self.extra, self.cockpit_step, self.i = None, None, None, 0
+        if name == "gradient norms every step":
+            self.probe = watch(self.net, self.opt, quantities=GRAD_NORMS_EVERY_STEP)
+        elif name == "all norms every step":
+            self.probe = watch(self.net, self.opt, every=1, quantities=list(NORMS))
+        elif name == "full, default schedule":
+            self.probe = watch(self.net, self.opt)
+        elif name == "full every step":
+            self.probe = watch(self.net, self.opt, every=1)
+        elif name == "lightning .norm().item() loop":
+            self.extra = lightning_norms
+        elif name == "wandb-style histograms":
+            self.extra = wandb_histograms
+        elif name == "cockpit economy":  # BackPACK extends the modules it is given: a model of its own
+            torch.manual_seed(0)
+            self.net = subject.make()[0]
+            self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
+            self.cockpit_step = _cockpit(self.net, self.opt)
+        self.steps(warmup)  # layer discovery, the first log-spaced records: untimed
+        if self.probe is not None:
+            self.probe.detach()
+
+    def steps(self, n: int) -> None:
+        for _ in range(n):
+            x, y = self.data[self.i % len(self.data)]
+            self.i += 1
+            self.opt.zero_grad()
+            if self.cockpit_step is not None:
+                self.cockpit_step(self.i, x, y)
+                continue
+            F.cross_entropy(self.net(x), y).backward()
+            if self.extra is not None:
+                self.extra(self.net)
+            self.opt.step()
+
+    def timed(self, n: int, clock: Callable[[], float]) -> float:
+        """Seconds per step over ``n`` steps."""
+        if self.probe is not None:
+            self.probe.attach()
+        t0 = clock()
+        self.steps(n)
+        elapsed = clock() - t0
+        if self.probe is not None:
+            self.probe.detach()
+        return elapsed / n
+
+
+def one_round(make, variants: list[str], steps: int, warmup: int, segment: int, first: int,
+              clock: Callable[[], float]) -> dict[str, float]:
+    """Seconds per step of each variant in one round: ``steps`` steps each, in segments of
+    ``segment`` steps interleaved across the variants in rotating order; median per variant."""
+    subject = Subject(make)
+    vs = {v: Variant(v, subject, warmup) for v in variants}
+    per: dict[str, list[float]] = {v: [] for v in variants}
+    for k in range(max(1, steps // segment)):
+        r = (first + k) % len(variants)
+        for v in variants[r:] + variants[:r]:
+            per[v].append(vs[v].timed(segment, clock))
+    return {v: statistics.median(t) for v, t in per.items()}
 
 
 def _cockpit(net: nn.Module, opt: torch.optim.Optimizer):
@@ -139,6 +180,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer steps and rounds")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--segment", type=int, default=10, help="steps per interleaved segment")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
     ap.add_argument("--models", default="mlp,cnn")
@@ -155,15 +197,14 @@ def main() -> None:
     if has_cockpit:
         variants.append("cockpit economy")
     models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {steps} timed steps after "
-          f"{args.warmup} warm-up, {rounds} interleaved rounds, medians")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {steps} timed steps per variant "
+          f"and round in segments of {args.segment} after {args.warmup} warm-up, {rounds} rounds, medians")
     for key in args.models.split(","):
         title, make = models[key]
         times: dict[str, list[float]] = {v: [] for v in variants}
         for r in range(rounds):
-            order = variants[r % len(variants):] + variants[:r % len(variants)]
-            for v in order:
-                times[v].append(run(v, make, steps, args.warmup, clock))
+            for v, t in one_round(make, variants, steps, args.warmup, args.segment, r, clock).items():
+                times[v].append(t)
         bare = statistics.median(times["bare"])
         print(f"\n{title}: bare {bare * 1e3:.2f} ms/step")
         print(f"| {'variant':<32} | ms/step | ratio | target |")

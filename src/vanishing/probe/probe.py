@@ -150,7 +150,7 @@ class Probe:
         for h in self._forward_handles:
             h.remove()
         self._forward_handles = []
-        if self._frozen and not self._needs_forward():
+        if self._frozen and not self._forward_due():
             return
         layers = self._order if self._frozen else list(self._candidates)
         add = self._forward_handles.append
@@ -166,8 +166,12 @@ class Probe:
             add(self.model.register_forward_pre_hook(self._before_model))
         add(self.model.register_forward_hook(self._after_model, always_call=True))
 
-    def _needs_forward(self) -> bool:
-        return any(q in self.schedules for q in ("signal_grad_norm", "input_grad_norm", *_ACT))
+    def _forward_due(self) -> bool:
+        """Whether this step records anything seen in the forward pass (signal norms, activation statistics).
+
+        Once the layers are known, the forward hooks are registered only for such steps: on the
+        others (most steps of the default schedule) the model runs without a single hook."""
+        return self._want_signal or self._want_input or self._want_act
 
     # --- public stepping and logging -------------------------------------------------
     def step(self) -> None:
@@ -204,6 +208,8 @@ class Probe:
         self._want_signal = "signal_grad_norm" in self._due
         self._want_input = "input_grad_norm" in self._due
         self._want_act = any(q in self._due for q in _ACT)
+        if self._attached and self._frozen and self._forward_due() != bool(self._forward_handles):
+            self._register_forward_hooks()
 
     @torch.no_grad()
     def _before_update(self) -> None:
