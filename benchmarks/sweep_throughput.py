@@ -16,7 +16,11 @@ every training step, and the evaluation passes on recorded steps) divided by wal
 of this machine's float32 matmul peak, measured by the same script (``torch.mm`` of 2048×2048
 matrices, all threads, best of the measurements taken before and after the sweeps).
 
-    python benchmarks/sweep_throughput.py                 # the reference sweep (~15 min on 2 cores)
+The *kernel floor* printed last bounds what any executor can reach on this machine: the sweep's
+products at one core's ``torch.bmm`` rate for its shapes plus every hidden activation (training
+forward and backward, evaluation forward) at its measured cost per element, spread over the cores.
+
+    python benchmarks/sweep_throughput.py                 # the reference sweep (~5 min on 2 cores)
     python benchmarks/sweep_throughput.py --quick         # 1 seed, 100 steps (~3 min)
     python benchmarks/sweep_throughput.py --executors sequential batched
 
@@ -78,6 +82,53 @@ def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best
+
+
+def _best(fn: Callable[[], object], repeats: int = 20) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def kernel_floor(configs: list[RunConfig]) -> tuple[float, float, float]:
+    """(matmul CPU-s, activation CPU-s, bmm GFLOP/s per core): what the sweep's kernels alone cost.
+
+    Timed on one thread at the shapes a stacked group uses (12 members, 64 wide): the products at
+    ``torch.bmm``'s rate for 256×64 by 64×64 blocks, and every hidden activation of every training
+    step (forward and backward) and evaluation pass (forward) at its measured cost per element.
+    Elementwise work beyond the activation (bias, loss, optimizer) is left out: a lower bound.
+    """
+    from vanishing.nets.activations import get_activation
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(12, 256, 64), torch.randn(12, 64, 64)
+        rate = 2 * 12 * 256 * 64 * 64 / _best(lambda: torch.bmm(a, b))
+        data = load_dataset("digits")
+        n_eval = min(len(data.x_train), EVAL_TRAIN_SAMPLES) + len(data.x_test)
+        x = torch.randn(12, 256, 64)
+        cost: dict[str, tuple[float, float]] = {}  # activation → (forward, backward) seconds per element
+        for spec in sorted({c.activation for c in configs}):
+            fn = get_activation(spec).module()
+            xr = x.clone().requires_grad_()
+            y, g = fn(xr), torch.randn_like(x)
+            fwd = _best(lambda: fn(x)) / x.numel()
+            bwd = _best(lambda: torch.autograd.grad(y, xr, g, retain_graph=True)) / x.numel()
+            cost[spec] = (fwd, bwd)
+        act = 0.0
+        for c in configs:
+            hidden = c.width * (c.depth - 1)  # activations per row
+            evals = len(recorded_steps(c.steps, c.record_every)) + 1
+            f, b_ = cost[c.activation]
+            act += c.steps * c.batch_size * hidden * (f + b_) + evals * n_eval * hidden * f
+    finally:
+        torch.set_num_threads(threads)
+    return matmul_flops(configs) / rate, act, rate
 
 
 def time_sequential(configs: list[RunConfig]) -> float:
@@ -149,6 +200,13 @@ def main(argv: list[str] | None = None) -> None:
         t = statistics.median(times[n])
         speed = f"{base / t:9.1f}×" if base else "        -"
         print(f"{n:<12}{t:9.1f}{len(configs) / t:9.2f}{speed:>10}{flops / t / 1e9:10.1f}{flops / t / peak:9.1%}")
+    mm_s, act_s, rate = kernel_floor(configs)
+    cores = args.workers or os.cpu_count() or 1
+    floor = (mm_s + act_s) / cores
+    print(f"\nkernel floor (one core: bmm {rate / 1e9:.0f} GFLOP/s; activation kernels timed per element): "
+          f"{mm_s:.1f} CPU-s of products + {act_s:.1f} CPU-s of activations = {floor:.1f} s on {cores} cores, "
+          f"i.e. at best {flops / floor / peak:.0%} of the peak"
+          + (f" and {base / floor:.1f}× the sequential loop" if base else ""))
     if base and "batched" in times:
         t = statistics.median(times["batched"])
         print(f"\ntargets: batched ≥ {TARGET_SPEEDUP:.0f}× sequential: {base / t:.1f}× "
