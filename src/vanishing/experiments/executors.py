@@ -97,11 +97,12 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
             options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """Groups of same-architecture configs, each trained as one stacked computation.
 
-    With ``workers`` > 1 (default: the CPU count) the groups (the costliest halved until every
-    worker has one, :func:`~vanishing.train.ensemble.split_groups`) train in a local pool of
-    processes, one thread each: on a CPU, one thread per stacked group beats several threads
-    fighting over small matrix products. ``workers=1`` trains in this process. A group whose stacked training raises is run again one config at a time,
-    so one bad config fails alone (and is recorded with its own error).
+    With ``workers`` > 1 (default: the CPU count) the groups, cut into pieces of at most half a
+    worker's share (:func:`~vanishing.train.ensemble.split_groups`), train in a local pool of
+    processes, one thread each, handed out largest first: on a CPU, one thread per stacked group
+    beats several threads fighting over small matrix products. ``workers=1`` trains in this
+    process. A group whose stacked training raises is run again one config at a time, so one bad
+    config fails alone (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
     from ..train.ensemble import groups, split_groups
