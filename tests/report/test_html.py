@@ -103,8 +103,14 @@ def test_diagnosis_findings_are_rendered_with_layer_numbers(result, monkeypatch)
 
 def test_diagnosis_falls_back_to_the_summary(result, monkeypatch):
     import sys
+    import types
 
-    monkeypatch.setitem(sys.modules, "vanishing.diagnose", None)  # import fails
+    from vanishing.errors import VanishingError
+
+    def unreadable(*args, **kwargs):
+        raise VanishingError("the rules cannot read this trace")
+
+    monkeypatch.setitem(sys.modules, "vanishing.diagnose", types.SimpleNamespace(diagnose=unreadable))
     text = html.diagnosis_sections(result)
     assert "from the run summary" in text
     assert f"{abs(result.summary['vanishing_orders']):.1f} orders" in text

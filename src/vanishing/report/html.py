@@ -118,15 +118,11 @@ def _config_rows(result: RunResult) -> list[tuple[str, Any]]:
 
 
 def diagnosis_sections(result: RunResult) -> str:
-    """HTML of the cause → effect → reason → fix diagnosis.
-
-    Uses :func:`vanishing.diagnose.diagnose` when that module is installed; otherwise explains the
-    run summary's headline numbers.
+    """HTML of the cause → effect → reason → fix diagnosis (:func:`vanishing.diagnose.diagnose`);
+    where the rules cannot read the trace, the run summary's headline numbers explained.
     """
-    try:
-        from ..diagnose import diagnose  # type: ignore[attr-defined]
-    except ImportError:
-        return _fallback_diagnosis(result)
+    from ..diagnose import diagnose
+
     try:
         d = diagnose(result, config=result.config)
     except VanishingError:
