@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from ..experiments.run import RunResult
-from ..report.html import write_compare, write_report
 from ._common import console, handle_errors
 
 __all__ = ["register"]
@@ -18,6 +17,8 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
 ) -> None:
     """Write one HTML file (plots, diagnosis, config, command) for a stored run; works offline."""
+    from ..report.html import write_report  # matplotlib: only when a report is written
+
     path = write_report(RunResult.load_json(result_file), out)
     console.print(f"report written to [bold]{path}[/]", highlight=False)
 
@@ -28,6 +29,8 @@ def compare_command(
     out: Path = typer.Option(Path("compare.html"), "--out", "-o", help="HTML file to write."),
 ) -> None:
     """Write one HTML file comparing two stored runs on shared scales."""
+    from ..report.html import write_compare
+
     path = write_compare(RunResult.load_json(a), RunResult.load_json(b), out)
     console.print(f"comparison written to [bold]{path}[/]", highlight=False)
 

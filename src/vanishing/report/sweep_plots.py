@@ -19,17 +19,17 @@ import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib import patheffects
-from matplotlib.colors import Normalize, SymLogNorm, to_rgb
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..theory import chi1, chi_c, critical_sigma_w2, depth_scale, sigma_b2_of_init, sigma_w2_of_init
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the CLI starts without it
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
 __all__ = ["AGGREGATES", "SIGMA_W2", "Grid", "grid", "heatmap", "phase_diagram", "sigma_w2_of_row", "theory_lines", "save"]
 
@@ -169,6 +169,8 @@ def _is_accuracy(value: str) -> bool:
 
 
 def _colour_scale(value: str, values: np.ndarray, baseline: float | None, cmap: str | None) -> tuple[str, Normalize]:
+    from matplotlib.colors import Normalize, SymLogNorm
+
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if _is_orders(value):  # diverging, centred at 0: red = vanishing, blue = exploding
@@ -184,6 +186,8 @@ def _colour_scale(value: str, values: np.ndarray, baseline: float | None, cmap: 
 
 
 def _text_colour(rgba: Sequence[float]) -> str:
+    from matplotlib.colors import to_rgb
+
     r, g, b = to_rgb(rgba)
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
@@ -227,6 +231,8 @@ def _metric_title(value: str, agg: str) -> str:
 def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, x_edges: np.ndarray, y_edges: np.ndarray,
                 centres_x: np.ndarray, centres_y: np.ndarray, uniform_n: bool, fontsize: float) -> None:
     """Annotate each cell; hatch the cells without a finite value."""
+    from matplotlib.patches import Rectangle
+
     for i in range(len(g.y)):
         for j in range(len(g.x)):
             ijk = (f, i, j)
@@ -252,6 +258,8 @@ def _draw_cells(ax: Any, g: Grid, f: int, value: str, im: Any, x_edges: np.ndarr
 
 
 def _colourbar(fig: Figure, im: Any, axes: list[Any], value: str, agg: str, baseline: float | None) -> None:
+    from matplotlib.colors import SymLogNorm
+
     cb = fig.colorbar(im, ax=axes, shrink=0.9, pad=0.02)
     label = _metric_title(value, agg) if agg != "mean" or not _is_orders(value) else ""
     if _is_orders(value):
@@ -300,6 +308,8 @@ def heatmap(rows: Sequence[Row], x: str, y: str, value: str | Sequence[str], fac
         order: field → values in the order to show them, e.g. the sweep spec's ``grid``; by default
             numbers are sorted and other values keep the order they first appear in ``rows``.
     """
+    from matplotlib.figure import Figure
+
     values = [value] if isinstance(value, str) else list(value)
     if not values:
         raise ConfigError("value", value, "at least one metric")
@@ -420,6 +430,9 @@ def phase_diagram(rows: Sequence[Row], value: str = "final_test_accuracy", *, de
             (``variance_scaling:scale=s`` has σ_w² = s).
         sigma_b2, activation: default to the single value found in ``rows`` (``bias_init`` read as σ_b²).
     """
+    from matplotlib import patheffects
+    from matplotlib.figure import Figure
+
     _check_fields(rows, {"x": sigma_w2, "y": depth, "value": value})
     activation = activation or _unique(rows, "activation", lambda r: r.get("activation"))
     if sigma_b2 is None:
