@@ -226,7 +226,6 @@ class _Ensemble:
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float32, device=dev)
         # each parameter's members' learning rates, shaped to broadcast against it
         self.param_lr = [self.lr[r.s:r.e].view(-1, *([1] * (p.dim() - 1))) for r in self.runs for p in r.params()]
-        self.param_run = [(r.s, r.e) for r in self.runs for _ in r.params()]
         self.W_out = self.runs[0].Wt[-1].shape[-1]  # the network's output width
         lrs = {c.lr for c in configs}
         self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
@@ -324,11 +323,16 @@ class _Ensemble:
             self.m2 = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
-    def update(self, active: Tensor | None) -> None:
-        """One optimizer step (torch's SGD / SGD momentum 0.9 / Adam formulas), members in ``active`` only."""
+    def update(self) -> None:
+        """One optimizer step (torch's SGD / SGD momentum 0.9 / Adam formulas) for every member.
+
+        Diverged members are updated too (their values no longer matter: :meth:`freeze` kept a
+        copy of their parameters from the step they diverged, restored before the final
+        evaluation), so every step takes the same few whole-tensor operations.
+        """
         self.t += 1
-        if active is None and self.uniform_lr is not None and self.opt in ("sgd", "momentum"):
-            # every member alive and one learning rate: torch's own foreach update, all tensors at once
+        if self.uniform_lr is not None and self.opt in ("sgd", "momentum"):
+            # one learning rate: torch's own foreach update, all tensors at once
             grads = [p.grad for p in self.params]
             if self.opt == "momentum":
                 if self.buf[0] is None:
@@ -359,10 +363,24 @@ class _Ensemble:
                 bc2_sqrt = math.sqrt(1 - b2 ** self.t)
                 denom = (self.m2[i].sqrt() / bc2_sqrt).add_(_ADAM_EPS)
                 step = self.m1[i] / denom * (lr / bc1)
-            if active is not None:
-                s_, e_ = self.param_run[i]
-                step = torch.where(active[s_:e_].view_as(lr), step, torch.zeros_like(step))
             p.sub_(step)
+
+    def _run_of(self, i: int) -> tuple["_Run", int]:
+        """The activation run holding member ``i`` and the member's index in it."""
+        r = next(r for r in self.runs if r.s <= i < r.e)
+        return r, i - r.s
+
+    @torch.no_grad()
+    def freeze(self, i: int) -> list[Tensor]:
+        """A copy of member ``i``'s parameters now (it diverged: a single run stops here)."""
+        r, k = self._run_of(i)
+        return [p[k].clone() for p in r.params()]
+
+    @torch.no_grad()
+    def restore(self, i: int, saved: list[Tensor]) -> None:
+        r, k = self._run_of(i)
+        for p, v in zip(r.params(), saved):
+            p[k].copy_(v)
 
     # --- training ----------------------------------------------------------------------
     def train(self, on_step: Callable[[int], None] | None) -> list["RunResult"]:
@@ -380,6 +398,7 @@ class _Ensemble:
         alive = torch.ones(M, dtype=torch.bool, device=dev)  # not yet diverged
         diverged_step: list[int | None] = [None] * M
         diverged_loss: list[float] = [math.nan] * M  # the non-finite training loss a single run logs
+        frozen: dict[int, list[Tensor]] = {}  # diverged member → its parameters at that step
         n_alive = M
         member = torch.arange(M, device=dev)
         for step in range(c0.steps):
@@ -407,6 +426,7 @@ class _Ensemble:
                 for i in newly.nonzero().flatten().tolist():
                     diverged_step[i] = step
                     diverged_loss[i] = bad[i]
+                    frozen[i] = self.freeze(i)
                 alive = alive & finite
                 n_alive = int(alive.sum())
                 if n_alive == 0:
@@ -417,13 +437,15 @@ class _Ensemble:
             if keep:
                 row = self._grad_rows()
                 before = [[w.detach().clone() for w in r.Wt] for r in self.runs]
-            self.update(None if n_alive == M else alive)
+            self.update()
             if keep:
                 self._after_rows(row, before, [kept for _, kept in outs])
                 rows[step] = row
             if on_step is not None:
                 on_step(n_alive)
         # final evaluation (frozen members keep the weights they had when they diverged)
+        for i, saved in frozen.items():
+            self.restore(i, saved)
         fin_loss, fin_tr, fin_te = self.evaluate_both(x_eval, y_eval)
         duration = (time.perf_counter() - self.start) / M
         results = []
