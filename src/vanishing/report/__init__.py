@@ -8,9 +8,13 @@ without it.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .terminal import gradient_flow_table, run_summary
+
+if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (see __getattr__)
+    from . import plots, sweep_plots
+    from .html import render_compare, render_report, write_compare, write_report
 
 __all__ = ["plots", "sweep_plots", "render_compare", "render_report", "write_compare", "write_report",
            "gradient_flow_table", "run_summary"]
