@@ -142,7 +142,7 @@ def one_round(make, variants: list[str], steps: int, warmup: int, segment: int, 
 
 def _cockpit(net: nn.Module, opt: torch.optim.Optimizer):
     from backpack import extend
-    from cockpit import Cockpit, quantities
+    from cockpit import Cockpit
     from cockpit.utils.configuration import configuration
 
     net = extend(net)

@@ -72,19 +72,8 @@ def matmul_flops(configs: list[RunConfig]) -> float:
     return total
 
 
-def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
-    """float32 FLOP/s of torch.mm on n×n matrices (best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
-
-
 def _best(fn: Callable[[], object], repeats: int = 20) -> float:
+    """Seconds of the fastest of ``repeats`` calls, after one untimed call."""
     fn()
     best = float("inf")
     for _ in range(repeats):
@@ -92,6 +81,12 @@ def _best(fn: Callable[[], object], repeats: int = 20) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
+    """float32 FLOP/s of torch.mm on n×n matrices (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / _best(lambda: torch.mm(a, b), repeats)
 
 
 def kernel_floor(configs: list[RunConfig]) -> tuple[float, float, float]:

@@ -176,7 +176,7 @@ class _Ensemble:
         self.start = time.perf_counter()
         self.configs = configs
         c0 = configs[0]
-        self.M = M = len(configs)
+        self.M = len(configs)
         self.device = dev = resolve_device(c0.device)
         self.datas, models = [], []
         loaded: dict[tuple[str, int], object] = {}  # one load per (data set, seed)
@@ -226,7 +226,6 @@ class _Ensemble:
         self.lr = torch.tensor([c.lr for c in configs], dtype=torch.float32, device=dev)
         # each parameter's members' learning rates, shaped to broadcast against it
         self.param_lr = [self.lr[r.s:r.e].view(-1, *([1] * (p.dim() - 1))) for r in self.runs for p in r.params()]
-        self.W_out = self.runs[0].Wt[-1].shape[-1]  # the network's output width
         lrs = {c.lr for c in configs}
         self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
         self.schedule = recorded_steps(c0.steps, c0.record_every)
@@ -242,13 +241,11 @@ class _Ensemble:
 
     # --- the stacked network -----------------------------------------------------------
     def forward(self, r: "_Run", x: Tensor, keep: bool = False) -> tuple[Tensor, "_Kept | None"]:
-        """Logits (m, N, C) of run ``r``'s members from ``x`` (m, N, F); with ``keep``: layer inputs,
-        layer outputs z_l (retaining their gradients), activation inputs and outputs."""
+        """Logits (m, N, C) of run ``r``'s members from ``x`` (m, N, F); with ``keep``: layer outputs
+        z_l (retaining their gradients), activation inputs and outputs."""
         kept = _Kept() if keep else None
         h = x
         for l in range(self.L):
-            if kept is not None:
-                kept.inputs.append(h)
             z = torch.baddbmm(r.b[l].unsqueeze(1), h, r.Wt[l])
             if kept is not None:
                 z.retain_grad()
@@ -292,7 +289,7 @@ class _Ensemble:
         n = x_eval.shape[1]
         x = torch.cat([x_eval, self.x_test], 1)
         y = torch.cat([y_eval, self.y_test], 1)
-        widest = max(self.configs[0].width, x.shape[-1], self.W_out)
+        widest = max(self.configs[0].width, x.shape[-1], self.runs[0].Wt[-1].shape[-1])  # hidden, input, output
         chunk = max(32, _EVAL_FLOATS // (max(r.e - r.s for r in self.runs) * widest))
         loss_sum = torch.zeros(self.M, dtype=torch.float64, device=self.device)
         hits = []
@@ -561,11 +558,9 @@ class _Run:
 
 
 class _Kept:
-    """One run's forward tensors kept on a recorded step: layer inputs, layer outputs, activation inputs
-    and outputs."""
+    """One run's forward tensors kept on a recorded step: layer outputs, activation inputs and outputs."""
 
     def __init__(self) -> None:
-        self.inputs: list[Tensor] = []
         self.zs: list[Tensor] = []
         self.pre: list[Tensor] = []
         self.post: list[Tensor] = []
