@@ -108,6 +108,7 @@ class Probe:
         self._pending: dict[int, dict[str, Tensor]] = {}  # step → quantity → (L,) device tensor
         self._pending_scalars: dict[int, dict[str, Tensor | float]] = {}
         self._host: dict[int, dict[str, np.ndarray]] = {}
+        self._deferred: list[tuple] = []  # CPU gradient-norm records (step, key, names, norms, counts)
         self._host_scalars: dict[int, dict[str, float]] = {}
         self._trace: Trace | None = None
         self._handles: list[Any] = []
@@ -208,6 +209,8 @@ class Probe:
         self._want_signal = "signal_grad_norm" in self._due
         self._want_input = "input_grad_norm" in self._due
         self._want_act = any(q in self._due for q in _ACT)
+        self._want_grads = any(q in self._due for q in ("grad_norm", "bias_grad_norm", "nonfinite_grads"))
+        self._want_grad_rows = self._want_grads or "param_norm" in self._due
         if self._attached and self._frozen and self._forward_due() != bool(self._forward_handles):
             self._register_forward_hooks()
 
@@ -216,53 +219,62 @@ class Probe:
         if not self._frozen:
             self._freeze()
         if not self.layers:  # no layer ran, or the filter chose none: nothing per layer to record
-            self._due = set()
-        due, row = self._due, self._pending.setdefault(self.step_index, {})
-        if any(q in due for q in _GRAD):
-            row.update(self._grad_rows(due))
+            self._due, self._want_grad_rows = set(), False
+        due = self._due
+        if self._want_grad_rows:
+            self._grad_rows(due)
         if "update_ratio" in due and self.optimizer is not None and self._weights:
             # one persistent copy of the weights, reused every time (no allocation per step)
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in self._weights]
             torch._foreach_copy_(self._snapshot, self._weights)
-            self._buf.before_norm = row.get("param_norm")
+            self._buf.before_norm = self._pending.get(self.step_index, {}).get("param_norm")
             if self._buf.before_norm is None:
                 self._buf.before_norm = self._weight_norms()
 
     @torch.no_grad()
     def _after_update(self) -> None:
         buf, due, L = self._buf, self._due, len(self.layers)
-        row = self._pending.setdefault(self.step_index, {})
-        if buf.before_norm is not None:
-            torch._foreach_sub_(self._snapshot, self._weights)  # W_before − W_after
-            diff = Q.grouped_norms(Q.norms(self._snapshot), *self._w_groups)
-            row["update_ratio"] = diff / buf.before_norm
-        if "signal_grad_norm" in due:
-            row["signal_grad_norm"] = self._stack(buf.signal, L).sqrt()
-        if "input_grad_norm" in due:
-            row["input_grad_norm"] = self._stack(buf.input, L).sqrt()
-        if any(q in due for q in _ACT):
-            row.update(Q.activation_rows([buf.act.get(i) for i in range(L)], due, self._device))
-        if not row:
-            del self._pending[self.step_index]
-        buf.closed = True
-        self._buf = _StepBuffers()
+        if self._forward_due() or buf.before_norm is not None:
+            row = self._pending.setdefault(self.step_index, {})
+            if buf.before_norm is not None:
+                torch._foreach_sub_(self._snapshot, self._weights)  # W_before − W_after
+                diff = Q.grouped_norms(Q.norms(self._snapshot), *self._w_groups)
+                row["update_ratio"] = diff / buf.before_norm
+            if "signal_grad_norm" in due:
+                row["signal_grad_norm"] = self._stack(buf.signal, L).sqrt()
+            if "input_grad_norm" in due:
+                row["input_grad_norm"] = self._stack(buf.input, L).sqrt()
+            if self._want_act:
+                row.update(Q.activation_rows([buf.act.get(i) for i in range(L)], due, self._device))
+            if not row:
+                del self._pending[self.step_index]
+            buf.closed = True
+            self._buf = _StepBuffers()
         self.step_index += 1
         self._begin_step()
         self._trace = None
-        if len(self._pending) >= self.flush_every:
+        if len(self._pending) + len(self._deferred) >= self.flush_every:
             self._flush()
 
-    def _grad_rows(self, due: set[str]) -> dict[str, Tensor]:
-        """grad_norm, bias_grad_norm, param_norm, nonfinite_grads from one batched norm call."""
-        need_grads = any(q in due for q in ("grad_norm", "bias_grad_norm", "nonfinite_grads"))
-        wg = tuple(i for i, p in enumerate(self._weights) if p.grad is not None) if need_grads else ()
-        bg = tuple(i for i, p in enumerate(self._biases) if p.grad is not None) if need_grads else ()
+    def _grad_rows(self, due: set[str]) -> None:
+        """grad_norm, bias_grad_norm, param_norm, nonfinite_grads of this step from one batched norm
+        call: pending device rows, or on the CPU a deferred record of host floats."""
+        need_grads = self._want_grads
+        wgrads = [p.grad for p in self._weights] if need_grads else []
+        bgrads = [p.grad for p in self._biases] if need_grads else []
+        if any(g is None for g in wgrads) or any(g is None for g in bgrads):  # not `None in`: Tensor ==
+            wg = tuple(i for i, g in enumerate(wgrads) if g is not None)
+            bg = tuple(i for i, g in enumerate(bgrads) if g is not None)
+            grads = [wgrads[i] for i in wg] + [bgrads[i] for i in bg]
+        else:  # every parameter has its gradient (the usual case): no filtering
+            wg, bg = (self._all_w, self._all_b) if need_grads else ((), ())
+            grads = wgrads + bgrads
         with_params = "param_norm" in due
-        grads = [self._weights[i].grad for i in wg] + [self._biases[i].grad for i in bg]
-        tensors = grads + (self._weights if with_params else [])
+        tensors = grads + self._weights if with_params else grads
         if self._host_rows:
-            return self._grad_rows_host(due, wg, bg, with_params, grads, Q.host_norms(tensors))
+            self._grad_rows_host(due, (wg, bg, with_params), grads, tensors)
+            return
         n = Q.norms(tensors).to(self._device)
         plan = self._grad_plans.get((wg, bg, with_params))
         if plan is None:
@@ -270,39 +282,84 @@ class Probe:
         idx, has, layer_of_grad, has_grad, unique = plan
         # rows 0, 1, 2 of (3, L): weight-gradient, bias-gradient and weight norms
         out = Q.grouped_norms(n, idx, has, unique).view(3, -1)
-        rows = {q: out[i] for i, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm")) if q in due}
+        row = self._pending.setdefault(self.step_index, {})
+        row.update({q: out[i] for i, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm")) if q in due})
         if "nonfinite_grads" in due:
             counts = Q.nonfinite_counts(grads, n[:len(grads)])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
-            rows["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
-        return rows
+            row["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
 
-    def _grad_rows_host(self, due: set[str], wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool,
-                        grads: list[Tensor], vals: list[float]) -> dict[str, Tensor]:
-        """The CPU path of :meth:`_grad_rows`: the norms are host floats already, so the rows are
-        assembled in Python and become one tensor (each small tensor op costs more than the arithmetic)."""
+    def _grad_rows_host(self, due: set[str], key: tuple, grads: list[Tensor], tensors: list[Tensor]) -> None:
+        """The CPU path of :meth:`_grad_rows`: the norms become host floats at once and the rows are
+        assembled at the flush, for all deferred steps together.
+
+        Right after a backward pass the caches hold gradients, not the interpreter's state, and every
+        Python or tensor operation costs 10-30× its usual time; this path does as few as it can
+        (one norm call, one stack, one copy to the host) and leaves the rest to the flush.
+        """
+        vals = torch.stack(torch._foreach_norm(tensors, 2, dtype=self._norm_acc)).tolist()
+        counts = None
+        # NaN or ±inf anywhere makes the sum non-finite; min is only trusted once the sum is finite
+        if not (math.isfinite(sum(vals)) and min(vals, default=1.0) >= Q.FP32_SAFE_MIN):
+            for j, v in enumerate(vals):
+                if not Q.FP32_SAFE_MIN <= v < math.inf:
+                    vals[j] = Q.exact_norm(tensors[j], v)
+            if "nonfinite_grads" in due:  # a finite float64 norm: every entry is finite
+                counts = {j: float((~torch.isfinite(grads[j])).sum()) for j in range(len(grads))
+                          if not math.isfinite(vals[j])}
+        names = tuple(q for q in _GRAD if q in due)
+        record = (self.step_index, key, names, vals, counts)
+        if "update_ratio" in due:  # the step's weight norms are needed now (as the ratio's denominator)
+            self._pending.setdefault(self.step_index, {}).update(
+                {q: torch.from_numpy(a) for q, a in self._host_rows_of([record])[0][1].items()})
+        else:
+            self._deferred.append(record)
+
+    def _host_rows_of(self, records: list[tuple]) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """(step, quantity → (L,) float64 row) of deferred CPU records, assembled with numpy per
+        pattern of present gradients."""
+        out: list[tuple[int, dict[str, np.ndarray]]] = []
+        by_key: dict[tuple, list[tuple]] = {}
+        for r in records:
+            by_key.setdefault(r[1], []).append(r)
         L = len(self.layers)
-        table = [[math.nan] * L for _ in range(4)]  # weight-grad, bias-grad and weight norms; non-finite counts
+        for key, group in by_key.items():
+            plan = self._host_plans.get(key)
+            if plan is None:
+                plan = self._host_plans[key] = self._host_plan(*key)
+            rows, cols, unique, has, grad_layers = plan
+            vals = np.array([r[3] for r in group], dtype=np.float64).reshape(len(group), len(rows))
+            if unique:  # each layer has at most one tensor per row: place the norms
+                table = np.full((len(group), 4, L), np.nan)
+                table[:, rows, cols] = vals
+            else:  # root-sum-square where a layer has several tensors (the device path's rule)
+                table = np.zeros((len(group), 4, L))
+                for j in range(len(rows)):
+                    table[:, rows[j], cols[j]] += vals[:, j] ** 2
+                np.sqrt(table, out=table)
+                table[:, ~has] = np.nan
+            table[:, 3] = np.nan
+            table[:, 3, grad_layers] = 0.0
+            for s, (step, _, names, _, counts) in enumerate(group):
+                for j, c in (counts or {}).items():
+                    table[s, 3, cols[j]] += c
+                out.append((step, {q: table[s, _GRAD.index(q)] for q in names}))
+        return out
 
-        def put(row: int, layer: int, v: float) -> None:  # root-sum-square where a layer has several tensors
-            old = table[row][layer]
-            table[row][layer] = v if math.isnan(old) else math.hypot(old, v)
-
-        layer_of = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
-        for j, layer in enumerate(layer_of):
-            put(0 if j < len(wg) else 1, layer, vals[j])
+    def _host_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Any, ...]:
+        """Index arrays for :meth:`_host_rows_of`, one per pattern of present gradients: the
+        (row, layer) cell of each norm, whether no cell has two, which cells have any, the layers
+        with gradients."""
+        cols = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
+        rows = [0] * len(wg) + [1] * len(bg)
+        grad_layers = sorted(set(cols))
         if with_params:
-            for j, layer in enumerate(self._w_idx):
-                put(2, layer, vals[len(grads) + j])
-        if "nonfinite_grads" in due:
-            for layer in layer_of:
-                table[3][layer] = 0.0
-            for j, layer in enumerate(layer_of):
-                if not math.isfinite(vals[j]):  # a finite norm of float32 entries: every entry finite
-                    table[3][layer] += float((~torch.isfinite(grads[j])).sum())
-        out = torch.tensor(table, dtype=torch.float64)
-        return {q: out[k] for k, q in enumerate(("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads"))
-                if q in due}
+            cols += self._w_idx
+            rows += [2] * len(self._w_idx)
+        has = np.zeros((4, len(self.layers)), dtype=bool)
+        has[rows, cols] = True
+        unique = len(set(zip(rows, cols))) == len(rows)
+        return np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp), unique, has, grad_layers
 
     def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Any, ...]:
         """Device index tensors for :meth:`_grad_rows`, one per pattern of present gradients."""
@@ -362,6 +419,10 @@ class Probe:
             b_idx += [i] * len(params.biases)
         self._w_idx, self._b_idx = w_idx, b_idx
         self._grad_plans: dict[tuple, tuple[Tensor | None, ...]] = {}
+        self._host_plans: dict[tuple, tuple[Any, ...]] = {}
+        self._all_w, self._all_b = tuple(range(len(self._weights))), tuple(range(len(self._biases)))
+        wide = any(p.dtype == torch.float64 for p in self._weights + self._biases)
+        self._norm_acc = torch.float64 if wide else torch.float32  # the CPU path's norm precision
         self._w_groups = self._weight_groups()
         if self._attached:
             self._register_forward_hooks()  # drop hooks of unused modules (and all if none needed)
@@ -510,7 +571,9 @@ class Probe:
             host = _to_host([v.to(torch.float64) for _, _, v in scal])
             for (k, q, _), arr in zip(scal, host):
                 self._host_scalars.setdefault(k, {})[q] = float(arr)
-        self._pending, self._pending_scalars = {}, {}
+        for k, rows in self._host_rows_of(self._deferred):
+            self._host.setdefault(k, {}).update(rows)
+        self._pending, self._pending_scalars, self._deferred = {}, {}, []
 
     def _build_trace(self) -> Trace:
         steps = np.array(sorted(set(self._host) | set(self._host_scalars)), dtype=np.int64)
