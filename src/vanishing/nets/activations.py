@@ -45,8 +45,7 @@ class Activation:
     ``derivative_of_output(y, **params)``, where given, is φ' written in terms of the
     output ``y = φ(x)`` (sigmoid: y(1 − y)); it gives the same values as ``derivative``
     without recomputing φ, which is most of the probe's cost per activation. Both return a
-    new tensor (the probe reuses it as scratch space); in-place steps on that tensor's own
-    temporaries (``(1 - y).mul_(y)``) save an allocation per call.
+    new tensor (the probe reuses it as scratch space).
     """
 
     name: str
@@ -139,18 +138,33 @@ def _phi(x: Tensor) -> Tensor:  # standard normal density
     return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
+def _ones_like(y: Tensor) -> Tensor:
+    """A tensor of ones shaped like ``y`` without writing one (a stride-0 view of a scalar)."""
+    return torch.ones((), dtype=y.dtype, device=y.device).expand_as(y)
+
+
+# φ' from the output through autograd's own backward kernels with an upstream gradient of ones: one
+# fused pass, and the very formulas autograd uses ((1 − y)·y and 1 − y²), ~2× faster than two ops
+def _sigmoid_derivative_of_output(y: Tensor) -> Tensor:
+    return torch.ops.aten.sigmoid_backward(_ones_like(y), y)
+
+
+def _tanh_derivative_of_output(y: Tensor) -> Tensor:
+    return torch.ops.aten.tanh_backward(_ones_like(y), y)
+
+
 def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
     return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 
 
 _add(Activation(
-    "sigmoid", torch.sigmoid, lambda x: (s := torch.sigmoid(x)) * (1 - s),
+    "sigmoid", torch.sigmoid, lambda x: _sigmoid_derivative_of_output(torch.sigmoid(x)),
     nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid,
-    derivative_of_output=lambda y: (1 - y).mul_(y)))
+    derivative_of_output=_sigmoid_derivative_of_output))
 _add(Activation(
-    "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2,
+    "tanh", torch.tanh, lambda x: _tanh_derivative_of_output(torch.tanh(x)),
     nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh,
-    derivative_of_output=lambda y: torch.square(y).neg_().add_(1)))  # 1 − y²
+    derivative_of_output=_tanh_derivative_of_output))
 _add(Activation(
     "hardtanh", lambda x: torch.clamp(x, -1.0, 1.0), lambda x: x.abs().lt_(1),  # −1 < x < 1, as 0/1 floats
     nn.Hardtanh, "saturating", lambda: 1.0, module_type=nn.Hardtanh))

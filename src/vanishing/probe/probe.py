@@ -221,16 +221,13 @@ class Probe:
         if not self.layers:  # no layer ran, or the filter chose none: nothing per layer to record
             self._due, self._want_grad_rows = set(), False
         due = self._due
-        if self._want_grad_rows:
-            self._grad_rows(due)
+        weight_norms = self._grad_rows(due) if self._want_grad_rows else None
         if "update_ratio" in due and self.optimizer is not None and self._weights:
             # one persistent copy of the weights, reused every time (no allocation per step)
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in self._weights]
             torch._foreach_copy_(self._snapshot, self._weights)
-            self._buf.before_norm = self._pending.get(self.step_index, {}).get("param_norm")
-            if self._buf.before_norm is None:
-                self._buf.before_norm = self._weight_norms()
+            self._buf.before_norm = self._weight_norms() if weight_norms is None else weight_norms
 
     @torch.no_grad()
     def _after_update(self) -> None:
@@ -254,12 +251,13 @@ class Probe:
         self.step_index += 1
         self._begin_step()
         self._trace = None
-        if len(self._pending) + len(self._deferred) >= self.flush_every:
+        if max(len(self._pending), len(self._deferred)) >= self.flush_every:
             self._flush()
 
-    def _grad_rows(self, due: set[str]) -> None:
+    def _grad_rows(self, due: set[str]) -> Tensor | None:
         """grad_norm, bias_grad_norm, param_norm, nonfinite_grads of this step from one batched norm
-        call: pending device rows, or on the CPU a deferred record of host floats."""
+        call: pending device rows, or on the CPU a deferred record of host floats. Returns the
+        (L,) weight norms when param_norm is due."""
         need_grads = self._want_grads
         wgrads = [p.grad for p in self._weights] if need_grads else []
         bgrads = [p.grad for p in self._biases] if need_grads else []
@@ -273,8 +271,7 @@ class Probe:
         with_params = "param_norm" in due
         tensors = grads + self._weights if with_params else grads
         if self._host_rows:
-            self._grad_rows_host(due, (wg, bg, with_params), grads, tensors)
-            return
+            return self._grad_rows_host(due, (wg, bg, with_params), grads, tensors)
         n = Q.norms(tensors).to(self._device)
         plan = self._grad_plans.get((wg, bg, with_params))
         if plan is None:
@@ -288,8 +285,10 @@ class Probe:
             counts = Q.nonfinite_counts(grads, n[:len(grads)])
             total = torch.zeros(len(self.layers), dtype=torch.float64, device=self._device)
             row["nonfinite_grads"] = torch.where(has_grad, total.index_add_(0, layer_of_grad, counts), self._nan)
+        return row.get("param_norm")
 
-    def _grad_rows_host(self, due: set[str], key: tuple, grads: list[Tensor], tensors: list[Tensor]) -> None:
+    def _grad_rows_host(self, due: set[str], key: tuple, grads: list[Tensor],
+                        tensors: list[Tensor]) -> Tensor | None:
         """The CPU path of :meth:`_grad_rows`: the norms become host floats at once and the rows are
         assembled at the flush, for all deferred steps together.
 
@@ -297,23 +296,14 @@ class Probe:
         Python or tensor operation costs 10-30× its usual time; this path does as few as it can
         (one norm call, one stack, one copy to the host) and leaves the rest to the flush.
         """
-        vals = torch.stack(torch._foreach_norm(tensors, 2, dtype=self._norm_acc)).tolist()
-        counts = None
-        # NaN or ±inf anywhere makes the sum non-finite; min is only trusted once the sum is finite
-        if not (math.isfinite(sum(vals)) and min(vals, default=1.0) >= Q.FP32_SAFE_MIN):
-            for j, v in enumerate(vals):
-                if not Q.FP32_SAFE_MIN <= v < math.inf:
-                    vals[j] = Q.exact_norm(tensors[j], v)
-            if "nonfinite_grads" in due:  # a finite float64 norm: every entry is finite
-                counts = {j: float((~torch.isfinite(grads[j])).sum()) for j in range(len(grads))
-                          if not math.isfinite(vals[j])}
-        names = tuple(q for q in _GRAD if q in due)
-        record = (self.step_index, key, names, vals, counts)
-        if "update_ratio" in due:  # the step's weight norms are needed now (as the ratio's denominator)
-            self._pending.setdefault(self.step_index, {}).update(
-                {q: torch.from_numpy(a) for q, a in self._host_rows_of([record])[0][1].items()})
-        else:
-            self._deferred.append(record)
+        vals, counts = Q.host_norms(tensors, self._norm_acc), None
+        if "nonfinite_grads" in due and not math.isfinite(sum(vals)):  # a finite norm: every entry finite
+            counts = {j: float((~torch.isfinite(grads[j])).sum()) for j in range(len(grads))
+                      if not math.isfinite(vals[j])}
+        self._deferred.append((self.step_index, key, tuple(q for q in _GRAD if q in due), vals, counts))
+        if key[2] and "update_ratio" in due:  # the weight norms: the update ratio's denominator
+            return Q.grouped_norms(torch.tensor(vals[len(grads):], dtype=torch.float64), *self._w_groups)
+        return None
 
     def _host_rows_of(self, records: list[tuple]) -> list[tuple[int, dict[str, np.ndarray]]]:
         """(step, quantity → (L,) float64 row) of deferred CPU records, assembled with numpy per

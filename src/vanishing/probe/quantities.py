@@ -23,7 +23,7 @@ from ..registry import Registry
 
 __all__ = [
     "Quantity", "QUANTITIES", "NORMS", "ALL", "SATURATION_THRESHOLD",
-    "norm", "norms", "host_norm_array", "exact_norm", "FP32_SAFE_MIN", "grouped_norms", "nonfinite_counts",
+    "norm", "norms", "host_norms", "grouped_norms", "nonfinite_counts",
     "ActivationStats", "count_below_",
     "activation_rows", "attribution",
 ]
@@ -64,8 +64,8 @@ for _q in [
 NORMS = ("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads")
 ALL = tuple(QUANTITIES.names())
 
-#: float32 norms below this (or non-finite) are recomputed in float64 on the CPU path
-FP32_SAFE_MIN = 1e-15
+# float32 norms below this (or non-finite) are recomputed in float64 on the CPU path
+_FP32_SAFE_MIN = 1e-15
 
 
 def norms(tensors: Sequence[Tensor]) -> Tensor:
@@ -83,22 +83,29 @@ def norms(tensors: Sequence[Tensor]) -> Tensor:
             return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
         except (TypeError, RuntimeError):  # older torch: no dtype argument
             return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors])
-    return torch.from_numpy(host_norm_array(tensors))
+    return torch.tensor(host_norms(tensors), dtype=torch.float64)
 
 
-def host_norm_array(tensors: Sequence[Tensor]) -> np.ndarray:
-    """The CPU path of :func:`norms` as a float64 numpy array: one float32 pass over all tensors,
-    float64 only where a norm is tiny or not finite."""
+def host_norms(tensors: Sequence[Tensor], acc: torch.dtype | None = None) -> list[float]:
+    """The CPU path of :func:`norms` as Python floats: one float32 pass over all tensors (``acc``,
+    default float64 where any tensor is), float64 only where a norm is tiny or not finite.
+
+    Few operations on purpose: right after a backward pass each one costs many times its usual
+    time (the caches hold gradients, not the interpreter's state)."""
     if not tensors:
-        return np.zeros(0)
-    acc = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-    vals = torch.stack(torch._foreach_norm(list(tensors), 2, dtype=acc)).numpy().astype(np.float64)
-    for i in np.flatnonzero(~((vals >= FP32_SAFE_MIN) & (vals < math.inf))):  # NaN fails both
-        vals[i] = exact_norm(tensors[i], float(vals[i]))
+        return []
+    if acc is None:
+        acc = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    vals = torch.stack(torch._foreach_norm(list(tensors), 2, dtype=acc)).tolist()
+    # NaN or ±inf anywhere makes the sum non-finite; min is only trusted once the sum is finite
+    if not (math.isfinite(sum(vals)) and min(vals) >= _FP32_SAFE_MIN):
+        for i, v in enumerate(vals):
+            if not _FP32_SAFE_MIN <= v < math.inf:
+                vals[i] = _exact_norm(tensors[i], v)
     return vals
 
 
-def exact_norm(t: Tensor, v: float) -> float:
+def _exact_norm(t: Tensor, v: float) -> float:
     """The float64 norm of ``t``, whose float32 norm ``v`` is tiny or not finite (CPU path)."""
     # a zero norm is exact when every entry is 0 (min and max cannot underflow); this skips a
     # float64 copy of e.g. every weight whose update was below its float32 resolution. aminmax,
@@ -117,7 +124,7 @@ def norm(t: Tensor) -> Tensor | float:
     if t.device.type != "cpu":
         return torch.linalg.vector_norm(t, dtype=torch.float64)
     v = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None).item()
-    return v if FP32_SAFE_MIN <= v < math.inf else exact_norm(t, v)
+    return v if _FP32_SAFE_MIN <= v < math.inf else _exact_norm(t, v)
 
 
 def grouped_norms(n: Tensor, groups: Tensor | None, has: Tensor, unique: bool = False) -> Tensor:
