@@ -42,6 +42,11 @@ _GRAD = ("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads")
 _ACT = ("saturation", "dead_fraction", "act_derivative_mean")
 _DERIVED = ("attribution_activation", "attribution_weights")
 
+# layers whose output is one autograd node fed directly by the layer's input (for the given input
+# rank): that node's post-hook sees ∂L/∂z and the gradient sent to the input through this layer only
+_ONE_NODE = {nn.Linear: (2,), nn.Conv1d: (3,), nn.Conv2d: (4,), nn.Conv3d: (5,)}
+_ONE_NODE_NAMES = frozenset({"AddmmBackward0", "MmBackward0", "ConvolutionBackward0"})
+
 
 class _StepBuffers:
     """What the hooks of one step write; closed when the step is finalised or the probe detached."""
@@ -94,6 +99,7 @@ class Probe:
         self._act_of: dict[int, BoundActivation] = {}  # layer → the activation that first followed it
         self._frozen = False
         self._cursor: int | None = None  # last probed layer run, not yet followed by an activation
+        self._aliased: nn.Module | None = None  # the layer whose inputs the pre-hook just aliased
         self._awaiting: tuple[int, BoundActivation] | None = None  # (layer, activation) whose output is due
         self._mode: ActivationMode | None = None
         self._functional = False  # functional activations were seen in the discovery pass
@@ -428,17 +434,41 @@ class Probe:
             idx = self._index[module] = len(self._order)
             self._order.append(module)
         self._cursor = idx
+        if not (self._want_signal or self._want_input):
+            return
+        aliased, self._aliased = self._aliased is module, None
+        if not aliased and self._one_node(module, args):
+            # one hook on the node that made the output, for both signal norms (no input alias: the
+            # pre-hook skipped it); its inputs come in the order of its next_functions
+            node = output.grad_fn if isinstance(output, Tensor) else None
+            if node is not None and node.name() in _ONE_NODE_NAMES:
+                x = args[0].grad_fn if self._want_input else None
+                j = next((k for k, (f, _) in enumerate(node.next_functions) if x is not None and f is x), None)
+                node.register_hook(partial(self._on_node, self._buf, idx, self._want_signal, j))
+                return
         if self._want_signal:
             hook = partial(self._on_grad, self._buf, self._buf.signal, idx)
             for t in tensors_in(output):
                 if t.requires_grad:
                     t.register_hook(hook)
 
+    @staticmethod
+    def _one_node(module: nn.Module, args: tuple) -> bool:
+        """Whether ``module`` called on ``args`` makes its output in one node fed by its input."""
+        ranks = _ONE_NODE.get(type(module))  # exactly: a subclass may compute more than one op
+        if ranks is None or len(args) != 1 or not isinstance(args[0], Tensor) or args[0].dim() not in ranks:
+            return False
+        x = args[0]  # its node must be known to find it among the output node's inputs (or it needs none)
+        return x.grad_fn is not None or not x.requires_grad
+
     def _before_layer(self, module: nn.Module, args: tuple) -> tuple | None:
+        self._aliased = None
         if not (self._want_input and torch.is_grad_enabled()):
             return None
         idx = self._index.get(module)
         if idx is None and self._frozen:
+            return None
+        if self._one_node(module, args):  # the output's node reports the input gradient (see _after_layer)
             return None
         buf = self._buf
         # on the discovery pass the layer gets its index after this hook: look it up in the backward
@@ -452,6 +482,7 @@ class Probe:
                 return v
             return None
 
+        self._aliased = module  # its input gradients come from the aliases, not the output's node
         if len(args) == 1:  # the common case
             v = alias(args[0])
             return None if v is None else (v,)
@@ -527,6 +558,14 @@ class Probe:
         if isinstance(n, Tensor) and n.device != self._device:
             n = n.to(self._device)
         store[idx] = n * n if idx not in store else store[idx] + n * n
+
+    def _on_node(self, buf: _StepBuffers, idx: int, signal: bool, j: int | None,
+                 grad_inputs: tuple, grad_outputs: tuple) -> None:
+        """Post-hook of a layer's output node: ∂L/∂z, and the gradient it sent to the layer's input."""
+        if signal and grad_outputs[0] is not None:
+            self._on_grad(buf, buf.signal, idx, grad_outputs[0])
+        if j is not None and grad_inputs[j] is not None:
+            self._on_grad(buf, buf.input, idx, grad_inputs[j])
 
     def _on_input(self, buf: _StepBuffers, module: nn.Module, grad: Tensor) -> None:
         idx = self._index.get(module)
