@@ -141,19 +141,25 @@ def _phi(x: Tensor) -> Tensor:  # standard normal density
     return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
+_ONES: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+
 def _ones_like(y: Tensor) -> Tensor:
-    """A tensor of ones shaped like ``y`` without writing one (a stride-0 view of a scalar)."""
-    return torch.ones((), dtype=y.dtype, device=y.device).expand_as(y)
+    """A tensor of ones shaped like ``y`` without writing one (a stride-0 view of a cached scalar)."""
+    one = _ONES.get((y.dtype, y.device))
+    if one is None:
+        one = _ONES[(y.dtype, y.device)] = torch.ones((), dtype=y.dtype, device=y.device)
+    return one.expand_as(y)
 
 
 # φ' from the output through autograd's own backward kernels with an upstream gradient of ones: one
 # fused pass, and the very formulas autograd uses ((1 − y)·y and 1 − y²), ~2× faster than two ops
 def _sigmoid_derivative_of_output(y: Tensor) -> Tensor:
-    return torch.ops.aten.sigmoid_backward(_ones_like(y), y)
+    return torch.ops.aten.sigmoid_backward.default(_ones_like(y), y)
 
 
 def _tanh_derivative_of_output(y: Tensor) -> Tensor:
-    return torch.ops.aten.tanh_backward(_ones_like(y), y)
+    return torch.ops.aten.tanh_backward.default(_ones_like(y), y)
 
 
 class _NumpyTanh(torch.autograd.Function):
@@ -168,7 +174,7 @@ class _NumpyTanh(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
         (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
+        return torch.ops.aten.tanh_backward.default(grad, y)
 
 
 def _numpy_tanh(x: Tensor) -> Tensor:
