@@ -66,3 +66,19 @@ def test_no_grad_and_module_identity() -> None:
     for m in (Tanh(), nn.Tanh()):
         act = activation_from_module(m)
         assert act is not None and act.spec == "tanh"
+
+
+def test_torch_func_transforms_fall_back_to_torch_tanh() -> None:
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(torch.func.vmap(fast_tanh)(x), torch.tanh(x))
+    torch.testing.assert_close(torch.func.grad(lambda t: fast_tanh(t).sum())(x), 1 - torch.tanh(x) ** 2)
+
+
+def test_double_backward() -> None:
+    x = torch.randn(6, 5, requires_grad=True)
+    (g,) = torch.autograd.grad(fast_tanh(x).sum(), x, create_graph=True)
+    (g2,) = torch.autograd.grad(g.sum(), x)
+    x2 = x.detach().double().requires_grad_()
+    (r,) = torch.autograd.grad(torch.tanh(x2).sum(), x2, create_graph=True)
+    (r2,) = torch.autograd.grad(r.sum(), x2)
+    torch.testing.assert_close(g2.double(), r2, rtol=1e-4, atol=1e-6)

@@ -177,6 +177,9 @@ class _NumpyTanh(torch.autograd.Function):
         return torch.ops.aten.tanh_backward.default(grad, y)
 
 
+_functorch_active: Callable[[], bool] = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+
+
 def _numpy_tanh(x: Tensor) -> Tensor:
     y = torch.empty_like(x, memory_format=torch.contiguous_format)
     np.tanh(x.detach().numpy(), out=y.numpy())
@@ -189,11 +192,11 @@ def fast_tanh(x: Tensor) -> Tensor:
     torch's CPU tanh runs at ~2.5 ns per element on the machines we measured (an AVX-512 EPYC),
     numpy's at ~0.36 ns, and tanh is the costliest activation of our training runs and sweeps.
     numpy's result is within 1.4 ulp of the exact value (torch's within 0.5 ulp); the backward
-    pass is torch's formula on the output. Other devices and dtypes, and tensors that are not
-    contiguous, use ``torch.tanh``.
+    pass is torch's formula on the output. Other devices and dtypes, tensors that are not
+    contiguous, and calls inside ``torch.func`` transforms (vmap, grad, …) use ``torch.tanh``.
     """
-    if x.device.type != "cpu" or x.dtype != torch.float32 or not x.is_contiguous():
-        return torch.tanh(x)
+    if x.device.type != "cpu" or x.dtype != torch.float32 or not x.is_contiguous() or _functorch_active():
+        return torch.tanh(x)  # (torch.func transforms wrap tensors that have no storage for numpy)
     if x.requires_grad and torch.is_grad_enabled():
         return _NumpyTanh.apply(x)
     return _numpy_tanh(x)
