@@ -342,28 +342,30 @@ class Probe:
                 out.append((step, {q: table[s, _GRAD.index(q)] for q in names}))
         return out
 
+    def _norm_cells(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[list[int], list[int]]:
+        """The (row, layer) cell of each norm of :meth:`_grad_rows`, in its order: row 0 the weight
+        gradients, 1 the bias gradients, 2 the weights."""
+        rows = [0] * len(wg) + [1] * len(bg) + ([2] * len(self._w_idx) if with_params else [])
+        cols = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg] + (self._w_idx if with_params else [])
+        return rows, cols
+
     def _host_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Any, ...]:
         """Index arrays for :meth:`_host_rows_of`, one per pattern of present gradients: the
         (row, layer) cell of each norm, whether no cell has two, which cells have any, the layers
         with gradients."""
-        cols = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
-        rows = [0] * len(wg) + [1] * len(bg)
-        grad_layers = sorted(set(cols))
-        if with_params:
-            cols += self._w_idx
-            rows += [2] * len(self._w_idx)
+        rows, cols = self._norm_cells(wg, bg, with_params)
         has = np.zeros((4, len(self.layers)), dtype=bool)
         has[rows, cols] = True
         unique = len(set(zip(rows, cols))) == len(rows)
+        grad_layers = sorted(set(cols[:len(wg) + len(bg)]))
         return np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp), unique, has, grad_layers
 
     def _grad_plan(self, wg: tuple[int, ...], bg: tuple[int, ...], with_params: bool) -> tuple[Any, ...]:
         """Device index tensors for :meth:`_grad_rows`, one per pattern of present gradients."""
         L = len(self.layers)
-        layer_of_grad = [self._w_idx[i] for i in wg] + [self._b_idx[i] for i in bg]
-        idx = [self._w_idx[i] for i in wg] + [L + self._b_idx[i] for i in bg]
-        if with_params:
-            idx += [2 * L + i for i in self._w_idx]
+        rows, cols = self._norm_cells(wg, bg, with_params)
+        layer_of_grad = cols[:len(wg) + len(bg)]
+        idx = [r * L + c for r, c in zip(rows, cols)]
         has = torch.zeros(3 * L, dtype=torch.bool)
         has[idx] = True
         has_grad = torch.zeros(L, dtype=torch.bool)
