@@ -3,6 +3,7 @@
 from collections import Counter
 
 import numpy as np
+import torch
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -55,3 +56,32 @@ def test_majority_baseline_by_hand(ds):
     majority = min(label for label, c in counts.items() if c == top)
     expected = sum(1 for label in ds.y_test.tolist() if label == majority) / len(ds.y_test)
     assert ds.majority_baseline == pytest.approx(expected)
+
+
+def test_second_load_comes_from_the_cache_unchanged(monkeypatch):
+    """After one load the split arrays come from the data cache: scikit-learn is not asked again."""
+    import vanishing.data.digits as digits_mod
+
+    first = load_dataset("digits", seed=0)
+
+    def refuse():
+        raise AssertionError("scikit-learn asked again")
+
+    monkeypatch.setattr(digits_mod, "_from_sklearn", refuse)
+    again = load_dataset("digits", seed=0)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(first, name), getattr(again, name))
+
+
+def test_fresh_process_loads_digits_without_scikit_learn(tmp_path):
+    """A sweep worker's load: with the cache filled, scikit-learn is not imported at all."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VANISHING_CACHE_DIR": str(tmp_path)}
+    code = ("import sys; from vanishing.data import load_dataset; load_dataset('digits'); "
+            "print('sklearn' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"]
