@@ -53,6 +53,13 @@ def lightning_norms(net: nn.Module) -> dict[str, float]:
     return {n: p.grad.norm().item() for n, p in net.named_parameters() if p.grad is not None}
 
 
+def read_floor(net: nn.Module) -> list[float]:
+    """The floor of "norms every step": every gradient and every parameter read once, by one
+    ``_foreach_norm``, to host floats; nothing stored, no float64 fallback, no hooks."""
+    params = [p for p in net.parameters() if p.grad is not None]
+    return torch.stack(torch._foreach_norm([p.grad for p in params] + params)).tolist()
+
+
 def wandb_histograms(net: nn.Module) -> list:
     """wandb.watch-style: a 64-bin histogram of every gradient, copied to the host."""
     return [torch.histc(p.grad, bins=64).cpu().numpy() for p in net.parameters() if p.grad is not None]
@@ -90,6 +97,8 @@ class Variant:
             self.probe = watch(self.net, self.opt, every=1)
         elif name == "lightning .norm().item() loop":
             self.extra = lightning_norms
+        elif name == "floor: read grads + weights once":
+            self.extra = read_floor
         elif name == "wandb-style histograms":
             self.extra = wandb_histograms
         elif name == "cockpit economy":  # BackPACK extends the modules it is given: a model of its own
@@ -186,7 +195,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     variants = ["bare", "norms every step", "full, default schedule", "full every step",
-                "lightning .norm().item() loop", "wandb-style histograms"]
+                "floor: read grads + weights once", "lightning .norm().item() loop", "wandb-style histograms"]
     has_cockpit = cockpit_available()
     if has_cockpit:
         variants.append("cockpit economy")

@@ -147,10 +147,12 @@ def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], 
     advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
 
 
-def _group_in_worker(group: list[RunConfig], part: int = -1) -> "tuple[list[Finished], list[str]]":
-    """A stacked group in a worker process (or a Ray task): its results by position, and notes."""
+def _group_in_worker(group: list[RunConfig], part: int = -1,
+                     advance: Callable[[int], None] | None = None) -> "tuple[list[Finished], list[str]]":
+    """A stacked group in a worker process, a Ray task or the driver's own slot: its results by
+    position, and notes. ``advance`` defaults to the pool worker's progress channel."""
     notes: list[str] = []
-    out = list(_group(list(range(len(group))), group, _progress_sender(part), notes))
+    out = list(_group(list(range(len(group))), group, advance or _progress_sender(part), notes))
     return out, notes
 
 
@@ -205,48 +207,78 @@ def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
     yield from _pooled(configs, [[i] for i in range(len(configs))], workers, _run_in_worker, advance, options)
 
 
-def _run_in_worker(group: list[RunConfig], part: int = -1) -> "tuple[list[Finished], list[str]]":
-    return [(0, _run_one(group[0], StepDeltas(_progress_sender(part))))], []
+def _run_in_worker(group: list[RunConfig], part: int = -1,
+                   advance: Callable[[int], None] | None = None) -> "tuple[list[Finished], list[str]]":
+    return [(0, _run_one(group[0], StepDeltas(advance or _progress_sender(part))))], []
 
 
 def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
             task: Callable[..., "tuple[list[Finished], list[str]]"],
             advance: Callable[[int], None], options: ExecutorOptions) -> Iterator[Finished]:
-    """Run ``task(part_configs, part_index)`` on each part (a list of config indices) in a spawn pool.
+    """Run ``task(part_configs, part_index)`` on each part (a list of config indices) on ``workers`` slots.
 
-    Workers report steps as they go (a queue the driver drains while it waits), so the progress
-    bar moves during long stacked groups; runs are yielded as their part finishes.
+    One slot is this process (a thread, one torch thread while the parts run), which starts at
+    once; the others are a ``spawn`` pool of ``workers - 1`` processes, each of which needs a
+    second or two to import torch before its first step. Parts are handed out in the order given
+    (largest first, see :func:`~vanishing.train.ensemble.split_groups`) to whichever slot is free,
+    none queued ahead, so the slots finish together. Workers report steps as they go (queues the
+    driver drains while it waits), so the progress bar moves during long stacked groups; runs are
+    yielded as their part finishes. Ctrl-C stops the pool and the driver's slot at its next step.
     """
     import multiprocessing
     import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    import torch
+
     ctx = multiprocessing.get_context("spawn")
-    progress = ctx.Queue()
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(parts))), mp_context=ctx,
-                               initializer=_worker_init, initargs=(os.getpid(), progress))
+    progress = ctx.Queue()            # (part, steps) from the pool's workers
+    local_progress: "queue_mod.SimpleQueue[tuple[int, int]]" = queue_mod.SimpleQueue()  # ... from the driver's slot
+    stop = threading.Event()
+    n_pool = max(0, min(workers, len(parts)) - 1)
+    pool = (ProcessPoolExecutor(max_workers=n_pool, mp_context=ctx, initializer=_worker_init,
+                                initargs=(os.getpid(), progress)) if n_pool else None)
+    local = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vanishing-sweep")
     reported = [0] * len(parts)  # steps already reported per part
     closed: set[int] = set()
 
     def drain() -> None:
-        while True:
-            try:
-                k, n = progress.get_nowait()
-            except queue_mod.Empty:
-                return
-            if k not in closed:  # a finished part has been topped up already
-                reported[k] += n
-                advance(n)
+        for source in (progress, local_progress):
+            while True:
+                try:
+                    k, n = source.get_nowait()
+                except queue_mod.Empty:
+                    break
+                if k not in closed:  # a finished part has been topped up already
+                    reported[k] += n
+                    advance(n)
 
+    def in_driver(k: int) -> "tuple[list[Finished], list[str]]":
+        def report(n: int) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            local_progress.put((k, n))
+
+        return task([configs[i] for i in parts[k]], k, report)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the driver's slot: one thread, like every worker
+    todo = list(range(len(parts)))
+    pending: dict[Future, tuple[int, bool]] = {}  # future → (part, in the driver's slot)
     finished = False
     try:
-        pending = {pool.submit(task, [configs[i] for i in part], k): k for k, part in enumerate(parts)}
-        while pending:
+        while todo or pending:
+            if todo and not any(here for _, here in pending.values()):
+                k = todo.pop(0)
+                pending[local.submit(in_driver, k)] = (k, True)
+            while todo and pool is not None and sum(not here for _, here in pending.values()) < n_pool:
+                k = todo.pop(0)
+                pending[pool.submit(task, [configs[i] for i in parts[k]], k)] = (k, False)
             ready, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             drain()
             for fut in ready:
-                k = pending.pop(fut)
+                k, _ = pending.pop(fut)
                 part = parts[k]
                 try:
                     outs, notes = fut.result()
@@ -261,10 +293,14 @@ def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
                     yield part[j], out
         finished = True
     finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _stop_pool(pool)
+        stop.set()
+        local.shutdown(wait=True, cancel_futures=True)  # the driver's part stops at its next step
+        torch.set_num_threads(threads)
+        if pool is not None:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _stop_pool(pool)
         progress.close()
         progress.cancel_join_thread()
 
