@@ -34,5 +34,8 @@ for _name in _COMMANDS:
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script (a process of ours: glibc is tuned for training loops)."""
+    from .._malloc import tune_malloc
+
+    tune_malloc()
     app()

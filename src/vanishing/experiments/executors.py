@@ -179,8 +179,13 @@ def _progress_sender(part: int) -> Callable[[int], None]:
 
 
 def _worker_init(parent: int, progress: object = None) -> None:
-    """A pool worker: one thread; Ctrl-C is the driver's to handle (it stops the pool)."""
+    """A pool worker: one thread, glibc tuned for training loops; Ctrl-C is the driver's to handle
+    (it stops the pool)."""
     import torch
+
+    from .._malloc import tune_malloc
+
+    tune_malloc()
 
     global _PROGRESS
     _PROGRESS = progress
@@ -297,8 +302,8 @@ def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
         local.shutdown(wait=True, cancel_futures=True)  # the driver's part stops at its next step
         torch.set_num_threads(threads)
         if pool is not None:
-            if finished:
-                pool.shutdown(wait=True)
+            if finished:  # every result is in: the workers exit on their own, nothing to wait for
+                pool.shutdown(wait=False)
             else:
                 _stop_pool(pool)
         progress.close()
