@@ -43,8 +43,8 @@ def test_sequential_stores_every_config_once(reference):
     ("batched", 1),
     # stacked groups split over a pool of 2 processes
     pytest.param("batched", 2, marks=pytest.mark.slow),
-    # one worker process: the whole pool path, one torch import (2-core CI)
-    pytest.param("processes", 1, marks=pytest.mark.slow),
+    # the driver's slot and one worker process: the whole pool path, one torch import (2-core CI)
+    pytest.param("processes", 2, marks=pytest.mark.slow),
 ])
 def test_executors_store_what_sequential_stores(executor, workers, reference, tmp_path):
     _, ref = reference
@@ -181,3 +181,56 @@ def test_ctrl_c_during_a_store_write_lets_the_write_finish(tmp_path, monkeypatch
         outcome = run_sweep(tiny_spec(), store, executor="sequential", progress=False)
         assert outcome.interrupted and outcome.done == 1 and outcome.remaining == 3
         assert len(store.done_hashes()) == 1
+
+
+def _slow_part(group, part, advance):
+    """A stand-in task for the driver's slot: part 0 finishes at once, the others step until stopped."""
+    import time
+
+    if part == 0:
+        advance(5)
+        return [(j, f"done {part}") for j in range(len(group))], []
+    for _ in range(10_000):
+        advance(1)
+        time.sleep(0.01)
+    raise AssertionError("never stopped")
+
+
+def test_the_driver_slot_stops_at_its_next_step_and_restores_torch_threads():
+    """The driver trains one slot in a thread; closing the executor (Ctrl-C) stops that thread at its
+    next step, without waiting for its part, and gives torch back its thread count."""
+    import threading
+    import time
+
+    import torch
+
+    configs = tiny_spec(activation=["tanh"]).configs()  # 2 configs: a part each
+    seen: list[int] = []
+    threads = torch.get_num_threads()
+    gen = executors._pooled(configs, [[0], [1]], 1, _slow_part, seen.append, executors.ExecutorOptions())
+    assert next(gen) == (0, "done 0")
+    assert torch.get_num_threads() == 1  # the driver's slot runs single-threaded, like a worker
+    time.sleep(0.2)  # part 1 is stepping in the driver's thread
+    t = time.perf_counter()
+    gen.close()  # what Ctrl-C does to the generator
+    assert time.perf_counter() - t < 2
+    assert not [th for th in threading.enumerate() if th.name.startswith("vanishing-sweep")]
+    assert torch.get_num_threads() == threads
+    assert seen[0] == 5 and 0 < sum(seen[1:]) < 1000  # part 0's steps, then part 1's as they came
+
+
+def test_the_driver_slot_takes_the_next_part_when_free():
+    """With one slot (the driver) every part runs there, in order, each result yielded as it finishes."""
+    order = []
+
+    def task(group, part, advance):
+        order.append(part)
+        advance(2)
+        return [(0, f"part {part}")], []
+
+    configs = tiny_spec().configs()
+    steps: list[int] = []
+    out = list(executors._pooled(configs, [[i] for i in range(4)], 1, task, steps.append,
+                                 executors.ExecutorOptions()))
+    assert out == [(i, f"part {i}") for i in range(4)] and order == [0, 1, 2, 3]
+    assert sum(steps) == sum(c.steps for c in configs)  # progress topped up to each part's steps

@@ -22,7 +22,7 @@ def sweep_command(
     spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec: base, grid, random, seeds, name (see README)."),
     store_path: Path = typer.Option(Path("results.db"), "--store", help="SQLite results store; created if missing, shared by sweeps."),
     executor: str = typer.Option("batched", help="batched (same-architecture runs stacked in one computation), sequential, processes (local pool) or ray."),
-    workers: Optional[int] = typer.Option(None, help="Worker processes for batched and processes (default: the CPU count, one thread each; 1 = batched in this process), or CPUs of a local Ray. [default: CPU count]"),
+    workers: Optional[int] = typer.Option(None, help="Parallel slots for batched and processes: this process plus N-1 worker processes, one thread each (default: the CPU count; 1 = everything in this process), or CPUs of a local Ray. [default: CPU count]"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001); default starts a local Ray."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the configs and what is already done; run nothing."),
 ) -> None:

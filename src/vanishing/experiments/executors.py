@@ -8,7 +8,8 @@ a run cut short is never yielded. A diverged (NaN) run is a normal result.
 
 - ``batched``: same-architecture configs train as one stacked computation (:mod:`vanishing.train.ensemble`).
 - ``sequential``: one :func:`~vanishing.experiments.run.run` after another (the reference and the fallback).
-- ``processes``: a local pool of ``workers`` processes (default: the CPU count), one thread each.
+- ``processes``: ``workers`` slots (default: the CPU count), one thread each: this process and a pool of
+  ``workers - 1`` processes; one run per task.
 - ``ray``: Ray tasks on a cluster (``address``) or a local instance; needs ``pip install 'vanishing[ray]'``.
 """
 
@@ -98,10 +99,10 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
     """Groups of same-architecture configs, each trained as one stacked computation.
 
     With ``workers`` > 1 (default: the CPU count) the groups, cut into pieces of at most half a
-    worker's share (:func:`~vanishing.train.ensemble.split_groups`), train in a local pool of
-    processes, one thread each, handed out largest first: on a CPU, one thread per stacked group
-    beats several threads fighting over small matrix products. ``workers=1`` trains in this
-    process. A group whose stacked training raises is run again one config at a time, so one bad
+    worker's share (:func:`~vanishing.train.ensemble.split_groups`), train on ``workers`` slots,
+    one thread each (this process and a pool of ``workers - 1`` processes, see :func:`_pooled`),
+    handed out largest first: on a CPU, one thread per stacked group beats several threads
+    fighting over small matrix products. ``workers=1`` trains in this process. A group whose stacked training raises is run again one config at a time, so one bad
     config fails alone (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
@@ -204,7 +205,8 @@ def _exit_with_parent(parent: int) -> None:
 @EXECUTORS.register("processes")
 def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
               options: ExecutorOptions | None = None) -> Iterator[Finished]:
-    """A local pool of processes (``spawn``), one run per task; results come back to the driver."""
+    """One run per task on ``workers`` slots: this process and a ``spawn`` pool of ``workers - 1``
+    processes, one thread each; results come back to the driver."""
     options = options or ExecutorOptions()
     if not configs:
         return
