@@ -7,7 +7,28 @@ from typing import Any
 
 from .errors import VanishingError
 
-__all__ = ["save_figure", "write_text"]
+__all__ = ["check_writable", "save_figure", "write_text"]
+
+
+def check_writable(path: str | Path, what: str) -> Path:
+    """Fail now, before any training, if ``path`` cannot be written later: a one-line :class:`VanishingError`.
+
+    Makes missing folders (as the writers do) and opens the file for appending, which leaves an
+    existing file as it is; a file that did not exist is removed again.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise VanishingError(f"cannot write {what} {p}: it is a folder")
+    existed = p.exists()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise VanishingError(f"cannot write {what} {p}: {exc.strerror or exc}") from None
+    if not existed:
+        p.unlink(missing_ok=True)
+    return p
 
 
 def write_text(path: str | Path, text: str, what: str) -> Path:

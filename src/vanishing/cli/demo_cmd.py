@@ -9,6 +9,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from .._io import check_writable
 from ..config import RunConfig
 from ..experiments.run import RunResult
 from ..report.story import story
@@ -53,6 +54,11 @@ def demo_command(
     """Watch gradients vanish in a 20-layer sigmoid net, then see ReLU + He init fix it (about 10 s on 2 CPU cores)."""
     broken = RunConfig.make(DEMO_BROKEN, steps=steps, seed=seed)
     fixed = RunConfig.make(DEMO_FIXED, steps=steps, seed=seed)
+    if json_dir is not None:  # before training: an unwritable path must not cost the runs
+        for name in ("broken", "fixed"):
+            check_writable(json_dir / f"demo_{name}.json", "result")
+    if report is not None and not no_report:
+        check_writable(report, "report")
     console.rule("[bold]vanishing demo[/]: the vanishing gradient problem, measured")
     console.print(f"Training two {broken.depth}-layer networks on handwritten digits ({steps} steps each)…\n")
     before = run_with_progress(broken, f"{broken.activation} + {broken.init}")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .._io import write_text
+from .._io import check_writable, write_text
 from ..diagnose.model import diagnose_model, load_factory, resolve_factory
 from ..diagnose.render import diagnosis_renderable
 from ._common import console, handle_errors
@@ -23,6 +23,8 @@ def diagnose_command(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write {verdict, findings, layers, ...} as JSON here."),
 ) -> None:
     """Train your model a few steps with the probe and say whether its gradients vanish, where, why, and what fixes it."""
+    if json_path is not None:  # before training: an unwritable path must not cost the run
+        check_writable(json_path, "diagnosis")
     fn = load_factory(factory)
     case = resolve_factory(fn())
     diagnosis, trace = diagnose_model(case, steps=steps, lr=lr)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from .._io import check_writable
 from ..config import RunConfig, load_config_file
 from ..experiments.run import RunResult, run
 from ..diagnose.render import diagnosis_renderable
@@ -49,6 +50,9 @@ def run_command(
                             bias_init=bias_init, norm=norm, residual=residual, dataset=dataset,
                             optimizer=optimizer, lr=lr, batch_size=batch_size, steps=steps, seed=seed,
                             record_every=record_every, device=device)
+    for path, what in ((json_path, "result"), (report_path, "report")):
+        if path is not None:  # before training: an unwritable path must not cost the run
+            check_writable(path, what)
     result = run_with_progress(config)
     console.print(run_summary(result))
     console.print(diagnosis_renderable(result.diagnosis))
