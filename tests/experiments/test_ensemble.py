@@ -178,3 +178,29 @@ def test_interleaved_activations_come_back_in_the_order_given() -> None:
     assert [r.config for r in out] == configs
     for b, c in zip(out, configs):
         _same(b, run(c))
+
+
+def test_evaluation_cross_entropy_and_accuracy_match_torch() -> None:
+    """The evaluation's row-wise cross-entropy against F.cross_entropy (finite, huge and non-finite
+    logits), and its predictions (row maxima's indices) against argmax, ties included."""
+    import torch
+    import torch.nn.functional as F
+
+    from vanishing.train.ensemble import _row_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(3, 50, 10, generator=g) * torch.tensor([1.0, 30.0, 1e4]).view(3, 1, 1)
+    out[0, 0] = float("inf")
+    out[0, 1, 3] = float("nan")
+    out[0, 2] = float("-inf")
+    out[0, 3, 5] = float("-inf")
+    out[1, 4] = 0.0  # a tie over all classes
+    out[1, 5] = -1.0
+    out[1, 5, 2:6] = 7.0  # a tie over classes 2-5
+    y = torch.randint(0, 10, (3, 50), generator=g)
+    top, pred = out.max(-1)
+    ours = _row_cross_entropy(out, y, top)
+    ref = F.cross_entropy(out.reshape(-1, 10), y.reshape(-1), reduction="none").view(3, 50)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert torch.isnan(ours[0, :3]).all() and torch.isfinite(ours[0, 3])
+    assert torch.equal(pred[1:], out[1:].argmax(-1)) and pred[1, 4] == 0 and pred[1, 5] == 2
