@@ -204,3 +204,26 @@ def test_evaluation_cross_entropy_and_accuracy_match_torch() -> None:
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
     assert torch.isnan(ours[0, :3]).all() and torch.isfinite(ours[0, 3])
     assert torch.equal(pred[1:], out[1:].argmax(-1)) and pred[1, 4] == 0 and pred[1, 5] == 2
+
+
+def test_nonfinite_gradient_counts_match_a_direct_count() -> None:
+    """The recorded non-finite counts (taken only when a norm is not finite) against counting by hand."""
+    import torch
+
+    from vanishing.train.ensemble import _Ensemble
+
+    configs = [RunConfig(**BASE, activation=a, seed=s) for a in ("tanh", "relu") for s in (0, 1)]
+    ens = _Ensemble(configs)
+    for r in ens.runs:
+        for p in r.Wt + r.b:
+            p.grad = torch.randn_like(p)
+    assert ens._grad_rows()["nonfinite_grads"].eq(0).all()
+    r = ens.runs[1]  # relu: members 2 and 3
+    r.Wt[2].grad[1, 0, :3] = float("nan")
+    r.Wt[2].grad[1, 5, 5] = float("inf")
+    r.b[2].grad[1, 0] = float("-inf")
+    r.b[0].grad[0, 1] = float("nan")
+    counts = ens._grad_rows()["nonfinite_grads"]
+    expected = torch.zeros_like(counts)
+    expected[3, 2], expected[2, 0] = 5, 1
+    assert torch.equal(counts, expected)
