@@ -227,3 +227,22 @@ def test_nonfinite_gradient_counts_match_a_direct_count() -> None:
     expected = torch.zeros_like(counts)
     expected[3, 2], expected[2, 0] = 5, 1
     assert torch.equal(counts, expected)
+
+
+def test_split_groups_ends_on_a_fine_tail_so_a_late_worker_catches_up() -> None:
+    """The reference sweep's shape on 2 workers, one starting late (a pool worker importing torch
+    while the driver's slot trains): handed out largest first, the slots end within one tail piece."""
+    configs = [RunConfig.make(BASE, depth=d, seed=s, activation=a)
+               for d in (5, 10, 20) for a in ("tanh", "relu", "elu", "gelu", "sigmoid", "leaky_relu")
+               for s in range(12)]
+    parts = split_groups(configs, 2)
+    work = [sum(configs[i].depth for i in p) for p in parts]
+    total = sum(work)
+    assert sorted(i for p in parts for i in p) == list(range(len(configs)))
+    assert sum(w <= total / 16 for w in work) >= 2  # one small piece per worker, at the end
+    assert work == sorted(work, reverse=True)
+    late = total / 20
+    slots = [0.0, late]
+    for w in work:
+        slots[slots.index(min(slots))] += w
+    assert max(slots) - (total + late) / 2 <= total / 32 + 1e-9

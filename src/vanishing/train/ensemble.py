@@ -107,7 +107,9 @@ def split_groups(configs: Sequence[RunConfig], parts: int, max_members: int = 12
     largest first (the order returned) to whichever worker is free gives every worker about one
     share, and the half-share grain lets the last pieces even out what the cost model misses.
     Each piece is still a stacked group (a piece of 30 members trains as fast per member as one
-    of 70), so every worker keeps the batched speed-up.
+    of 70), so every worker keeps the batched speed-up. The smallest pieces are then halved until
+    there is one piece per worker of at most 1/8 of a worker's total: a fine tail, handed out
+    last, with which the workers end together.
     """
     out = groups(configs, max_members)
     if parts <= 1 or not out:
@@ -123,13 +125,26 @@ def split_groups(configs: Sequence[RunConfig], parts: int, max_members: int = 12
             g = g[cap:]
         cut.append(g)
     weight = lambda g: sum(cost(configs[i]) for i in g)  # noqa: E731
+
+    def halve(g: list[int]) -> None:
+        cut.remove(g)
+        half = (len(g) + 1) // 2
+        cut.extend([g[:half], g[half:]])
+
     while len(cut) < parts:  # fewer groups than workers: halve the costliest
         big = max(cut, key=weight)
         if len(big) < 2:
             break
-        cut.remove(big)
-        half = (len(big) + 1) // 2
-        cut += [big[:half], big[half:]]
+        halve(big)
+    # a fine tail: at least one piece per worker of at most 1/8 of a worker's total, handed out last,
+    # so that the workers end together even when one started late (a pool worker imports torch
+    # for a second or two while the driver's slot already trains) or the cost model is off
+    tail = total / (8 * parts)
+    while sum(weight(g) <= tail for g in cut) < parts:
+        small = [g for g in cut if len(g) >= 2]
+        if not small:
+            break
+        halve(min(small, key=weight))
     return sorted(cut, key=weight, reverse=True)
 
 
