@@ -28,8 +28,6 @@ __all__ = [
     "activation_from_module",
     "Tanh",
     "fast_tanh",
-    "fast_elu",
-    "ELU",
     "SELU_ALPHA",
     "SELU_SCALE",
 ]
@@ -212,60 +210,6 @@ class Tanh(nn.Tanh):
         return fast_tanh(input)
 
 
-class _NumpyELU(torch.autograd.Function):
-    """ELU through numpy's vectorised ``expm1``; the backward is torch's own ELU backward on the input."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, alpha: float) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return _numpy_elu(x, alpha)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        return torch.ops.aten.elu_backward.default(grad, ctx.alpha, 1, 1, False, x), None
-
-
-def _numpy_elu(x: Tensor, alpha: float) -> Tensor:
-    # max(x, α·expm1(min(x, 0))): x where x > 0 (α·expm1(0) = 0), else α·expm1(x), which is ≥ x for 0 ≤ α ≤ 1
-    y = torch.empty_like(x, memory_format=torch.contiguous_format)
-    xn, yn = x.detach().numpy(), y.numpy()
-    np.minimum(xn, 0, out=yn)
-    np.expm1(yn, out=yn)
-    if alpha != 1.0:
-        np.multiply(yn, np.float32(alpha), out=yn)
-    np.maximum(xn, yn, out=yn)
-    return y
-
-
-def fast_elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """ELU (x if x > 0 else α·(eˣ − 1)), on the CPU in float32 through numpy's vectorised ``expm1``.
-
-    torch's CPU ELU costs 0.7–1.4 ns per element on the machines we measured, numpy's
-    ``expm1`` with a ``minimum`` and a ``maximum`` ~0.55 ns. The result is within 2.3 ulp of the
-    exact value (torch's within 1 ulp); the backward pass is torch's ELU backward. Other devices
-    and dtypes, tensors that are not contiguous, α outside [0, 1] and calls inside ``torch.func``
-    transforms use ``torch.nn.functional.elu``.
-    """
-    if (x.device.type != "cpu" or x.dtype != torch.float32 or not x.is_contiguous() or not 0.0 <= alpha <= 1.0
-            or _functorch_active()):
-        return nn.functional.elu(x, alpha)
-    if x.requires_grad and torch.is_grad_enabled():
-        return _NumpyELU.apply(x, float(alpha))
-    return _numpy_elu(x, float(alpha))
-
-
-class ELU(nn.ELU):
-    """``nn.ELU`` computed by :func:`fast_elu` (the module our networks use; the probe treats it, and a
-    plain ``nn.ELU``, as ELU)."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        if self.inplace:
-            return super().forward(input)
-        return fast_elu(input, self.alpha)
-
-
 def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
     return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 
@@ -300,8 +244,8 @@ _add(Activation(
     "elu",
     lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(torch.clamp(x, max=0))),
     lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.clamp(x, max=0))),
-    lambda alpha: ELU(alpha), "smooth", lambda alpha: max(1.0, alpha),
-    defaults={"alpha": 1.0}, module_type=(nn.ELU, ELU), params_of_module=lambda m: {"alpha": float(m.alpha)}))
+    lambda alpha: nn.ELU(alpha), "smooth", lambda alpha: max(1.0, alpha),
+    defaults={"alpha": 1.0}, module_type=nn.ELU, params_of_module=lambda m: {"alpha": float(m.alpha)}))
 _add(Activation(
     "selu",
     lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(torch.clamp(x, max=0))),
