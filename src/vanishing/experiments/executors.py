@@ -102,8 +102,9 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
     worker's share (:func:`~vanishing.train.ensemble.split_groups`), train on ``workers`` slots,
     one thread each (this process and a pool of ``workers - 1`` processes, see :func:`_pooled`),
     handed out largest first: on a CPU, one thread per stacked group beats several threads
-    fighting over small matrix products. ``workers=1`` trains in this process. A group whose stacked training raises is run again one config at a time, so one bad
-    config fails alone (and is recorded with its own error).
+    fighting over small matrix products. ``workers=1`` trains in this process. A group whose
+    stacked training raises is run again one config at a time, so one bad config fails alone
+    (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
     from ..train.ensemble import groups, split_groups
@@ -222,7 +223,8 @@ def _run_in_worker(group: list[RunConfig], part: int = -1,
 def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int,
             task: Callable[..., "tuple[list[Finished], list[str]]"],
             advance: Callable[[int], None], options: ExecutorOptions) -> Iterator[Finished]:
-    """Run ``task(part_configs, part_index)`` on each part (a list of config indices) on ``workers`` slots.
+    """Run ``task(part_configs, part_index[, advance])`` on each part (a list of config indices) on
+    ``workers`` slots (``advance`` is given in the driver's slot; pool workers report through their queue).
 
     One slot is this process (a thread, one torch thread while the parts run), which starts at
     once; the others are a ``spawn`` pool of ``workers - 1`` processes, each of which needs a

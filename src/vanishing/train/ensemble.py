@@ -495,7 +495,7 @@ class _Ensemble:
         row = {"grad_norm": self._per_member(lambda i, r, l: _norms(r.Wt[l].grad)),
                "bias_grad_norm": self._per_member(lambda i, r, l: _norms(r.b[l].grad)),
                "param_norm": self._per_member(lambda i, r, l: _norms(r.Wt[l].detach()))}
-        # a float64 norm of finite float32 entries is finite (4096 × 3.4e38² < 1e308): count entries
+        # a float64 norm of finite float32 entries is finite (n · 3.4e38² < 1e308 for n < 1e231): count entries
         # only when a norm says there is something to count (counting costs ~4 norms)
         finite = torch.isfinite(row["grad_norm"]) & torch.isfinite(row["bias_grad_norm"])
         row["nonfinite_grads"] = (torch.zeros_like(row["grad_norm"]) if bool(finite.all())
