@@ -198,8 +198,14 @@ for _fn in (zeros_, constant_, normal_, uniform_, glorot_standard_, xavier_norma
     INITS.add(_fn.__name__.rstrip("_"), Initializer(_fn.__name__.rstrip("_"), _fn))
 
 
-def get_init(spec: str, activation: str | None = None, field: str = "init") -> Callable[[Tensor], Tensor]:
+def get_init(spec: str, activation: str | None = None, field: str = "init", *,
+             check_on: str = "cpu") -> Callable[[Tensor], Tensor]:
     """Resolve an init spec into ``f(tensor) -> tensor`` (in place).
+
+    The spec's numbers are checked now by initialising a 4×4 tensor on ``check_on``: on the CPU
+    (the default, which draws from torch's global generator, as networks built since the first
+    release expect) or on ``"meta"``, which has no data and draws nothing (for callers that only
+    validate, in a thread that must not move another thread's seeded stream).
 
     >>> w = torch.empty(64, 32)
     >>> _ = get_init("variance_scaling:scale=2,mode=fan_in")(w)
@@ -217,7 +223,7 @@ def get_init(spec: str, activation: str | None = None, field: str = "init") -> C
     fn = partial(init.fn, **params)
     # validate numbers now (at the boundary), not at the first layer
     try:
-        fn(torch.empty(4) if field == "bias_init" else torch.empty(4, 4))
+        fn(torch.empty(4, device=check_on) if field == "bias_init" else torch.empty(4, 4, device=check_on))
     except ConfigError as e:
         if e.field != "init":  # a bad parameter value: its own message names it
             raise

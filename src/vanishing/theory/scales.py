@@ -42,7 +42,10 @@ _FAN_FREE = ("zeros", "constant", "normal", "uniform")
 
 
 def _second_moment(spec: str, fan_in: int, fan_out: int, activation: str | None, field: str) -> float:
-    get_init(spec, activation=activation, field=field)  # validates names and values, one-line errors
+    # validates names and values (one-line errors) without drawing from torch's global generator: a
+    # stored run's diagnosis (theory included) is computed in a sweep's main thread while the
+    # driver's slot seeds and initialises networks in another
+    get_init(spec, activation=activation, field=field, check_on="meta")
     parsed = parse_spec(spec, field)
     if parsed.name not in _SECOND_MOMENT:
         raise ConfigError(field, spec, "an init whose variance the theory knows: " + ", ".join(_SECOND_MOMENT))
