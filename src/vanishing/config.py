@@ -68,13 +68,13 @@ class RunConfig(BaseModel):
     @field_validator("init")
     @classmethod
     def _init(cls, v: str) -> str:
-        get_init(v, field="init")
+        get_init(v, field="init", check_on="meta")  # validating draws nothing (see get_init)
         return v
 
     @field_validator("bias_init")
     @classmethod
     def _bias_init(cls, v: str) -> str:
-        get_init(v, field="bias_init")
+        get_init(v, field="bias_init", check_on="meta")
         return v
 
     @field_validator("dataset")

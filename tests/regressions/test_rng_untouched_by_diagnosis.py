@@ -35,3 +35,9 @@ def test_building_a_network_still_draws_as_before() -> None:
     """get_init's default check still initialises a CPU tensor (networks' weights depend on that stream)."""
     assert not _untouched(lambda: get_init("he_normal"))
     assert _untouched(lambda: get_init("he_normal", check_on="meta"))
+
+
+def test_validating_a_config_draws_nothing() -> None:
+    """A config built in one thread (a store read, a fix to try) must not move another thread's stream."""
+    assert _untouched(lambda: RunConfig(init="orthogonal", bias_init="normal:std=0.1", activation="tanh"))
+    assert _untouched(lambda: RunConfig().replace(init="variance_scaling:scale=1.76"))
