@@ -7,7 +7,7 @@ importing scikit-learn (~1 s on a small machine).
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 
 import numpy as np
 
@@ -32,11 +32,7 @@ def _from_sklearn() -> dict[str, np.ndarray]:
 @dataset("digits")
 def digits(seed: int) -> Arrays:
     """Handwritten digits 0-9, 8×8 pixels (64 features); fixed stratified 80/20 split."""
-    try:
-        sklearn = version("scikit-learn")
-    except PackageNotFoundError:  # pragma: no cover - a dependency; the import below says what is missing
-        sklearn = "unknown"
-    key = {"scikit-learn": sklearn, "split_random_state": SPLIT_RANDOM_STATE, "format": 1}
+    key = {"scikit-learn": version("scikit-learn"), "split_random_state": SPLIT_RANDOM_STATE, "format": 1}
     raw = cached_arrays("digits", key, _from_sklearn)
     x_tr, x_te = standardize(raw["x_train"], raw["x_test"])
     return Arrays(x_tr, raw["y_train"], x_te, raw["y_test"], n_classes=10)
