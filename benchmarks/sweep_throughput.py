@@ -99,7 +99,7 @@ def kernel_floor(configs: list[RunConfig]) -> tuple[float, float, float]:
     step (forward and backward) and evaluation pass (forward) at its measured cost per element.
     Elementwise work beyond the activation (bias, loss, optimizer) is left out: a lower bound.
     """
-    from vanishing.nets.activations import get_activation
+    from vanishing.activations import get_activation
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

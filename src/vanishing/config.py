@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
-from .nets.activations import get_activation
+from .activations import get_activation
 from .nets.inits import get_init
 from .nets.mlp import NORMS
 

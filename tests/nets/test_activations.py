@@ -5,7 +5,7 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from vanishing.errors import ConfigError
-from vanishing.nets.activations import ACTIVATIONS, activation_from_module, get_activation
+from vanishing.activations import ACTIVATIONS, activation_from_module, get_activation
 
 SPECS = list(ACTIVATIONS) + ["leaky_relu:negative_slope=0.2", "elu:alpha=0.5", "softplus:beta=2"]
 

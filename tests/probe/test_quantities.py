@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vanishing.nets import build_mlp
-from vanishing.nets.activations import ACTIVATIONS, get_activation
+from vanishing.activations import ACTIVATIONS, get_activation
 from vanishing.probe import quantities as Q
 from vanishing.probe import watch
 

@@ -5,7 +5,7 @@ import pytest
 
 import meanfield_reference as ref
 from vanishing.errors import ConfigError
-from vanishing.nets.activations import ACTIVATIONS
+from vanishing.activations import ACTIVATIONS
 from vanishing.theory import (
     c_star,
     chi1,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from meanfield_reference import expect, functions
-from vanishing.nets.activations import ACTIVATIONS, get_activation
+from vanishing.activations import ACTIVATIONS, get_activation
 from vanishing.theory import gaussian_expectation
 from vanishing.theory._activation import mean_field_activation
 

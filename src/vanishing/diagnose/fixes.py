@@ -63,7 +63,7 @@ def _fix(name: str, text: str, config: Mapping[str, Any] | None, changes: dict[s
 def _activation_kind(config: Mapping[str, Any] | None) -> str | None:
     if config is None or not config.get("activation"):
         return None
-    from ..nets import get_activation
+    from ..activations import get_activation
 
     try:
         return get_activation(str(config["activation"])).kind

@@ -7,7 +7,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .activations import get_activation
+from ..activations import get_activation
 from .inits import get_init
 
 __all__ = ["MLP", "build_mlp", "NORMS"]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-from ..nets.activations import BoundActivation, get_activation
+from ..activations import BoundActivation, get_activation
 
 __all__ = ["ActivationMode", "bound_activation"]
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, VanishingError
-from ..nets.activations import BoundActivation, activation_from_module
+from ..activations import BoundActivation, activation_from_module
 from . import quantities as Q
 from .functional import ActivationMode
 from .layers import LayerSpec, candidates, layer_info, split_params, tensors_in

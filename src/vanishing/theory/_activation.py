@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..nets.activations import BoundActivation, get_activation
+from ..activations import BoundActivation, get_activation
 
 Fn = Callable[[np.ndarray], np.ndarray]
 

@@ -42,7 +42,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..config import RunConfig
-from ..nets.activations import BoundActivation, get_activation
+from ..activations import BoundActivation, get_activation
 from ..probe import quantities as Q
 from ..probe.trace import Trace
 from .loop import EVAL_TRAIN_SAMPLES, StepDeltas, TrainOutcome, _batches, resolve_device

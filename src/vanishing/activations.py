@@ -1,4 +1,7 @@
-"""Activation registry: each entry knows its function, its derivative and how it fails.
+"""Activation maths at the bottom of the package: φ, φ′, sup φ′ and how each activation fails.
+
+Networks, the probe and the mean-field theory all read this registry, so none of them imports
+another for it.
 
 The derivative is written out by hand (tests compare it with autograd) so that the
 probe and the mean-field theory can use it without a backward pass. ``kind`` says
@@ -12,13 +15,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
-from ..registry import Registry
-from ..spec import Spec, parse_spec
+from .errors import ConfigError
+from .registry import Registry
+from .spec import Spec, parse_spec
 
 __all__ = [
     "Activation",
@@ -26,8 +28,6 @@ __all__ = [
     "BoundActivation",
     "get_activation",
     "activation_from_module",
-    "Tanh",
-    "fast_tanh",
     "SELU_ALPHA",
     "SELU_SCALE",
 ]
@@ -162,54 +162,6 @@ def _tanh_derivative_of_output(y: Tensor) -> Tensor:
     return torch.ops.aten.tanh_backward.default(_ones_like(y), y)
 
 
-class _NumpyTanh(torch.autograd.Function):
-    """tanh through numpy's vectorised kernel; the backward is torch's own (grad · (1 − y²))."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
-        y = _numpy_tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward.default(grad, y)
-
-
-_functorch_active: Callable[[], bool] = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-
-
-def _numpy_tanh(x: Tensor) -> Tensor:
-    y = torch.empty_like(x, memory_format=torch.contiguous_format)
-    np.tanh(x.detach().numpy(), out=y.numpy())
-    return y
-
-
-def fast_tanh(x: Tensor) -> Tensor:
-    """tanh, on the CPU in float32 through numpy's vectorised kernel.
-
-    torch's CPU tanh runs at ~2.5 ns per element on the machines we measured (an AVX-512 EPYC),
-    numpy's at ~0.36 ns, and tanh is the costliest activation of our training runs and sweeps.
-    numpy's result is within 1.4 ulp of the exact value (torch's within 0.5 ulp); the backward
-    pass is torch's formula on the output. Other devices and dtypes, tensors that are not
-    contiguous, and calls inside ``torch.func`` transforms (vmap, grad, …) use ``torch.tanh``.
-    """
-    if x.device.type != "cpu" or x.dtype != torch.float32 or not x.is_contiguous() or _functorch_active():
-        return torch.tanh(x)  # (torch.func transforms wrap tensors that have no storage for numpy)
-    if x.requires_grad and torch.is_grad_enabled():
-        return _NumpyTanh.apply(x)
-    return _numpy_tanh(x)
-
-
-class Tanh(nn.Tanh):
-    """``nn.Tanh`` computed by :func:`fast_tanh` (the module our networks use; the probe treats
-    it, and a plain ``nn.Tanh``, as tanh)."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return fast_tanh(input)
-
-
 def _Phi(x: Tensor) -> Tensor:  # standard normal CDF
     return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 
@@ -219,8 +171,8 @@ _add(Activation(
     nn.Sigmoid, "saturating", lambda: 0.25, module_type=nn.Sigmoid,
     derivative_of_output=_sigmoid_derivative_of_output))
 _add(Activation(
-    "tanh", fast_tanh, lambda x: _tanh_derivative_of_output(fast_tanh(x)),
-    Tanh, "saturating", lambda: 1.0, module_type=(nn.Tanh, Tanh),
+    "tanh", torch.tanh, lambda x: _tanh_derivative_of_output(torch.tanh(x)),
+    nn.Tanh, "saturating", lambda: 1.0, module_type=nn.Tanh,
     derivative_of_output=_tanh_derivative_of_output))
 _add(Activation(
     "hardtanh", lambda x: torch.clamp(x, -1.0, 1.0), lambda x: x.abs().lt_(1),  # −1 < x < 1, as 0/1 floats
