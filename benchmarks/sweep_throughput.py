@@ -45,7 +45,8 @@ from vanishing._malloc import tune_malloc
 from vanishing.config import RunConfig
 from vanishing.data import load_dataset
 from vanishing.experiments.executors import ExecutorOptions, get_executor
-from vanishing.experiments.run import recorded_steps, run
+from vanishing.experiments.run import run
+from vanishing.probe.schedules import every_and_last
 from vanishing.experiments.sweep import SweepSpec
 from vanishing.train.loop import EVAL_TRAIN_SAMPLES
 
@@ -69,7 +70,7 @@ def matmul_flops(configs: list[RunConfig]) -> float:
         dims = [data.in_features] + [c.width] * (c.depth - 1) + [data.out_features]
         macs = [a * b for a, b in zip(dims[:-1], dims[1:])]
         per_step = 2 * c.batch_size * (2 * sum(macs) + sum(macs[1:]))  # forward + dW, dx (none for the input)
-        evals = len(recorded_steps(c.steps, c.record_every)) + 1
+        evals = len(every_and_last(c.record_every, c.steps).steps()) + 1
         total += c.steps * per_step + evals * 2 * n_eval * sum(macs)
     return total
 
@@ -120,7 +121,7 @@ def kernel_floor(configs: list[RunConfig]) -> tuple[float, float, float]:
         act = 0.0
         for c in configs:
             hidden = c.width * (c.depth - 1)  # activations per row
-            evals = len(recorded_steps(c.steps, c.record_every)) + 1
+            evals = len(every_and_last(c.record_every, c.steps).steps()) + 1
             f, b_ = cost[c.activation]
             act += c.steps * c.batch_size * hidden * (f + b_) + evals * n_eval * hidden * f
     finally:

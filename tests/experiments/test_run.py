@@ -9,15 +9,16 @@ import torch
 
 from vanishing import RunConfig, RunResult, run
 from vanishing.data import load_dataset
-from vanishing.experiments.run import recorded_steps
+from vanishing.probe.schedules import every_and_last
 from vanishing.nets import ACTIVATIONS, INITS, build_mlp
 
 SMALL = dict(depth=4, width=8, steps=12, record_every=5, batch_size=16)
 
 
 def test_recorded_steps():
-    assert recorded_steps(12, 5) == [0, 5, 10, 11]
-    assert recorded_steps(1, 10) == [0]
+    assert every_and_last(5, 12).steps() == [0, 5, 10, 11]
+    assert every_and_last(10, 1).steps() == [0]
+    assert [k for k in range(-2, 14) if every_and_last(5, 12)(k)] == [0, 5, 10, 11]
 
 
 def test_step0_norms_equal_autograd():

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, VanishingError
 from ..probe import Trace, watch
+from ..probe.schedules import every_and_last
 from . import diagnose
 from .findings import Diagnosis
 
@@ -143,9 +144,8 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = case.loss_fn or default_loss(case.first[1])
-    k = record_every or max(1, steps // 25)
-    schedule = sorted(set(range(0, steps, k)) | {steps - 1})
-    wanted = set(schedule)
+    # about 25 records by default
+    schedule = every_and_last(record_every or max(1, steps // 25), steps)
     model.train()
     diverged: int | None = None
     seen: collections.Counter = collections.Counter()  # class counts of every target trained on
@@ -161,7 +161,7 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
             out = model(x)
             loss = loss_fn(out, y)
             value = float(loss.detach())
-            if step in wanted:
+            if schedule(step):
                 acc = _accuracy(out.detach(), y)
                 probe.log(loss=value, **({} if acc is None else {"train_accuracy": acc}))
             if not math.isfinite(value):

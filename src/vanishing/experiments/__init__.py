@@ -1,7 +1,7 @@
 """Experiments: one run end to end, sweeps of many runs, and the results store."""
 
-from .run import RunResult, recorded_steps, run
+from .run import RunResult, run
 from .store import Store, config_hash
 from .sweep import SweepOutcome, SweepSpec, run_sweep
 
-__all__ = ["RunResult", "Store", "SweepOutcome", "SweepSpec", "config_hash", "recorded_steps", "run", "run_sweep"]
+__all__ = ["RunResult", "Store", "SweepOutcome", "SweepSpec", "config_hash", "run", "run_sweep"]

@@ -21,19 +21,15 @@ from ..data import Dataset, load_dataset
 from ..errors import ConfigError, VanishingError
 from ..nets.mlp import MLP, build_mlp
 from ..probe import Trace, watch
+from ..probe.schedules import every_and_last
 from ..train.loop import TrainOutcome, make_optimizer, resolve_device, train
 
 if TYPE_CHECKING:
     from ..diagnose import Diagnosis
 
-__all__ = ["RunResult", "run", "setup", "make_result", "recorded_steps", "RESULT_VERSION"]
+__all__ = ["RunResult", "run", "setup", "make_result", "RESULT_VERSION"]
 
 RESULT_VERSION = 1
-
-
-def recorded_steps(steps: int, record_every: int) -> list[int]:
-    """Step 0, every ``record_every`` steps, and the last step."""
-    return sorted(set(range(0, steps, record_every)) | {steps - 1})
 
 
 def _log10_ratio(a: float, b: float) -> float:
@@ -238,11 +234,10 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
     start = time.perf_counter()
     data, model, device = setup(config)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    schedule = recorded_steps(config.steps, config.record_every)
-    wanted = set(schedule)
+    schedule = every_and_last(config.record_every, config.steps)
     probe = watch(model, optimizer, every=schedule, layers=model.weight_layers())
     try:
-        outcome = train(config, model, data, optimizer, probe, wanted.__contains__, device, on_step)
+        outcome = train(config, model, data, optimizer, probe, schedule, device, on_step)
         trace = probe.trace
     finally:
         probe.detach()

@@ -16,7 +16,7 @@ from typing import Callable, Protocol, Union
 
 from ..errors import ConfigError
 
-__all__ = ["Schedule", "every", "log_then_every", "explicit", "resolve", "DEFAULT_EVERY"]
+__all__ = ["Schedule", "every", "every_and_last", "log_then_every", "explicit", "resolve", "DEFAULT_EVERY"]
 
 # the default schedule is log_then_every(DEFAULT_EVERY)
 DEFAULT_EVERY = 50
@@ -45,6 +45,32 @@ class every:
 
     def __call__(self, step: int) -> bool:
         return step % self.n == 0
+
+
+@dataclass(frozen=True)
+class every_and_last:
+    """Step 0, every ``n``-th step and the last step of a run of ``steps`` steps.
+
+    The one schedule of a training run: ``vanishing run --record-every n`` records these steps,
+    the batched executor records the same ones, and ``vanishing diagnose`` uses it too.
+
+    >>> every_and_last(5, 12).steps()
+    [0, 5, 10, 11]
+    """
+
+    n: int
+    total: int
+
+    def __post_init__(self) -> None:
+        _positive(self.n, "record_every")
+        _positive(self.total, "steps")
+
+    def __call__(self, step: int) -> bool:
+        return 0 <= step < self.total and (step % self.n == 0 or step == self.total - 1)
+
+    def steps(self) -> list[int]:
+        """Every recorded step, in order."""
+        return sorted({*range(0, self.total, self.n), self.total - 1})
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,8 @@ class _Ensemble:
     """The stacked state of one group: parameters (M, ...), optimizer state, data, generators."""
 
     def __init__(self, configs: list[RunConfig]):
-        from ..experiments.run import recorded_steps, setup
+        from ..experiments.run import setup
+        from ..probe.schedules import every_and_last
         from ..probe import Probe
 
         self.start = time.perf_counter()
@@ -243,7 +244,7 @@ class _Ensemble:
         self.param_lr = [self.lr[r.s:r.e].view(-1, *([1] * (p.dim() - 1))) for r in self.runs for p in r.params()]
         lrs = {c.lr for c in configs}
         self.uniform_lr: float | None = lrs.pop() if len(lrs) == 1 else None
-        self.schedule = recorded_steps(c0.steps, c0.record_every)
+        self.schedule = every_and_last(c0.record_every, c0.steps)
         # the probe's layer descriptions and schedule metadata, from an unattached probe of member 0
         probe = Probe(models[0], None, every=self.schedule, layers=models[0].weight_layers())  # never attached
         from ..probe.layers import layer_info
@@ -403,7 +404,7 @@ class _Ensemble:
 
         c0, M, dev = self.configs[0], self.M, self.device
         self._init_optimizer()
-        wanted = set(self.schedule)
+        wanted = set(self.schedule.steps())
         gens = [_batches(len(self.x_train[0]), c0.batch_size, torch.Generator().manual_seed(c.seed))
                 for c in self.configs]
         n_eval = min(self.x_train.shape[1], EVAL_TRAIN_SAMPLES)
