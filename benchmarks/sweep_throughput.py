@@ -41,7 +41,6 @@ from typing import Callable
 import torch
 import yaml
 
-from vanishing._malloc import tune_malloc
 from vanishing.config import RunConfig
 from vanishing.data import load_dataset
 from vanishing.experiments.executors import ExecutorOptions, get_executor
@@ -163,7 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--executors", nargs="+", default=["sequential", "batched", "processes", "ray"])
     ap.add_argument("--workers", type=int, default=None, help="processes/ray workers (default: CPU count)")
     args = ap.parse_args(argv)
-    tune_malloc()  # as in `vanishing sweep` (the console script tunes glibc; so do the pool workers)
     seeds = args.seeds or (1 if args.quick else 3)
     steps = args.steps or (100 if args.quick else 300)
     configs = reference_configs(seeds, steps)

@@ -34,8 +34,5 @@ for _name in _COMMANDS:
 
 
 def main() -> None:
-    """Entry point of the console script (a process of ours: glibc is tuned for training loops)."""
-    from .._malloc import tune_malloc
-
-    tune_malloc()
+    """Entry point of the console script."""
     app()

@@ -181,13 +181,8 @@ def _progress_sender(part: int) -> Callable[[int], None]:
 
 
 def _worker_init(parent: int, progress: object = None) -> None:
-    """A pool worker: one thread, glibc tuned for training loops; Ctrl-C is the driver's to handle
-    (it stops the pool)."""
+    """A pool worker: one thread; Ctrl-C is the driver's to handle (it stops the pool)."""
     import torch
-
-    from .._malloc import tune_malloc
-
-    tune_malloc()
 
     global _PROGRESS
     _PROGRESS = progress
