@@ -29,6 +29,11 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
 
+    def remove(self, name: str) -> None:
+        """Take ``name`` out again (e.g. a quantity registered by a test)."""
+        self.get(name)
+        del self._items[name]
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of :meth:`add`."""
 

@@ -1,4 +1,5 @@
-"""The CPU path of the gradient-norm rows (host floats) equals the device path (tensor ops)."""
+"""The CPU path of the gradient norms (float32, float64 only where tiny or not finite) equals the
+accelerator path (float64 sums) to float32 rounding, per layer, whatever the layout of the parameters."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _trace(host: bool, poison: bool) -> dict[str, np.ndarray]:
     net = _Net()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     probe = watch(net, opt, every=1, quantities=list(NORMS))
-    probe._host_rows = host
+    probe.host_norms = host
     g = torch.Generator().manual_seed(1)
     for step in range(3):
         opt.zero_grad()
@@ -43,7 +44,7 @@ def test_host_rows_equal_the_device_path() -> None:
         a, b = _trace(True, poison), _trace(False, poison)
         assert set(a) == set(b)
         for q in a:
-            np.testing.assert_allclose(a[q], b[q], rtol=1e-12, equal_nan=True, err_msg=q)
+            np.testing.assert_allclose(a[q], b[q], rtol=1e-6, equal_nan=True, err_msg=q)
         if poison:
             assert a["nonfinite_grads"][1].tolist() == [3.0, 1.0]
 
@@ -68,7 +69,7 @@ def _switch_trace(host: bool, flush_every: int) -> dict[str, np.ndarray]:
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     probe = Probe(net, opt, quantities={"grad_norm": 1, "param_norm": 2, "bias_grad_norm": 1,
                                         "nonfinite_grads": 1, "update_ratio": 3}, flush_every=flush_every).attach()
-    probe._host_rows = host
+    probe.host_norms = host
     g = torch.Generator().manual_seed(1)
     for step in range(7):
         net.use_b = step % 2 == 1
@@ -79,14 +80,14 @@ def _switch_trace(host: bool, flush_every: int) -> dict[str, np.ndarray]:
 
 
 def test_deferred_rows_across_flushes_and_changing_gradients() -> None:
-    """The CPU path defers its rows to the flush and groups them by which parameters had gradients:
-    flushing every 2 steps or once, it gives the device path's numbers."""
+    """Rows grouped by which parameters had gradients, flushed every 2 steps or once: the device
+    path's numbers."""
     ref = _switch_trace(False, 256)
     for flush_every in (2, 256):
         got = _switch_trace(True, flush_every)
         assert set(got) == set(ref)
         for q in ref:
-            np.testing.assert_allclose(got[q], ref[q], rtol=1e-12, equal_nan=True, err_msg=(q, flush_every))
+            np.testing.assert_allclose(got[q], ref[q], rtol=1e-6, equal_nan=True, err_msg=(q, flush_every))
     # head b has no gradient on even steps, head a none on odd ones
     assert np.isnan(ref["grad_norm"][0::2, 2]).all() and np.isfinite(ref["grad_norm"][1::2, 2]).all()
     assert np.isnan(ref["grad_norm"][1::2, 1]).all() and np.isfinite(ref["grad_norm"][0::2, 1]).all()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vanishing.nets import build_mlp
+from vanishing.nets import build_mlp, weight_layers
 from vanishing.probe import QUANTITIES, watch
 
 SIGNALS = ("signal_grad_norm", "input_grad_norm", "grad_norm", "bias_grad_norm", "update_ratio")
@@ -83,16 +83,17 @@ def test_gradient_accumulation_is_one_step_per_optimizer_step():
             for x, y in micro[3 * step:3 * step + 3]:
                 # reference: functional forward (no hooks) for ∂L/∂z of each micro-batch
                 zs, h = [], x
-                for b in net.blocks:
-                    zs.append(F.linear(h, b.linear.weight, b.linear.bias))
+                *hidden, out = weight_layers(net)
+                for lin in hidden:
+                    zs.append(F.linear(h, lin.weight, lin.bias))
                     h = torch.tanh(zs[-1])
                     derivs.append(1 - h.detach() ** 2)
-                zs.append(F.linear(h, net.out.weight, net.out.bias))
+                zs.append(F.linear(h, out.weight, out.bias))
                 grads = torch.autograd.grad(F.cross_entropy(zs[-1], y) / 3, zs)
                 sq += np.array([float(g.double().norm()) ** 2 for g in grads])
                 (F.cross_entropy(net(x), y) / 3).backward()
             expected_signal.append(np.sqrt(sq))
-            expected_grad.append([float(m.weight.grad.double().norm()) for m in net.weight_layers()])
+            expected_grad.append([float(m.weight.grad.double().norm()) for m in weight_layers(net)])
             # saturation over all entries of all micro-batches (tanh: φ' < 0.1)
             expected_sat.append([float(torch.cat(derivs[i::3]).lt(0.1).double().mean()) for i in range(3)])
             opt.step()
@@ -112,7 +113,7 @@ def test_buffers_flush_by_themselves_and_trace_stays_complete():
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
         opt.step()
-        assert len(probe._pending) < 4
+        assert len(probe.recorder.pending) < 4
     probe.detach()
     assert probe.trace.steps.tolist() == list(range(10))
     assert np.isfinite(probe.trace["grad_norm"]).all()
@@ -138,13 +139,13 @@ def test_dead_units_pool_over_micro_batches():
     torch.manual_seed(0)
     net = build_mlp(6, 3, depth=2, width=16, activation="relu")
     with torch.no_grad():
-        net.blocks[0].linear.bias -= 1.0  # many units inactive on small batches
+        net[0].bias -= 1.0  # many units inactive on small batches
     micro = [(x[:3], y[:3]) for x, y in _batches(2)]
     with watch(net, every=1, quantities=["dead_fraction"]) as probe:
         for x, y in micro:
             F.cross_entropy(net(x), y).backward()
         probe.step()
-    lin = net.blocks[0].linear
+    lin = net[0]
     z = torch.cat([F.linear(x, lin.weight, lin.bias) for x, _ in micro])  # (16, 16)
     expected = float((z <= 0).all(0).double().mean())
     each = [float((F.linear(x, lin.weight, lin.bias) <= 0).all(0).double().mean()) for x, _ in micro]
@@ -182,8 +183,8 @@ def test_hot_path_never_reads_values_back_on_an_accelerator():
         loss.backward()
         probe.log(loss=loss.detach())
         opt.step()
-    assert probe.step_index == 3 and len(probe._pending) == 3
-    row = probe._pending[2]
+    assert probe.step_index == 3 and len(probe.recorder.pending) == 3
+    row = probe.recorder.pending[2]
     assert set(row) == {q for q in QUANTITIES.names() if not q.startswith("attribution")}
     assert all(t.device.type == "meta" and t.shape == (3,) for t in row.values())
     probe.detach()
