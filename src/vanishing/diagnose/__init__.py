@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..probe.trace import Trace
+from ..results import Trace
 from .findings import HEALTHY, SEVERITIES, Diagnosis, Finding, Fix
 from .rules import RULES, THRESHOLDS, Context, Rule, flow
 

@@ -6,27 +6,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..results import codec
+
 __all__ = ["Severity", "SEVERITIES", "Fix", "Finding", "Diagnosis", "HEALTHY"]
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 HEALTHY = "healthy"
-
-
-def _clean(v: Any) -> Any:
-    """JSON-able: NaN/Inf → None, numpy scalars → python, recursively."""
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            v = v.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    return v
 
 
 @dataclass(frozen=True)
@@ -42,7 +28,7 @@ class Fix:
     predicted_orders: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({"name": self.name, "text": self.text, "changes": self.changes,
+        return codec.encode({"name": self.name, "text": self.text, "changes": self.changes,
                        "predicted_gain": self.predicted_gain, "predicted_orders": self.predicted_orders})
 
 
@@ -62,7 +48,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "severity": self.severity, "layers": list(self.layers),
-                "numbers": _clean(self.numbers), "cause": self.cause, "effect": self.effect,
+                "numbers": codec.encode(self.numbers), "cause": self.cause, "effect": self.effect,
                 "reason": self.reason, "fix": self.fix, "fixes": [f.to_dict() for f in self.fixes]}
 
 
@@ -133,7 +119,7 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "healthy": self.healthy, "summary": self.healthy_summary,
                 "findings": [f.to_dict() for f in self.findings], "layers": list(self.layers),
-                "numbers": _clean(self.numbers), "fixes": [f.to_dict() for f in self.fixes]}
+                "numbers": codec.encode(self.numbers), "fixes": [f.to_dict() for f in self.fixes]}
 
     def to_markdown(self) -> str:
         lines = [f"## Diagnosis: **{self.verdict}**", "", self.healthy_summary, ""]

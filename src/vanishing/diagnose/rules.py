@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..probe.trace import Trace
+from ..results import Trace
 from . import fixes as F
 from .findings import Finding
 

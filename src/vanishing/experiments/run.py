@@ -4,160 +4,23 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-import numpy as np
 import torch
 
-from .._io import write_text
 from ..config import RunConfig
 from ..data import Dataset, load_dataset
+from ..diagnose import diagnose
 from ..errors import ConfigError, VanishingError
 from ..nets.mlp import MLP, build_mlp
 from ..probe import Trace, watch
 from ..probe.schedules import every_and_last
-from ..train.loop import TrainOutcome, make_optimizer, resolve_device, train
-
-if TYPE_CHECKING:
-    from ..diagnose import Diagnosis
+from ..results import RESULT_VERSION, RunResult, TrainOutcome
+from ..train.loop import make_optimizer, resolve_device, train
 
 __all__ = ["RunResult", "run", "setup", "make_result", "RESULT_VERSION"]
-
-RESULT_VERSION = 1
-
-
-def _log10_ratio(a: float, b: float) -> float:
-    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
-        return float("nan")
-    return math.log10(a / b)
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced; ``to_dict()`` is the ``--json`` format."""
-
-    config: RunConfig
-    trace: Trace
-    outcome: TrainOutcome
-    dataset: dict[str, Any] = field(default_factory=dict)
-    duration_s: float = float("nan")
-
-    @property
-    def layers(self) -> list[str]:
-        return self.trace.layer_names
-
-    def _row(self, name: str, which: int) -> np.ndarray:
-        steps, values = self.trace.recorded(name)
-        if len(steps) == 0:
-            return np.full(len(self.layers), np.nan)
-        return values[which]
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers (log10 orders; positive ``vanishing_orders`` = early layers get less)."""
-        g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
-        sig0 = self._row("signal_grad_norm", 0)
-        o = self.outcome
-        return {
-            "vanishing_orders": _log10_ratio(g0[-1], g0[0]),
-            "vanishing_orders_final": _log10_ratio(g_end[-1], g_end[0]),
-            "signal_vanishing_orders": _log10_ratio(sig0[-1], sig0[0]),
-            "first_layer_grad_norm": float(g0[0]),
-            "last_layer_grad_norm": float(g0[-1]),
-            "final_loss": o.final_loss,
-            "final_train_accuracy": o.final_train_accuracy,
-            "final_test_accuracy": o.final_test_accuracy,
-            "majority_baseline": self.dataset.get("majority_baseline"),
-            "predicted_vanishing_orders": (self.trace.meta.get("theory") or {}).get("orders_lost"),
-            "diverged": o.diverged,
-            "diverged_step": o.diverged_step,
-            "steps_done": o.steps_done,
-            "interrupted": o.interrupted,
-            "duration_s": self.duration_s,
-        }
-
-    @cached_property
-    def diagnosis(self) -> "Diagnosis":
-        """The cause → effect → reason → fix diagnosis of this run (computed once)."""
-        from ..diagnose import diagnose  # diagnose reads traces; imported here to keep the layers one-way
-
-        return diagnose(self)
-
-    @property
-    def command(self) -> str:
-        return "vanishing run " + self.config.flags()
-
-    def to_dict(self) -> dict[str, Any]:
-        t = self.trace
-        out: dict[str, Any] = {
-            "version": RESULT_VERSION,
-            "config": self.config.model_dump(),
-            "command": self.command,
-            "dataset": self.dataset,
-            "layers": t.layer_names,
-            "steps": [int(s) for s in t.steps],
-        }
-        for name, arr in t.data.items():
-            out[name] = _jsonable(arr)
-        for name, arr in t.scalars.items():
-            out[name] = _jsonable(arr)
-        out["summary"] = {k: _jsonable(v) for k, v in self.summary.items()}
-        out["diagnosis"] = self.diagnosis.to_dict()
-        out["trace"] = t.to_dict()
-        return out
-
-    def save_json(self, path: str | Path) -> Path:
-        return write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=False), "result")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunResult":
-        try:
-            s = d["summary"]
-            outcome = TrainOutcome(
-                steps_done=s["steps_done"], diverged=s["diverged"], diverged_step=s.get("diverged_step"),
-                final_loss=_num(s["final_loss"]), final_train_accuracy=s.get("final_train_accuracy"),
-                final_test_accuracy=s.get("final_test_accuracy"), interrupted=s.get("interrupted", False))
-            return cls(RunConfig.make(d["config"]), Trace.from_dict(d["trace"]), outcome,
-                       d.get("dataset", {}), _num(s.get("duration_s")))
-        except (KeyError, TypeError) as exc:
-            raise VanishingError(f"not a vanishing run result (missing {exc})") from None
-
-    @classmethod
-    def load_json(cls, path: str | Path) -> "RunResult":
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text())
-        except OSError as exc:
-            raise ConfigError("result file", str(path), f"a readable file ({exc.strerror or exc})") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError("result file", str(path), f"valid JSON (line {exc.lineno}: {exc.msg})") from None
-        if not isinstance(d, dict):
-            raise ConfigError("result file", str(path), "a JSON object written by `vanishing run --json`")
-        return cls.from_dict(d)
-
-
-def _num(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _jsonable(v: Any) -> Any:
-    """NaN/Inf → None, numpy → python, recursively."""
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def _theory(config: RunConfig, in_features: int, out_features: int) -> dict[str, Any] | None:
@@ -183,7 +46,7 @@ def _theory_of(key: tuple) -> dict[str, Any] | None:
     except VanishingError:
         return None
     orders = p.orders_lost
-    return {"orders_lost": orders if math.isfinite(orders) else None, "chi1": _jsonable(p.chi1),
+    return {"orders_lost": orders if math.isfinite(orders) else None, "chi1": float(p.chi1),
             "phase": p.phase, "sigma_w2": p.sigma_w2, "sigma_b2": p.sigma_b2,
             "critical_sigma_w2": p.critical_sigma_w2}
 
@@ -214,14 +77,17 @@ def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, MLP,
 
 def make_result(config: RunConfig, data: Dataset, trace: Trace, outcome: TrainOutcome,
                 duration_s: float) -> RunResult:
-    """Attach the config, the theory and the data set's description to a finished trace."""
+    """Attach the config, the theory, the data set's description and the diagnosis to a finished trace."""
     trace.meta["config"] = {**config.model_dump(), "in_features": data.in_features,
                             "out_features": data.out_features}
     trace.meta["theory"] = _theory(config, data.in_features, data.out_features)
     dataset = {"spec": data.spec, "description": data.describe(), "task": data.task,
                "in_features": data.in_features, "out_features": data.out_features,
                "majority_baseline": data.majority_baseline}
-    return RunResult(config, trace, outcome, dataset, duration_s)
+    result = RunResult(config.model_dump(), trace, outcome, dataset, duration_s,
+                       command="vanishing run " + config.flags())
+    result.diagnosis = diagnose(result).to_dict()
+    return result
 
 
 def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:

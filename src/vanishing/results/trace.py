@@ -10,8 +10,6 @@ or any zip + npy reader) holding ``steps``, ``data/<quantity>``, ``scalars/<name
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VanishingError
+from . import codec
 
 __all__ = ["LayerInfo", "Trace", "FORMAT"]
 
@@ -97,15 +96,15 @@ class Trace:
 
     # --- JSON ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: lists, NaN → ``None``, ±inf → ``"inf"`` / ``"-inf"``."""
-        return {
+        """A JSON-ready dict (nested lists; non-finite numbers as :mod:`~vanishing.results.codec` writes them)."""
+        return codec.encode({
             "format": FORMAT,
-            "steps": [int(s) for s in self.steps],
+            "steps": self.steps,
             "layers": [_layer_dict(layer) for layer in self.layers],
-            "data": {k: _json_floats(v) for k, v in self.data.items()},
-            "scalars": {k: _json_floats(v) for k, v in self.scalars.items()},
+            "data": self.data,
+            "scalars": self.scalars,
             "meta": self.meta,
-        }
+        })
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Trace":
@@ -117,9 +116,9 @@ class Trace:
         return cls(
             steps=np.asarray(d["steps"], dtype=np.int64),
             layers=layers,
-            data={k: _from_json_floats(v).reshape(shape) for k, v in d["data"].items()},
-            scalars={k: _from_json_floats(v).reshape(shape[0]) for k, v in d["scalars"].items()},
-            meta=d.get("meta", {}),
+            data={k: codec.float_array(v).reshape(shape) for k, v in d["data"].items()},
+            scalars={k: codec.float_array(v).reshape(shape[0]) for k, v in d["scalars"].items()},
+            meta=codec.decode(d.get("meta", {})),
         )
 
     # --- files ---------------------------------------------------------------
@@ -130,7 +129,7 @@ class Trace:
             path = path.with_name(path.name + ".npz")
         header = {"format": FORMAT, "layers": [_layer_dict(x) for x in self.layers], "meta": self.meta,
                   "data": list(self.data), "scalars": list(self.scalars)}
-        arrays = {"steps": self.steps, "header": np.array(json.dumps(header))}
+        arrays = {"steps": self.steps, "header": np.array(codec.dumps(header))}
         arrays.update({f"data/{k}": v for k, v in self.data.items()})
         arrays.update({f"scalars/{k}": v for k, v in self.scalars.items()})
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +142,7 @@ class Trace:
         """Read a file written by :meth:`save`."""
         try:
             with np.load(Path(path), allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
+                header = codec.loads(str(z["header"]))
                 if header.get("format") != FORMAT:
                     raise VanishingError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
                 return cls(
@@ -197,27 +196,3 @@ def _layer_dict(layer: LayerInfo) -> dict[str, Any]:
     d = asdict(layer)
     d["shape"] = list(layer.shape)
     return d
-
-
-def _json_floats(a: np.ndarray) -> list:
-    def conv(x: float):
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return float(x)
-
-    if a.ndim == 1:
-        return [conv(x) for x in a.tolist()]
-    return [_json_floats(row) for row in a]
-
-
-def _from_json_floats(v: list) -> np.ndarray:
-    def conv(x):
-        if x is None:
-            return math.nan
-        if isinstance(x, list):
-            return [conv(y) for y in x]
-        return float(x)  # float("inf") / float("-inf") parse the strings
-
-    return np.asarray([conv(x) for x in v], dtype=np.float64)

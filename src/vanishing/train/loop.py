@@ -7,7 +7,6 @@ per-layer quantities; the loop only logs loss and accuracy into the same trace.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
@@ -16,6 +15,7 @@ from torch import Tensor, nn
 from ..config import RunConfig
 from ..data import Dataset
 from ..probe import Probe
+from ..results import TrainOutcome  # the record lives with the results (torch-free)
 
 __all__ = ["make_optimizer", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback", "StepDeltas"]
 
@@ -45,19 +45,6 @@ class StepDeltas:
     def finish(self, steps: int) -> None:
         self.advance(steps - self.last)
         self.last = 0
-
-
-@dataclass
-class TrainOutcome:
-    """What the loop observed beyond the probe's trace."""
-
-    steps_done: int
-    diverged: bool
-    diverged_step: int | None
-    final_loss: float
-    final_train_accuracy: float | None
-    final_test_accuracy: float | None
-    interrupted: bool = False
 
 
 def resolve_device(device: str) -> torch.device:

@@ -1,0 +1,161 @@
+"""One finished run as data: config, trace, training outcome, data set, diagnosis — torch-free.
+
+:class:`RunResult` is what :func:`vanishing.run` returns, what ``vanishing run --json`` writes and
+what reports and the store read. Its file format (``to_dict``/``save_json``), version 2::
+
+    {"version": 2, "config": {...}, "command": "vanishing run ...", "dataset": {...},
+     "summary": {...}, "diagnosis": {...} | null, "trace": <Trace.to_dict()>}
+
+Every per-layer quantity and scalar is in ``trace`` once; non-finite numbers follow
+:mod:`vanishing.results.codec`. Version 1 (the quantities also at the top level, NaN and ±inf in the
+summary written as ``null``) is still read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._io import write_text
+from ..errors import ConfigError, VanishingError
+from . import codec
+from .outcome import TrainOutcome
+from .trace import Trace
+
+__all__ = ["RunResult", "RESULT_VERSION"]
+
+RESULT_VERSION = 2
+_READS = (1, 2)
+
+
+def _log10_ratio(a: float, b: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
+        return float("nan")
+    return math.log10(a / b)
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; ``to_dict()`` is the ``--json`` format.
+
+    Attributes:
+        config: the run's settings as a plain dict (``RunConfig.model_dump()``); a
+            :class:`~vanishing.config.RunConfig` given here is stored as its dict.
+            ``RunConfig.make(result.config)`` rebuilds the validated config.
+        trace: the per-layer record.
+        outcome: what the training loop observed.
+        dataset: the data set's description (spec, sizes, majority baseline).
+        duration_s: wall time of the run.
+        diagnosis: the diagnosis as a JSON record (``Diagnosis.to_dict()``), made by whoever made the
+            result (:func:`vanishing.run`, the store); ``None`` when none was made.
+            ``vanishing.diagnose(result)`` gives the :class:`~vanishing.diagnose.Diagnosis` itself.
+        command: the ``vanishing run`` command line that reproduces the run ("" when unknown).
+    """
+
+    config: dict[str, Any]
+    trace: Trace
+    outcome: TrainOutcome
+    dataset: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = float("nan")
+    diagnosis: dict[str, Any] | None = None
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, Mapping):  # a RunConfig (pydantic), read without importing it
+            self.config = self.config.model_dump()
+        self.config = dict(self.config)
+
+    @property
+    def layers(self) -> list[str]:
+        return self.trace.layer_names
+
+    @property
+    def verdict(self) -> str | None:
+        """The diagnosis' verdict (``None`` when no diagnosis was made)."""
+        return None if self.diagnosis is None else self.diagnosis.get("verdict")
+
+    def _row(self, name: str, which: int) -> np.ndarray:
+        steps, values = self.trace.recorded(name) if name in self.trace else ([], None)
+        if len(steps) == 0:
+            return np.full(len(self.layers), np.nan)
+        return values[which]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers (log10 orders; positive ``vanishing_orders`` = early layers get less)."""
+        g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
+        sig0 = self._row("signal_grad_norm", 0)
+        o = self.outcome
+        return {
+            "vanishing_orders": _log10_ratio(g0[-1], g0[0]),
+            "vanishing_orders_final": _log10_ratio(g_end[-1], g_end[0]),
+            "signal_vanishing_orders": _log10_ratio(sig0[-1], sig0[0]),
+            "first_layer_grad_norm": float(g0[0]),
+            "last_layer_grad_norm": float(g0[-1]),
+            "final_loss": o.final_loss,
+            "final_train_accuracy": o.final_train_accuracy,
+            "final_test_accuracy": o.final_test_accuracy,
+            "majority_baseline": self.dataset.get("majority_baseline"),
+            "predicted_vanishing_orders": (self.trace.meta.get("theory") or {}).get("orders_lost"),
+            "diverged": o.diverged,
+            "diverged_step": o.diverged_step,
+            "steps_done": o.steps_done,
+            "interrupted": o.interrupted,
+            "duration_s": self.duration_s,
+        }
+
+    # --- JSON ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` format (see the module docstring), JSON-ready."""
+        return codec.encode({
+            "version": RESULT_VERSION,
+            "config": self.config,
+            "command": self.command,
+            "dataset": self.dataset,
+            "summary": self.summary,
+            "diagnosis": self.diagnosis,
+            "trace": self.trace.to_dict(),
+        })
+
+    def save_json(self, path: str | Path) -> Path:
+        return write_text(path, codec.dumps(self.to_dict(), indent=1), "result")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunResult":
+        """Inverse of :meth:`to_dict`; reads versions 1 and 2."""
+        version = d.get("version", 1)
+        if version not in _READS:
+            raise VanishingError(f"result version {version!r}; this version of vanishing reads "
+                                 f"{', '.join(map(str, _READS))}")
+        try:
+            s = codec.decode(d["summary"])
+            outcome = TrainOutcome(
+                steps_done=s["steps_done"], diverged=s["diverged"], diverged_step=s.get("diverged_step"),
+                final_loss=_num(s["final_loss"]), final_train_accuracy=s.get("final_train_accuracy"),
+                final_test_accuracy=s.get("final_test_accuracy"), interrupted=s.get("interrupted", False))
+            return cls(dict(d["config"]), Trace.from_dict(d["trace"]), outcome, codec.decode(d.get("dataset", {})),
+                       _num(s.get("duration_s")), codec.decode(d.get("diagnosis")), d.get("command", ""))
+        except (KeyError, TypeError) as exc:
+            raise VanishingError(f"not a vanishing run result (missing {exc})") from None
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> "RunResult":
+        p = Path(path)
+        try:
+            d = codec.loads(p.read_text())
+        except OSError as exc:
+            raise ConfigError("result file", str(path), f"a readable file ({exc.strerror or exc})") from None
+        except ValueError as exc:  # json.JSONDecodeError
+            where = f"line {exc.lineno}: {exc.msg}" if hasattr(exc, "lineno") else str(exc)
+            raise ConfigError("result file", str(path), f"valid JSON ({where})") from None
+        if not isinstance(d, dict):
+            raise ConfigError("result file", str(path), "a JSON object written by `vanishing run --json`")
+        return cls.from_dict(d)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
