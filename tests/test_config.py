@@ -1,6 +1,6 @@
 import pytest
 
-from vanishing.config import RunConfig, load_config_file
+from vanishing.config import RunConfig, load_config_file, resolve_init
 from vanishing.errors import ConfigError
 
 
@@ -23,6 +23,9 @@ def test_flags_round_trip_through_the_cli_parser():
     ({"activation": "swish"}, r"invalid activation 'swish'; one of: sigmoid"),
     ({"init": "normal:std=-1"}, r"std -1"),
     ({"init": "normal:std"}, r"invalid init 'normal:std'"),
+    ({"init": "gaussian"}, r"invalid init 'gaussian'; one of: zeros, .*, variance_scaling, critical"),
+    ({"init": "critical:sigma_b2=0.1", "activation": "relu"}, r"invalid init critical sigma_b2 0.1; 0 for relu"),
+    ({"init": "critical", "activation": "swish"}, r"invalid activation 'swish'"),
     ({"optimizer": "rmsprop"}, r"invalid optimizer 'rmsprop'; one of: sgd, momentum, adam"),
     ({"norm": "group"}, r"invalid norm 'group'"),
     ({"color": "red"}, r"invalid config key 'color'; one of: depth"),
@@ -35,6 +38,14 @@ def test_bad_values_are_one_line_errors(values, match):
     with pytest.raises(ConfigError, match=match) as info:
         RunConfig.make(values)
     assert "\n" not in str(info.value)
+
+
+def test_critical_is_kept_as_written_and_resolved_for_the_network():
+    c = RunConfig.make(activation="relu", init="critical")
+    assert c.init == "critical" and "--init critical" in c.flags()
+    assert c.network_init() == resolve_init("critical", "relu") == \
+        "variance_scaling:scale=2.0,mode=fan_in,distribution=normal"  # He et al.'s σ_w² = 2 for ReLU
+    assert RunConfig.make(init="he_normal").network_init() == "he_normal"
 
 
 def test_config_file(tmp_path):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vanishing.errors import ConfigError
-from vanishing.nets.inits import INITS, get_init
+from vanishing.spec import parse_spec
+from vanishing.inits import INITS, get_init
 
 FAN_OUT, FAN_IN = 300, 200  # weight shape (out, in)
 
@@ -67,11 +68,31 @@ def test_bias_spec_uses_the_same_grammar():
     assert b.var().item() == pytest.approx(0.05, rel=0.02)
 
 
-def test_every_registered_init_fills_a_weight():
+@pytest.mark.parametrize("name", list(INITS))
+def test_every_registered_init_fills_a_weight_from_its_generator(name):
+    state = torch.random.get_rng_state()
+    w, again = (get_init(name)(torch.full((8, 6), float("nan")), generator=torch.Generator().manual_seed(2))
+                for _ in range(2))
+    assert torch.isfinite(w).all()
+    assert torch.equal(w, again)
+    assert torch.equal(state, torch.random.get_rng_state())  # nothing drawn from the global generator
+
+
+@pytest.mark.parametrize("name", list(INITS))
+def test_every_registered_init_states_its_second_moment(name):
+    """E[W²] declared next to the initialiser against the initialiser's own draws."""
+    spec = {"constant": "constant:value=0.03", "normal": "normal:std=0.05,mean=0.02"}.get(name, name)
+    w = get_init(spec)(torch.empty(FAN_OUT, FAN_IN, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    init = INITS.get(name)
+    want = init.second_moment(FAN_IN, FAN_OUT, **init.bind(dict(parse_spec(spec).params)))
+    assert w.pow(2).mean().item() == pytest.approx(want, rel=0.03, abs=1e-12)
+
+
+def test_validation_draws_nothing():
+    state = torch.random.get_rng_state()
     for name in INITS:
-        w = torch.full((8, 6), float("nan"))
-        get_init(name, activation="tanh")(w)
-        assert torch.isfinite(w).all(), name
+        get_init(name)
+    assert torch.equal(state, torch.random.get_rng_state())
 
 
 @pytest.mark.parametrize("spec,match", [
@@ -81,6 +102,9 @@ def test_every_registered_init_fills_a_weight():
     ("normal:std", "bad part"),
     ("variance_scaling:mode=fan_sideways", "fan_in, fan_out, fan_avg"),
     ("variance_scaling:distribution=cauchy", "truncated_normal"),
+    ("normal:generator=1", "parameters allowed: std, mean"),
+    ("gaussian", "he_normal, he_uniform, lecun_normal, lecun_uniform, orthogonal, variance_scaling, critical"),
+    ("critical", r"invalid init 'critical'; .* resolve it first with vanishing\.config\.resolve_init"),
 ])
 def test_bad_init_specs(spec, match):
     with pytest.raises(ConfigError, match=match):

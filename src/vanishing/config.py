@@ -12,12 +12,14 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from .errors import ConfigError
 from .activations import get_activation
-from .nets.inits import get_init
+from .errors import ConfigError
+from .inits import CRITICAL, get_init
 from .nets.mlp import NORMS
+from .spec import Spec, format_spec, parse_spec
+from .theory.scales import sigma_w2_of_init
 
-__all__ = ["RunConfig", "OPTIMIZERS", "load_config_file"]
+__all__ = ["RunConfig", "OPTIMIZERS", "load_config_file", "resolve_init"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -67,14 +69,19 @@ class RunConfig(BaseModel):
 
     @field_validator("init")
     @classmethod
-    def _init(cls, v: str) -> str:
-        get_init(v, field="init", check_on="meta")  # validating draws nothing (see get_init)
+    def _init(cls, v: str, info: ValidationInfo) -> str:
+        # kept as written ("critical:sigma_b2=0.05" stays readable in stored configs); resolving it now
+        # checks that this activation has a critical point. A bad activation is reported on its own.
+        if "activation" in info.data:
+            resolve_init(v, info.data["activation"])
+        elif parse_spec(v, "init").name != CRITICAL:
+            get_init(v, "init")
         return v
 
     @field_validator("bias_init")
     @classmethod
     def _bias_init(cls, v: str) -> str:
-        get_init(v, field="bias_init", check_on="meta")
+        get_init(v, "bias_init")  # validating draws nothing (see get_init)
         return v
 
     @field_validator("dataset")
@@ -119,6 +126,10 @@ class RunConfig(BaseModel):
         except ValidationError as exc:
             raise _as_config_error(exc) from None
 
+    def network_init(self) -> str:
+        """The weight init spec to build this config's network with (``critical`` resolved)."""
+        return resolve_init(self.init, self.activation)
+
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with some fields changed (validated)."""
         return RunConfig.make(self.model_dump(), **changes)
@@ -134,6 +145,25 @@ class RunConfig(BaseModel):
                 text = str(value)
                 parts.append(f"{flag} {text!r}" if (":" in text or " " in text) else f"{flag} {text}")
         return " ".join(parts)
+
+
+def resolve_init(init: str, activation: str) -> str:
+    """A weight init spec the networks can draw: ``critical[:sigma_b2=v]`` becomes
+    ``variance_scaling:scale=<σ_w²>,mode=fan_in,distribution=normal``, i.e. :math:`\\mathcal N(0, \\sigma_w^2/n_{in})`
+    with :math:`\\sigma_w^2` = :func:`~vanishing.theory.critical_sigma_w2` of ``activation`` (Poole et al.
+    2016; Schoenholz et al. 2017); every other spec is validated and returned as it is.
+
+    Use the bias variance for the biases too (``bias_init="normal:std=<sqrt(sigma_b2)>"``).
+
+    >>> resolve_init("critical", "relu")
+    'variance_scaling:scale=2.0,mode=fan_in,distribution=normal'
+    """
+    if parse_spec(init, "init").name != CRITICAL:
+        get_init(init, "init")
+        return init
+    # critical's σ_w² does not depend on the fans
+    sigma_w2 = sigma_w2_of_init(init, 1, activation=get_activation(activation).spec)
+    return format_spec(Spec("variance_scaling", {"scale": sigma_w2, "mode": "fan_in", "distribution": "normal"}))
 
 
 def _as_config_error(exc: ValidationError) -> ConfigError:

@@ -10,7 +10,7 @@ import torch
 from vanishing import RunConfig, RunResult, run
 from vanishing.data import load_dataset
 from vanishing.probe.schedules import every_and_last
-from vanishing.nets import ACTIVATIONS, INITS, build_mlp
+from vanishing.nets import ACTIVATIONS, INITS, build_mlp, weight_layers
 
 SMALL = dict(depth=4, width=8, steps=12, record_every=5, batch_size=16)
 
@@ -27,23 +27,21 @@ def test_step0_norms_equal_autograd():
                          optimizer="sgd")
     result = run(cfg)
     # rebuild the same network and first batch independently
-    torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, seed=cfg.seed)
     net = build_mlp(data.in_features, data.out_features, depth=cfg.depth, width=cfg.width,
-                    activation=cfg.activation, init=cfg.init, bias_init=cfg.bias_init)
+                    activation=cfg.activation, init=cfg.init, bias_init=cfg.bias_init, seed=cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     idx = torch.randperm(len(data.x_train), generator=gen)[: cfg.batch_size]
     x, y = data.x_train[idx], data.y_train[idx]
     zs = []
     h = x
-    for block in net.blocks:
-        z = block.linear(h)
-        zs.append(z)
-        h = block.act(z)
-    out = net.out(h)
-    zs.append(out)
+    for module in net:  # Linear, Tanh, ..., Linear
+        h = module(h)
+        if isinstance(module, torch.nn.Linear):
+            zs.append(h)
+    out = h
     loss = torch.nn.functional.cross_entropy(out, y)
-    weights = [layer.weight for layer in net.weight_layers()]
+    weights = [layer.weight for layer in weight_layers(net)]
     grads = torch.autograd.grad(loss, weights + zs)
     gw, gz = grads[: len(weights)], grads[len(weights):]
     np.testing.assert_allclose(result.trace.recorded("grad_norm")[1][0], [g.norm().item() for g in gw], rtol=1e-4)
@@ -70,7 +68,7 @@ def test_every_activation_trains(activation):
     assert np.isfinite(r.summary["final_loss"])
 
 
-@pytest.mark.parametrize("init", [n for n in INITS if n != "critical"] + ["critical:sigma_b2=0.05"])
+@pytest.mark.parametrize("init", list(INITS) + ["critical:sigma_b2=0.05"])
 def test_every_init_trains(init):
     r = run(RunConfig.make(depth=3, width=8, steps=2, record_every=1, activation="tanh", init=init,
                            dataset="spirals:n=100"))
@@ -85,7 +83,8 @@ def test_regression_dataset_and_norm_residual():
 
 
 def test_divergence_stops_cleanly_and_is_reported(tmp_path):
-    r = run(RunConfig.make(depth=4, width=16, steps=200, init="normal:std=3", activation="relu",
+    # linear: diverges from every seed (a ReLU net this large mostly dies instead)
+    r = run(RunConfig.make(depth=4, width=16, steps=200, init="normal:std=3", activation="linear",
                            lr=10.0, record_every=1))
     s = r.summary
     assert s["diverged"] and s["diverged_step"] is not None and s["steps_done"] < 200

@@ -8,7 +8,8 @@ import torch
 
 from vanishing.config import RunConfig
 from vanishing.experiments.run import run
-from vanishing.nets.inits import get_init
+from vanishing.inits import get_init
+from vanishing.nets import build_mlp
 from vanishing.theory.scales import sigma_w2_of_init
 
 
@@ -31,10 +32,11 @@ def test_a_results_diagnosis_draws_nothing() -> None:
     assert _untouched(lambda: result.diagnosis)
 
 
-def test_building_a_network_still_draws_as_before() -> None:
-    """get_init's default check still initialises a CPU tensor (networks' weights depend on that stream)."""
-    assert not _untouched(lambda: get_init("he_normal"))
-    assert _untouched(lambda: get_init("he_normal", check_on="meta"))
+def test_validating_an_init_and_building_a_seeded_network_draw_nothing() -> None:
+    """get_init checks on a meta tensor; a network built from a seed draws from its own generator."""
+    assert _untouched(lambda: get_init("he_normal"))
+    assert _untouched(lambda: build_mlp(4, 2, depth=3, width=8, init="orthogonal", seed=0))
+    assert not _untouched(lambda: build_mlp(4, 2, depth=3, width=8))  # seed=None: the global generator
 
 
 def test_validating_a_config_draws_nothing() -> None:

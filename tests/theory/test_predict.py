@@ -70,10 +70,10 @@ def test_depth_one_has_no_gains():
 def _measured_squared_gains(net, x: torch.Tensor, seed: int) -> np.ndarray:
     """‖∂L/∂z_l‖² / ‖∂L/∂z_{l+1}‖² by autograd, for a random linear read of the output."""
     zs, h = [], x
-    for block in net.blocks:
-        zs.append(block.linear(h))
-        h = block.act(zs[-1])
-    zs.append(net.out(h))
+    for module in net:  # Linear, activation, ..., Linear
+        h = module(h)
+        if isinstance(module, torch.nn.Linear):
+            zs.append(h)
     r = torch.randn(zs[-1].shape, generator=torch.Generator().manual_seed(seed + 1000), dtype=x.dtype)
     grads = torch.autograd.grad((zs[-1] * r).sum(), zs)
     sq = np.array([g.pow(2).sum().item() for g in grads])
@@ -89,8 +89,9 @@ def test_finite_width_net_matches_the_prediction(activation, sw, sb):
     pred = predict_gains(activation, init, bias, depth, width, in_features=width, q0=qx)
     ratios = []
     for seed in range(3):
-        torch.manual_seed(seed)
-        net = build_mlp(width, width, depth=depth, width=width, activation=activation, init=init, bias_init=bias)
+        torch.manual_seed(seed)  # the inputs below
+        net = build_mlp(width, width, depth=depth, width=width, activation=activation, init=init, bias_init=bias,
+                        seed=seed)
         x = torch.randn(batch, width) * math.sqrt(qx)
         ratios.append(_measured_squared_gains(net, x, seed) / pred.chi)
     ratios = np.array(ratios)  # (seeds, L-1)

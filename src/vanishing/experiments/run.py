@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..data import Dataset, load_dataset
 from ..diagnose import diagnose
 from ..errors import ConfigError, VanishingError
-from ..nets.mlp import MLP, build_mlp
+from ..nets.mlp import build_mlp, weight_layers
 from ..probe import Trace, watch
 from ..probe.schedules import every_and_last
 from ..results import RESULT_VERSION, RunResult, TrainOutcome
@@ -51,7 +51,7 @@ def _theory_of(key: tuple) -> dict[str, Any] | None:
             "critical_sigma_w2": p.critical_sigma_w2}
 
 
-def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, MLP, torch.device]:
+def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, torch.nn.Sequential, torch.device]:
     """The data set and the initialised network of ``config`` (seeded exactly as :func:`run` does).
 
     ``data``: the data set ``load_dataset(config.dataset, seed=config.seed)`` already loaded
@@ -60,18 +60,11 @@ def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, MLP,
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", config.device, "auto or cpu (CUDA is not available here)")
-    if device.type == "cpu":
-        # the weights are drawn on the CPU: its generator is the one that matters. torch.manual_seed
-        # would also queue a seeding of every accelerator type, formatting a stack trace each time
-        # (76 µs a call, ~150 ms for the first, which reads source files)
-        torch.default_generator.manual_seed(config.seed)
-    else:
-        torch.manual_seed(config.seed)
     if data is None:
         data = load_dataset(config.dataset, seed=config.seed)
     model = build_mlp(data.in_features, data.out_features, depth=config.depth, width=config.width,
-                      activation=config.activation, init=config.init, bias_init=config.bias_init,
-                      norm=config.norm, residual=config.residual).to(device)
+                      activation=config.activation, init=config.network_init(), bias_init=config.bias_init,
+                      norm=config.norm, residual=config.residual, seed=config.seed).to(device)
     return data, model, device
 
 
@@ -101,7 +94,7 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
     data, model, device = setup(config)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     schedule = every_and_last(config.record_every, config.steps)
-    probe = watch(model, optimizer, every=schedule, layers=model.weight_layers())
+    probe = watch(model, optimizer, every=schedule, layers=weight_layers(model))
     try:
         outcome = train(config, model, data, optimizer, probe, schedule, device, on_step)
         trace = probe.trace

@@ -1,10 +1,10 @@
-"""Networks: activation and initialiser registries and the deep MLP builder."""
+"""Networks: the deep MLP builder (plain torch modules), with the activation and initialiser registries."""
 
 from ..activations import ACTIVATIONS, Activation, BoundActivation, activation_from_module, get_activation
-from .inits import INITS, Initializer, get_init
-from .mlp import MLP, NORMS, build_mlp
+from ..inits import INITS, Initializer, get_init
+from .mlp import NORMS, Residual, build_mlp, weight_layers
 
 __all__ = [
     "ACTIVATIONS", "Activation", "BoundActivation", "activation_from_module", "get_activation",
-    "INITS", "Initializer", "get_init", "MLP", "NORMS", "build_mlp",
+    "INITS", "Initializer", "get_init", "NORMS", "Residual", "build_mlp", "weight_layers",
 ]

@@ -1,64 +1,49 @@
-"""Deep fully connected networks for reproducing vanishing gradients."""
+"""Deep fully connected networks for reproducing vanishing gradients: plain ``nn.Sequential`` stacks.
+
+A network of :func:`build_mlp` is made of torch's own modules only (plus :class:`Residual` for skips),
+so ``torch.export``, ``torch.jit`` and ``state_dict`` work on it as on any hand-written model.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..activations import get_activation
-from .inits import get_init
+from ..errors import ConfigError
+from ..inits import get_init
 
-__all__ = ["MLP", "build_mlp", "NORMS"]
+__all__ = ["NORMS", "Residual", "build_mlp", "weight_layers"]
 
 NORMS = ("none", "batch", "layer")
 Norm = Literal["none", "batch", "layer"]
 
 
-class Block(nn.Module):
-    """``z = W h + b`` → optional norm → activation; with ``residual``, ``h + act(norm(z))``."""
+class Residual(nn.Module):
+    """An identity skip around a block whose input and output widths agree: ``x + body(x)``."""
 
-    def __init__(self, linear: nn.Linear, norm: nn.Module, act: nn.Module, residual: bool):
+    def __init__(self, body: nn.Module):
         super().__init__()
-        self.linear, self.norm, self.act, self.residual = linear, norm, act, residual
-
-    def forward(self, h: Tensor) -> Tensor:
-        out = self.act(self.norm(self.linear(h)))
-        return h + out if self.residual else out
-
-    def extra_repr(self) -> str:
-        return "residual=True" if self.residual else ""
-
-
-class MLP(nn.Module):
-    """A stack of ``depth`` weight layers: ``depth - 1`` hidden blocks, then a linear read-out.
-
-    ``weight_layers()`` lists the ``nn.Linear`` modules input side first; layer ``l``
-    of every recorded quantity is ``weight_layers()[l]``.
-    """
-
-    def __init__(self, blocks: list[Block], out: nn.Linear):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.out = out
+        self.body = body
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x.flatten(1)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(h)
-
-    def weight_layers(self) -> list[nn.Linear]:
-        return [b.linear for b in self.blocks] + [self.out]
+        return x + self.body(x)
 
 
-def _norm(kind: str, width: int) -> nn.Module:
+def weight_layers(model: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` modules of ``model`` in registration order (input side first for
+    :func:`build_mlp`'s networks): layer ``l`` of every recorded quantity is ``weight_layers(model)[l]``."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def _norm(kind: str, width: int) -> list[nn.Module]:
     if kind == "batch":
-        return nn.BatchNorm1d(width)
+        return [nn.BatchNorm1d(width)]
     if kind == "layer":
-        return nn.LayerNorm(width)
-    return nn.Identity()
+        return [nn.LayerNorm(width)]
+    return []
 
 
 def build_mlp(
@@ -71,19 +56,29 @@ def build_mlp(
     bias_init: str = "zeros",
     norm: Norm = "none",
     residual: bool = False,
-) -> MLP:
+    seed: int | None = None,
+) -> nn.Sequential:
     """Build a deep MLP whose ``depth`` counts weight layers (hidden layers + read-out).
+
+    The result is a flat ``nn.Sequential``: for each of the ``depth - 1`` hidden blocks ``nn.Linear``,
+    then ``nn.BatchNorm1d``/``nn.LayerNorm`` if ``norm``, then the activation's torch module; then the
+    read-out ``nn.Linear``. With ``residual``, a hidden block whose input and output widths agree is one
+    ``Residual(nn.Sequential(linear, [norm], act))`` instead. Inputs are ``(batch, in_features)``.
 
     Args:
         activation: a registered activation spec, e.g. ``"sigmoid"`` or ``"leaky_relu:negative_slope=0.2"``.
-        init: weight init spec, e.g. ``"normal:std=0.01"``, ``"he_normal"``, ``"critical"``.
+        init: weight init spec, e.g. ``"normal:std=0.01"``, ``"he_normal"``. ``critical`` depends on the
+            activation through the theory: pass ``vanishing.config.resolve_init("critical", activation)``.
         bias_init: bias init spec in the same grammar (default zeros).
         norm: ``none`` | ``batch`` | ``layer`` normalisation after each hidden linear layer.
         residual: identity skip around every hidden block whose input and output width agree.
+        seed: draw every weight and bias from ``torch.Generator().manual_seed(seed)``, layer by layer
+            input side first, weight then bias; torch's global generator is left untouched.
+            ``None`` draws from the global generator.
 
     Example:
-        >>> net = build_mlp(64, 10, depth=20, activation="sigmoid", init="normal:std=0.01")
-        >>> len(net.weight_layers())
+        >>> net = build_mlp(64, 10, depth=20, activation="sigmoid", init="normal:std=0.01", seed=0)
+        >>> len(weight_layers(net))
         20
     """
     for field, value in (("in_features", in_features), ("out_features", out_features),
@@ -92,20 +87,27 @@ def build_mlp(
             raise ConfigError(field, value, "an integer >= 1")
     if norm not in NORMS:
         raise ConfigError("norm", norm, NORMS)
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ConfigError("seed", seed, "an integer or None")
     act = get_activation(activation)
-    w_init = get_init(init, activation=act.spec, field="init")
-    b_init = get_init(bias_init, activation=act.spec, field="bias_init")
+    w_init = get_init(init, "init")
+    b_init = get_init(bias_init, "bias_init")
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def linear(n_in: int, n_out: int) -> nn.Linear:
-        layer = nn.Linear(n_in, n_out)
-        w_init(layer.weight)
-        b_init(layer.bias)
+        layer = nn.utils.skip_init(nn.Linear, n_in, n_out)  # no default init: nothing else draws
+        w_init(layer.weight, generator=generator)
+        b_init(layer.bias, generator=generator)
         return layer
 
-    blocks = []
+    modules: list[nn.Module] = []
     n_in = in_features
     for _ in range(depth - 1):
-        blocks.append(Block(linear(n_in, width), _norm(norm, width), act.module(),
-                            residual=bool(residual) and n_in == width))
+        block = [linear(n_in, width), *_norm(norm, width), act.module()]
+        if residual and n_in == width:
+            modules.append(Residual(nn.Sequential(*block)))
+        else:
+            modules.extend(block)
         n_in = width
-    return MLP(blocks, linear(n_in, out_features))
+    modules.append(linear(n_in, out_features))
+    return nn.Sequential(*modules)
