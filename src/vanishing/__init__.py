@@ -13,14 +13,22 @@ Quick use::
 
 from __future__ import annotations
 
-from .config import RunConfig
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# imported now, not on first use: importing any submodule of vanishing.diagnose would otherwise leave the
+# attribute ``vanishing.diagnose`` bound to the package instead of the function (it loads no torch)
 from .diagnose import Diagnosis, Finding, diagnose
-from .errors import ConfigError, DataError, StoreError, VanishingError
-from .experiments import Store, SweepSpec, run_sweep
-from .experiments.run import RunResult, run
-from .nets import build_mlp, get_activation, get_init
-from . import theory
-from .probe import LayerInfo, Probe, Trace, watch
+
+if TYPE_CHECKING:  # what type checkers see; at run time each name loads on first use (see __getattr__)
+    from . import theory
+    from .config import RunConfig
+    from .errors import ConfigError, DataError, StoreError, VanishingError
+    from .experiments import Store, SweepSpec, run_sweep
+    from .experiments.run import run
+    from .nets import build_mlp, get_activation, get_init
+    from .probe import Probe, watch
+    from .results import LayerInfo, RunResult, Trace
 
 __version__ = "0.1.0"
 
@@ -48,3 +56,29 @@ __all__ = [
     "theory",
     "watch",
 ]
+
+# name -> the module that defines it; importing ``vanishing`` (or the torch-free ``vanishing.results``)
+# loads nothing else, and torch only when a name that needs it is first used
+_LAZY = {
+    "ConfigError": "errors", "DataError": "errors", "StoreError": "errors", "VanishingError": "errors",
+    "RunConfig": "config",
+    "Store": "experiments", "SweepSpec": "experiments", "run_sweep": "experiments", "run": "experiments.run",
+    "build_mlp": "nets", "get_activation": "nets", "get_init": "nets",
+    "Probe": "probe", "watch": "probe",
+    "LayerInfo": "results", "RunResult": "results", "Trace": "results",
+    "theory": None,
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY[name]
+    value = (importlib.import_module(f"{__name__}.{name}") if module is None
+             else getattr(importlib.import_module(f"{__name__}.{module}"), name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -96,13 +96,16 @@ def test_divergence_stops_cleanly_and_is_reported(tmp_path):
 def test_json_has_the_documented_keys_and_round_trips(tmp_path):
     r = run(RunConfig.make(SMALL))
     d = json.loads(r.save_json(tmp_path / "r.json").read_text())
-    for key in ("config", "layers", "steps", "grad_norm", "signal_grad_norm", "loss", "train_accuracy",
-                "test_accuracy", "summary", "update_ratio", "attribution_activation", "attribution_weights"):
-        assert key in d, key
-    assert d["steps"][0] == 0 and d["config"]["seed"] == 0
-    assert len(d["grad_norm"]) == len(d["steps"]) and len(d["grad_norm"][0]) == len(d["layers"]) == 4
+    assert set(d) == {"version", "config", "command", "dataset", "summary", "diagnosis", "trace"}
+    t = d["trace"]  # every quantity once, in the trace
+    for key in ("grad_norm", "signal_grad_norm", "update_ratio", "attribution_activation", "attribution_weights"):
+        assert key in t["data"], key
+    assert {"loss", "train_accuracy", "test_accuracy"} <= set(t["scalars"])
+    assert d["version"] == 2 and t["steps"][0] == 0 and d["config"]["seed"] == 0
+    assert len(t["data"]["grad_norm"]) == len(t["steps"]) and len(t["data"]["grad_norm"][0]) == len(t["layers"]) == 4
     for key in ("vanishing_orders", "final_loss", "final_test_accuracy", "diverged"):
         assert key in d["summary"]
+    assert d["diagnosis"]["verdict"] == r.verdict
     back = RunResult.load_json(tmp_path / "r.json")
     np.testing.assert_array_equal(back.trace["grad_norm"], r.trace["grad_norm"])
     assert back.config == r.config

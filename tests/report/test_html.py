@@ -30,7 +30,7 @@ def test_report_has_config_diagnosis_summary_and_command(result, page):
     assert "cause → effect → reason → fix" in page.lower() or "Cause" in page
     assert "<h2>Configuration</h2>" in page and "<h2>Summary</h2>" in page
     assert result.command in page
-    assert f"{result.config.activation}" in page and result.config.init in page
+    assert result.config["activation"] in page and result.config["init"] in page
 
 
 def test_a_missing_quantity_is_explained_not_fatal(result):

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from vanishing.config import RunConfig
+from vanishing.diagnose import diagnose
 from vanishing.errors import ConfigError, StoreError, VanishingError
 from vanishing.experiments.run import RunResult, run
 from vanishing.experiments import store as store_module
@@ -38,7 +39,7 @@ def result() -> RunResult:
 
 def variant(result: RunResult, **changes) -> RunResult:
     """The same trace under another config (storage does not care that it was not rerun)."""
-    return dataclasses.replace(result, config=result.config.replace(**changes))
+    return dataclasses.replace(result, config=RunConfig.make(result.config, **changes))
 
 
 def same(a, b) -> bool:
@@ -55,7 +56,7 @@ def same(a, b) -> bool:
 def assert_same_run(got: RunResult, want: RunResult) -> None:
     assert got.config == want.config
     assert same(got.summary, want.summary)
-    assert same(got.diagnosis.to_dict(), want.diagnosis.to_dict())
+    assert same(got.diagnosis, want.diagnosis if want.diagnosis is not None else diagnose(want).to_dict())
     assert got.outcome == want.outcome or same(dataclasses.asdict(got.outcome), dataclasses.asdict(want.outcome))
     assert got.dataset == want.dataset
     assert got.trace.layers == want.trace.layers and got.trace.meta == want.trace.meta
@@ -92,7 +93,8 @@ def test_nan_and_inf_survive(tmp_path, result):
     trace = dataclasses.replace(result.trace, data={k: v.copy() for k, v in result.trace.data.items()})
     trace.data["grad_norm"][0, 0] = np.inf  # first_layer_grad_norm = inf, vanishing_orders = NaN
     outcome = dataclasses.replace(result.outcome, final_loss=math.nan, diverged=True, diverged_step=3)
-    odd = dataclasses.replace(result, trace=trace, outcome=outcome, duration_s=math.inf)
+    # diagnosis=None: a result changed by hand is diagnosed again (by the store, for its verdict)
+    odd = dataclasses.replace(result, trace=trace, outcome=outcome, duration_s=math.inf, diagnosis=None)
     s = odd.summary
     assert math.isnan(s["final_loss"]) and s["first_layer_grad_norm"] == math.inf and math.isnan(s["vanishing_orders"])
     with Store(tmp_path / "r.db") as store:
@@ -126,7 +128,7 @@ def test_failed_then_done_is_done(tmp_path, result):
         assert store.rows()[0]["status"] == "failed" and store.done_hashes() == set()
         assert store.put(result) == h
         (row,) = store.rows()
-        assert row["status"] == "done" and row["error"] is None and row["verdict"] == result.diagnosis.verdict
+        assert row["status"] == "done" and row["error"] is None and row["verdict"] == result.verdict
         assert_same_run(store.get(h), result)
 
 
@@ -143,7 +145,7 @@ def test_an_interrupted_run_is_not_done(tmp_path, result):
     with Store(tmp_path / "r.db") as store:
         h = store.put(stopped)
         assert store.done_hashes() == set()
-        assert store.rows()[0]["error"] == f"interrupted after 2 of {result.config.steps} steps"
+        assert store.rows()[0]["error"] == f"interrupted after 2 of {result.config['steps']} steps"
         assert store.put(result) == h and store.done_hashes() == {h}  # the rerun replaces it
         store.put(stopped)
         assert store.rows()[0]["status"] == "done"  # and a later interrupted duplicate does not
@@ -201,8 +203,6 @@ def test_put_interrupted_midway_leaves_no_partial_run(tmp_path, result):
 
 def test_threads_can_share_one_store(tmp_path, result):
     runs = [variant(result, seed=i) for i in range(40)]
-    for r in runs:
-        r.diagnosis  # computed here: the threads only write
     with Store(tmp_path / "r.db") as store:
         def work(k: int) -> None:
             for r in runs[k::4]:
@@ -221,7 +221,6 @@ def test_a_forked_child_writes_through_its_own_connection(tmp_path, result):
     store = Store(tmp_path / "r.db")
     store.put(result)
     child_run = variant(result, seed=1)
-    child_run.diagnosis
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=lambda: (store.put(child_run), store.close()))
     proc.start()
@@ -251,6 +250,7 @@ def _wait_for(predicate, timeout: float, what: str, procs=()) -> None:
 
 _LOOP_WRITER = """
     import dataclasses, pathlib, sys, time
+    from vanishing.config import RunConfig
     from vanishing.experiments.run import RunResult
     from vanishing.experiments.store import Store
     db, saved, marker = sys.argv[1:]
@@ -274,9 +274,9 @@ _LOOP_WRITER = """
         store._conn = StallBeforeTrace(store._conn)
         i = 0
         while True:
-            store.put(dataclasses.replace(r, config=r.config.replace(seed=i)), sweep)
+            store.put(dataclasses.replace(r, config=RunConfig.make(r.config, seed=i)), sweep)
             if i % 3 == 0:
-                store.put_failure(r.config.replace(seed=100000 + i), "RuntimeError: planned", sweep)
+                store.put_failure(RunConfig.make(r.config, seed=100000 + i), "RuntimeError: planned", sweep)
             i += 1
 """
 
@@ -314,6 +314,7 @@ def test_sigkill_mid_write_leaves_only_complete_runs(tmp_path, result):
 
 _BATCH_WRITER = """
     import dataclasses, os, sys, time
+    from vanishing.config import RunConfig
     from vanishing.experiments.run import RunResult
     from vanishing.experiments.store import Store, config_hash
     db, saved, tmp, lo, hi, fail_lo, fail_hi = sys.argv[1:]
@@ -322,12 +323,12 @@ _BATCH_WRITER = """
     while not os.path.exists(os.path.join(tmp, "go")):
         time.sleep(0.01)
     with Store(db) as store:  # both may create the file at once
-        configs = [r.config.replace(seed=i) for i in range(int(lo), int(hi))]
+        configs = [RunConfig.make(r.config, seed=i) for i in range(int(lo), int(hi))]
         sweep = store.add_sweep("grid", {"seeds": "shared"}, [config_hash(c) for c in configs])
         for c in configs:
             store.put(dataclasses.replace(r, config=c), sweep)
         for i in range(int(fail_lo), int(fail_hi)):
-            store.put_failure(r.config.replace(seed=i), "RuntimeError: the other writer succeeds", sweep)
+            store.put_failure(RunConfig.make(r.config, seed=i), "RuntimeError: the other writer succeeds", sweep)
     print("ok")
 """
 
@@ -349,12 +350,12 @@ def test_two_processes_write_one_store_at_once(tmp_path, result):
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     with Store(db, create=False) as store:
-        want = {config_hash(result.config.replace(seed=i)) for i in range(70)}  # hashes from this process
+        want = {config_hash(RunConfig.make(result.config, seed=i)) for i in range(70)}  # hashes from this process
         assert store.done_hashes() == want and len(store) == 70
         assert all(r["status"] == "done" and r["error"] is None for r in store.rows(sweep="grid"))
         (sweep,) = store.sweeps()
         assert (sweep["members"], sweep["done"], sweep["failed"]) == (70, 70, 0)
-        assert_same_run(store.get(config_hash(result.config.replace(seed=35))), variant(result, seed=35))
+        assert_same_run(store.get(config_hash(RunConfig.make(result.config, seed=35))), variant(result, seed=35))
 
 
 # --- files that are not ours -----------------------------------------------------------
@@ -441,8 +442,8 @@ def test_get_by_prefix(tmp_path, result):
         shared = next(c for c, hs in first.items() if len(hs) > 1)  # 20 hashes, 16 first digits
         with pytest.raises(StoreError, match=f"prefix {shared} is ambiguous"):
             store.get(shared)
-        assert store.get(hashes[3][:12]).config.seed == 3
-        assert store.get(hashes[3].upper()[:12]).config.seed == 3
+        assert store.get(hashes[3][:12]).config["seed"] == 3
+        assert store.get(hashes[3].upper()[:12]).config["seed"] == 3
 
 
 def test_missing_file_with_create_false(tmp_path):
@@ -549,7 +550,7 @@ def test_rows_by_sweep_and_sweep_ids(filled, result):
     with pytest.raises(ConfigError, match="one of: act, depth"):
         filled.rows(sweep="nope")
     # the same name is the same sweep: new members are added, the id stays
-    again = filled.add_sweep("act", {"activation": ["relu"]}, [config_hash(result.config.replace(activation="relu"))])
+    again = filled.add_sweep("act", {"activation": ["relu"]}, [config_hash(RunConfig.make(result.config, activation="relu"))])
     info = {s["name"]: s for s in filled.sweeps()}
     assert again == info["act"]["id"] and info["act"]["spec"] == {"activation": ["relu"]}
     assert (info["act"]["members"], info["act"]["done"]) == (3, 2)

@@ -35,7 +35,7 @@ def test_json_keys():
     assert {"activation", "sigma_w2", "sigma_b2", "q_star", "chi1", "depth_scale", "phase", "c_star",
             "xi_c"} <= set(d)
     assert d["activation"] == "relu" and d["chi1"] == 1.0 and d["phase"] == "critical"
-    assert d["depth_scale"] is None  # infinite
+    assert d["depth_scale"] == "inf"  # infinite, written as the codec writes it
     assert "sigma_w2_critical" not in d
 
 

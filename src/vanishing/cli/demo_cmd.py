@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .._io import check_writable
 from ..config import RunConfig
-from ..experiments.run import RunResult
+from ..results import RunResult
 from ..report.story import story
 from ..report.terminal import fmt_pct, fmt_sci, gradient_flow_table, layer_labels
 from ._common import console, handle_errors
@@ -29,8 +29,8 @@ DEMO_FIXED = {**DEMO_BROKEN, "activation": "relu", "init": "he_normal"}
 def _side_by_side(before: RunResult, after: RunResult) -> Table:
     t = Table(title="the two runs", title_justify="left", box=None, pad_edge=False)
     t.add_column("", style="bold")
-    t.add_column(f"{before.config.activation} + {before.config.init}", justify="right")
-    t.add_column(f"{after.config.activation} + {after.config.init}", justify="right")
+    t.add_column(f"{before.config['activation']} + {before.config['init']}", justify="right")
+    t.add_column(f"{after.config['activation']} + {after.config['init']}", justify="right")
     sb, sa = before.summary, after.summary
     rows = [
         ("first-layer ‖∂L/∂W‖ at step 0", fmt_sci(sb["first_layer_grad_norm"]), fmt_sci(sa["first_layer_grad_norm"])),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +10,7 @@ import typer
 from .._io import check_writable, write_text
 from ..diagnose.model import diagnose_model, load_factory, resolve_factory
 from ..diagnose.render import diagnosis_renderable
+from ..results import codec
 from ._common import console, handle_errors
 
 __all__ = ["register"]
@@ -31,7 +31,7 @@ def diagnose_command(
     console.print(diagnosis_renderable(diagnosis))
     if json_path is not None:
         out = {**diagnosis.to_dict(), "factory": factory, "steps": steps, "trace": trace.to_dict()}
-        write_text(json_path, json.dumps(out, indent=1, allow_nan=False), "diagnosis")
+        write_text(json_path, codec.dumps(out, indent=1), "diagnosis")
         console.print(f"diagnosis written to [bold]{json_path}[/]", highlight=False)
 
 

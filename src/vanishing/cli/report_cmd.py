@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..experiments.run import RunResult
+from ..results import RunResult
 from ._common import console, handle_errors
 
 __all__ = ["register"]

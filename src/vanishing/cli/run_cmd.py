@@ -10,6 +10,7 @@ import typer
 from .._io import check_writable
 from ..config import RunConfig, load_config_file
 from ..experiments.run import RunResult, run
+from ..diagnose import diagnose
 from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
 from ._common import console, handle_errors
@@ -55,7 +56,7 @@ def run_command(
             check_writable(path, what)
     result = run_with_progress(config)
     console.print(run_summary(result))
-    console.print(diagnosis_renderable(result.diagnosis))
+    console.print(diagnosis_renderable(diagnose(result)))
     if try_fixes:
         _try_fixes(config, result)
     if json_path is not None:
@@ -70,10 +71,11 @@ def run_command(
 def _try_fixes(config: RunConfig, result: RunResult) -> None:
     from ..diagnose.verify import before_after_table, fix_configs
 
-    rows = [("as given", result, result.diagnosis)]
-    for fx, fixed in fix_configs(config, result.diagnosis, n=2):
+    diagnosis = diagnose(result)
+    rows = [("as given", result, diagnosis)]
+    for fx, fixed in fix_configs(config, diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
-        rows.append((fx.name, after, after.diagnosis))
+        rows.append((fx.name, after, diagnose(after)))
         console.print(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
                       highlight=False)
     if len(rows) == 1:

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..experiments.executors import EXECUTORS
 from ._common import console, err_console, handle_errors
+from ._progress import sweep_progress
 
 __all__ = ["register"]
 
@@ -42,7 +43,9 @@ def sweep_command(
                       highlight=False, soft_wrap=True)
         if dry_run:
             return
-        outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address)
+        with sweep_progress() as progress:
+            outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address,
+                                progress=progress)
         for note in outcome.notes:
             err_console.print(f"note: {note}", highlight=False)
         order = {h: i for i, h in enumerate(outcome.hashes)}

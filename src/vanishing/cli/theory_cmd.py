@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError
+from ..results import codec
 from ..theory import (
     FIGURE_SUFFIXES,
     MeanField,
@@ -22,10 +22,6 @@ from ..theory import (
 from ._common import console, handle_errors
 
 __all__ = ["register"]
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -67,12 +63,12 @@ def _sentence(mf: MeanField, depth: int | None, crit: float | None) -> str:
 def _record(mf: MeanField, depth: int | None, crit: float | None, with_critical: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "activation": mf.activation, "sigma_w2": mf.sigma_w2, "sigma_b2": mf.sigma_b2,
-        "q_star": _finite(mf.q_star), "chi1": mf.chi1, "depth_scale": _finite(mf.depth_scale),
-        "phase": mf.phase, "c_star": mf.c_star, "chi_c": mf.chi_c, "xi_c": _finite(mf.xi_c),
+        "q_star": mf.q_star, "chi1": mf.chi1, "depth_scale": mf.depth_scale,
+        "phase": mf.phase, "c_star": mf.c_star, "chi_c": mf.chi_c, "xi_c": mf.xi_c,
     }
     if depth is not None:
         out["depth"] = depth
-        out["orders_lost"] = _finite(_orders_lost(mf, depth))
+        out["orders_lost"] = _orders_lost(mf, depth)
     if with_critical:
         out["sigma_w2_critical"] = crit
     return out
@@ -105,7 +101,7 @@ def theory_command(
     sigma_b2: float = typer.Option(0.0, "--sigma-b2", help="σ_b² = bias variance."),
     depth: Optional[int] = typer.Option(None, "--depth", help="Also predict the orders of magnitude lost over this many weight layers."),
     critical: bool = typer.Option(False, "--critical", help="Find the σ_w² at which χ₁ = 1 for this σ_b² (analysed there unless --sigma-w2 is given)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object on stdout instead of a table (infinite → null)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object on stdout instead of a table (infinite → 'inf', as in every JSON file of vanishing)."),
     diagram: bool = typer.Option(False, "--phase-diagram", help="Draw the (σ_w², σ_b²) plane: depth scale heatmap and critical line (needs --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Figure file for --phase-diagram: .png, .svg or .pdf."),
 ) -> None:
@@ -127,7 +123,7 @@ def theory_command(
     if not critical:
         crit = _critical_or_none(mf.activation, mf.sigma_b2)
     if as_json:
-        typer.echo(json.dumps(_record(mf, depth, crit, critical), allow_nan=False))
+        typer.echo(codec.dumps(_record(mf, depth, crit, critical)))
         return
     console.print(_table(mf, depth, crit))
     console.print(_sentence(mf, depth, crit), highlight=False, soft_wrap=True)

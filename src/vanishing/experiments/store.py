@@ -10,7 +10,7 @@ Schema (version 1)::
                 status TEXT 'done' | 'failed',
                 config TEXT,      JSON of RunConfig.model_dump()
                 summary TEXT,     JSON of RunResult.summary  (done only)
-                verdict TEXT,     RunResult.diagnosis.verdict (done only)
+                verdict TEXT,     RunResult.verdict          (done only)
                 outcome TEXT,     JSON of TrainOutcome        (done only)
                 dataset TEXT,     JSON of RunResult.dataset   (done only)
                 duration_s REAL, error TEXT (failed only), finished_at TEXT ISO-8601 UTC)
@@ -18,9 +18,9 @@ Schema (version 1)::
     sweeps     (id INTEGER PRIMARY KEY, name TEXT UNIQUE, spec TEXT JSON, created_at TEXT)
     sweep_runs (sweep_id → sweeps, config_hash TEXT)     membership; a member need not have run yet
 
-JSON columns write non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (``null`` is
-``None``), so NaN and None stay distinct. A trace blob (encoding ``zlib+json``) is
-``zlib.compress(json.dumps(Trace.to_dict()))``: readable with nothing but sqlite3, zlib and json.
+JSON columns and trace blobs are written by :mod:`vanishing.results.codec` (NaN and ±inf as the strings
+``"nan"``, ``"inf"``, ``"-inf"``; ``null`` is ``None``). A trace blob (encoding ``zlib+json``) is
+``zlib.compress(codec.dumps(Trace.to_dict()))``: readable with nothing but sqlite3, zlib and json.
 
 Guarantees: every write is one ``BEGIN IMMEDIATE`` transaction (a process killed mid-write leaves
 the store as it was before that run); the file is in WAL mode and writers wait up to
@@ -47,16 +47,13 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
-
-import numpy as np
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..config import RunConfig
+from ..diagnose import diagnose
 from ..errors import ConfigError, StoreError, VanishingError
-from ..probe.trace import Trace
-from ..train.loop import TrainOutcome
+from ..results import RunResult, Trace, TrainOutcome, codec
 from .results import write_rows
-from .run import RunResult
 
 __all__ = ["Store", "StoreError", "config_hash", "write_rows", "APP_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S"]
 
@@ -119,15 +116,16 @@ _OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a
 _CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$")
 
 
-def config_hash(config: RunConfig) -> str:
+def config_hash(config: RunConfig | Mapping[str, Any]) -> str:
     """sha256 hex of the canonical JSON (sorted keys, no spaces) of ``config.model_dump()``.
 
-    Stable across processes and machines: it depends on the config's values only.
+    Stable across processes and machines: it depends on the config's values only. ``config`` may be
+    a :class:`RunConfig` or its dict (``RunResult.config``).
 
     >>> len(config_hash(RunConfig()))
     64
     """
-    text = json.dumps(config.model_dump(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(_config_dict(config), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -190,7 +188,7 @@ class Store:
         A sweep is identified by its name: adding one that exists keeps its id, stores the new
         spec and adds the new members (so a resumed or extended sweep stays one sweep).
         """
-        spec_json = _dumps(spec)
+        spec_json = codec.dumps(spec)
         with self._write() as conn:
             row = conn.execute("SELECT id FROM sweeps WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -212,12 +210,13 @@ class Store:
         """
         if result.outcome.interrupted:
             return self.put_failure(result.config, f"interrupted after {result.outcome.steps_done} of "
-                                                   f"{result.config.steps} steps", sweep_id)
+                                                   f"{result.config['steps']} steps", sweep_id)
         h = config_hash(result.config)
         summary = result.summary
-        row = (h, _config_json(result.config), _dumps(summary), result.diagnosis.verdict,
-               _dumps(asdict(result.outcome)), _dumps(result.dataset), _real(result.duration_s), _now())
-        blob = zlib.compress(json.dumps(result.trace.to_dict(), default=_json_default).encode("utf-8"))
+        verdict = result.verdict if result.diagnosis is not None else diagnose(result).verdict
+        row = (h, _config_json(result.config), codec.dumps(summary), verdict,
+               codec.dumps(asdict(result.outcome)), codec.dumps(result.dataset), _real(result.duration_s), _now())
+        blob = zlib.compress(codec.dumps(result.trace.to_dict()).encode("utf-8"))
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(_UPSERT_DONE, row)
@@ -226,7 +225,7 @@ class Store:
 
         return self._put_unless_done(h, write, sweep_id)
 
-    def put_failure(self, config: RunConfig, error: str, sweep_id: int | None = None) -> str:
+    def put_failure(self, config: RunConfig | Mapping[str, Any], error: str, sweep_id: int | None = None) -> str:
         """Record that ``config`` failed with ``error`` (kept on one line); never replaces a ``done`` run."""
         h = config_hash(config)
         row = (h, _config_json(config), _one_line(error), _now())
@@ -252,7 +251,8 @@ class Store:
         return done if hashes is None else done.intersection(hashes)
 
     def get(self, config_hash: str) -> RunResult:
-        """The stored run with this config hash (or a unique prefix of it), rebuilt as a :class:`RunResult`."""
+        """The stored run with this config hash (or a unique prefix of it), rebuilt as a :class:`RunResult`
+        (its diagnosis made again from the stored trace)."""
         h = self._resolve(config_hash)
         with self._read() as db:
             row = db.execute(
@@ -267,9 +267,11 @@ class Store:
             raise StoreError(self.path, f"run {h[:12]} has trace encoding {encoding!r}; "
                                         f"this version reads {TRACE_ENCODING!r}")
         try:
-            trace = Trace.from_dict(json.loads(zlib.decompress(data)))
-            result = RunResult(RunConfig.make(json.loads(config)), trace, TrainOutcome(**_loads(outcome)),
-                               _loads(dataset), _num(duration_s))
+            trace = Trace.from_dict(codec.loads(zlib.decompress(data)))
+            run_config = RunConfig.make(json.loads(config))
+            result = RunResult(run_config.model_dump(), trace, TrainOutcome(**_loads(outcome)), _loads(dataset),
+                               _num(duration_s), command="vanishing run " + run_config.flags())
+            result.diagnosis = diagnose(result).to_dict()
         except (zlib.error, ValueError, TypeError, KeyError, VanishingError) as exc:
             raise StoreError(self.path, f"run {h[:12]} cannot be read back: {_one_line(str(exc))}") from None
         return result
@@ -515,8 +517,12 @@ def _parse_clause(clause: str, config_fields: list[str], metrics: list[str]) -> 
     return test
 
 
-def _config_json(config: RunConfig) -> str:
-    return json.dumps(config.model_dump(), allow_nan=False)  # plain JSON: a config is always finite
+def _config_dict(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    return dict(config) if isinstance(config, Mapping) else config.model_dump()
+
+
+def _config_json(config: RunConfig | Mapping[str, Any]) -> str:
+    return json.dumps(_config_dict(config), allow_nan=False)  # plain JSON: a config is always finite
 
 
 def _now() -> str:
@@ -550,52 +556,5 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _encode(v: Any) -> Any:
-    """JSON-ready: non-finite floats → "nan" / "inf" / "-inf", numpy → Python, recursively."""
-    if isinstance(v, dict):
-        return {str(k): _encode(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_encode(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _encode(v.tolist())
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if math.isnan(f):
-            return "nan"
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    return v
-
-
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _decode(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_decode(x) for x in v]
-    if isinstance(v, str) and v in _NONFINITE:
-        return _NONFINITE[v]
-    return v
-
-
-def _dumps(v: Any) -> str:
-    return json.dumps(_encode(v), allow_nan=False)
-
-
 def _loads(text: str | None) -> Any:
-    return None if text is None else _decode(json.loads(text))
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+    return None if text is None else codec.loads(text)

@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["SweepSpec", "SweepOutcome", "DISTRIBUTIONS", "run_sweep", "load_spec"]
+__all__ = ["SweepSpec", "SweepOutcome", "SweepProgress", "DISTRIBUTIONS", "run_sweep", "load_spec"]
 
 SPEC_KEYS = ("name", "base", "grid", "random", "seeds")
 RANDOM_KEYS = ("n", "seed", "fields")
@@ -338,14 +338,25 @@ class SweepOutcome:
         return self.total - self.skipped - self.done - self.failed
 
 
+class SweepProgress(Protocol):
+    """How :func:`run_sweep` reports progress: the counts so far, each time one changes.
+
+    Called from the thread that called :func:`run_sweep`, first with zeros done. ``steps_done`` can go
+    down when a stacked group fails and is run again one config at a time. The CLI draws these as a bar.
+    """
+
+    def __call__(self, steps_done: int, steps_total: int, runs_done: int, runs_total: int) -> None: ...
+
+
 def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", workers: int | None = None,
-              ray_address: str | None = None, progress: bool = True) -> SweepOutcome:
+              ray_address: str | None = None, progress: SweepProgress | None = None) -> SweepOutcome:
     """Run every config of ``spec`` not yet done in ``store``, storing each as soon as it finishes.
 
     Idempotent by config hash: configs already ``done`` are skipped, so a rerun after Ctrl-C or a
     killed process finishes the sweep with nothing lost or run twice. A run that raises is stored
     as a failure with its one-line error (a rerun tries it again); a diverged run is a normal
-    result. Ctrl-C stops cleanly: finished runs stay stored, ``interrupted`` is set.
+    result. Ctrl-C stops cleanly: finished runs stay stored, ``interrupted`` is set. ``progress``
+    receives the counts of steps and runs as they change (nothing is drawn here).
 
     Example:
         >>> with Store("results.db") as store:                              # doctest: +SKIP
@@ -366,69 +377,48 @@ def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", worker
     outcome = SweepOutcome(spec.name, sweep_id, hashes, skipped=len(configs) - len(todo), executor=executor)
     options = ExecutorOptions(workers=workers, address=ray_address, notes=outcome.notes)
     todo_configs = [configs[i] for i in todo]
-    with _progress_bar(progress, len(todo), sum(c.steps for c in todo_configs)) as bar:
-        runs = execute(todo_configs, bar.advance, options)
-        try:
-            for j, out in runs:
-                with _deferred_interrupt():  # a store write is never cut in half by Ctrl-C
-                    if isinstance(out, str):
-                        store.put_failure(todo_configs[j], out, sweep_id=sweep_id)
-                        outcome.failed += 1
-                    elif out.outcome.interrupted:  # never store a run cut short
-                        raise KeyboardInterrupt
-                    else:
-                        store.put(out, sweep_id=sweep_id)
-                        outcome.done += 1
-                bar.run_finished()
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-        finally:
-            runs.close()  # stops the executor's workers when we leave early
+    counts = _Counts(progress, len(todo), sum(c.steps for c in todo_configs))
+    runs = execute(todo_configs, counts.advance, options)
+    try:
+        for j, out in runs:
+            with _deferred_interrupt():  # a store write is never cut in half by Ctrl-C
+                if isinstance(out, str):
+                    store.put_failure(todo_configs[j], out, sweep_id=sweep_id)
+                    outcome.failed += 1
+                elif out.outcome.interrupted:  # never store a run cut short
+                    raise KeyboardInterrupt
+                else:
+                    store.put(out, sweep_id=sweep_id)
+                    outcome.done += 1
+            counts.run_finished()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        runs.close()  # stops the executor's workers when we leave early
     outcome.duration_s = time.perf_counter() - start
     return outcome
 
 
-class _Bar:
-    """A rich progress bar over steps (ETA) with a runs counter; silent off a terminal."""
+class _Counts:
+    """Steps and runs done so far, passed on to a :class:`SweepProgress` (or to nobody)."""
 
-    def __init__(self, progress: Any, runs: int):
-        self._p, self._runs, self._done = progress, runs, 0
-        self._task = progress.add_task(self._label(), total=None) if progress is not None else None
+    def __init__(self, report: SweepProgress | None, runs: int, steps: int):
+        self._report, self.runs, self.steps = report or None, runs, steps
+        self.runs_done = self.steps_done = 0
+        self._tell()
 
-    def _label(self) -> str:
-        return f"runs {self._done}/{self._runs}"
-
-    def start(self, total_steps: int) -> None:
-        if self._p is not None:
-            self._p.update(self._task, total=max(total_steps, 1))
+    def _tell(self) -> None:
+        if self._report is not None:
+            self._report(self.steps_done, self.steps, self.runs_done, self.runs)
 
     def advance(self, n: int) -> None:
-        if self._p is not None and n:
-            self._p.advance(self._task, n)
+        if n:
+            self.steps_done += n
+            self._tell()
 
     def run_finished(self) -> None:
-        self._done += 1
-        if self._p is not None:
-            self._p.update(self._task, description=self._label())
-
-
-@contextmanager
-def _progress_bar(show: bool, runs: int, total_steps: int) -> Iterator[_Bar]:
-    if not show:
-        yield _Bar(None, runs)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
-
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                        transient=False, disable=not console.is_terminal)
-    with progress:
-        bar = _Bar(progress, runs)
-        bar.start(total_steps)
-        yield bar
+        self.runs_done += 1
+        self._tell()
 
 
 @contextmanager

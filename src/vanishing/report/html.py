@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .._io import write_text
 from ..errors import VanishingError
-from ..experiments.run import RunResult
+from ..results import RunResult
 from . import plots
 
 __all__ = ["render_report", "render_compare", "write_report", "write_compare", "diagnosis_sections"]
@@ -111,7 +111,7 @@ def _summary_rows(result: RunResult) -> list[tuple[str, Any]]:
 
 
 def _config_rows(result: RunResult) -> list[tuple[str, Any]]:
-    rows = list(result.config.model_dump().items())
+    rows = list(result.config.items())
     if result.dataset.get("description"):
         rows.append(("data", result.dataset["description"]))
     return rows
@@ -166,7 +166,7 @@ def _fallback_diagnosis(result: RunResult) -> str:
     s = result.summary
     gap = s["vanishing_orders"]
     c = result.config
-    depth = c.depth
+    depth = c['depth']
     if gap is None or not math.isfinite(gap):
         text = "The gradient norms of the first and last layer could not be compared (not finite)."
         kind = "warning"
@@ -174,7 +174,7 @@ def _fallback_diagnosis(result: RunResult) -> str:
         per = gap / max(depth - 1, 1)
         text = (f"Gradients vanish: at step 0 the first layer's ‖∂L/∂W‖ is {gap:.1f} orders of magnitude "
                 f"smaller than the last layer's (about {per:.2f} orders lost per layer over {depth} layers "
-                f"with {c.activation} + {c.init}). See the attribution plot for how much the activation "
+                f"with {c['activation']} + {c['init']}). See the attribution plot for how much the activation "
                 f"derivatives and the weights each take. Typical fixes: relu/leaky_relu/elu with he_normal, "
                 f"an init matched to the activation, --norm batch, --residual.")
         kind = "critical" if gap > 4 else "warning"
@@ -197,8 +197,8 @@ def _page(title: str, body: str) -> str:
 
 def _headline(result: RunResult) -> str:
     c = result.config
-    return (f"{c.depth} layers × {c.width}, {c.activation} + {c.init}, "
-            f"{result.dataset.get('description', c.dataset)}")
+    return (f"{c['depth']} layers × {c['width']}, {c['activation']} + {c['init']}, "
+            f"{result.dataset.get('description', c['dataset'])}")
 
 
 def render_report(result: RunResult) -> str:
@@ -221,7 +221,7 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
 
     ``story``: optional (heading, text) paragraphs shown first, e.g. :func:`vanishing.report.story.story`.
     """
-    da, db = a.config.model_dump(), b.config.model_dump()
+    da, db = a.config, b.config
     cfg = "".join(
         f"<tr{' class=diff' if da.get(k) != db.get(k) else ''}><th>{escape(k)}</th>"
         f"<td class=num>{escape(_fmt(da.get(k)))}</td><td class=num>{escape(_fmt(db.get(k)))}</td></tr>"
@@ -233,7 +233,7 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
     head = "<tr><th></th><th>A</th><th>B</th></tr>"
     try:
         shared: Figure | VanishingError = plots.compare(
-            a, b, labels=tuple(f"{k}: {r.config.activation} + {r.config.init}" for k, r in (("A", a), ("B", b))))
+            a, b, labels=tuple(f"{k}: {r.config['activation']} + {r.config['init']}" for k, r in (("A", a), ("B", b))))
     except VanishingError as exc:
         shared = exc
     figures = _figure("A and B on shared scales: gradient flow and loss", shared)

@@ -21,8 +21,7 @@ from matplotlib.figure import Figure
 
 from .._io import save_figure
 from ..errors import ConfigError, VanishingError
-from ..experiments.run import RunResult
-from ..probe.trace import Trace
+from ..results import RunResult, Trace
 from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
@@ -46,7 +45,7 @@ def _config(source: Source) -> dict[str, Any] | None:
     if cfg:
         return dict(cfg)
     if isinstance(source, RunResult):
-        d = source.config.model_dump()
+        d = dict(source.config)
         d.update({k: source.dataset[k] for k in ("in_features", "out_features") if k in source.dataset})
         return d
     return None

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..experiments.run import RunResult
+from ..results import RunResult
 from .terminal import fmt_pct
 
 __all__ = ["story"]
@@ -32,18 +32,18 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
     """Four (heading, text) paragraphs comparing a vanishing run with its fix, every number measured."""
     cb, ca = before.config, after.config
     sb, sa = before.summary, after.summary
-    depth = cb.depth
+    depth = cb['depth']
     gap_b, gap_a = sb["vanishing_orders"], sa["vanishing_orders"]
     per_layer_b = 10 ** (-gap_b / max(depth - 1, 1)) if math.isfinite(gap_b) else float("nan")
     per_layer_a = 10 ** (-gap_a / max(depth - 1, 1)) if math.isfinite(gap_a) else float("nan")
 
     cause = (f"Backpropagation passes the gradient from the loss back to the first layer, multiplying it at "
              f"every layer by the activation's derivative and by the layer's weights. Both networks have "
-             f"{depth} weight layers of width {cb.width}, the same data ({before.dataset.get('description', cb.dataset)}), "
-             f"optimizer ({cb.optimizer}, lr {cb.lr:g}), steps and seed; only the activation and the "
-             f"initialisation differ: {cb.activation} + {cb.init} versus {ca.activation} + {ca.init}.")
+             f"{depth} weight layers of width {cb['width']}, the same data ({before.dataset.get('description', cb['dataset'])}), "
+             f"optimizer ({cb['optimizer']}, lr {cb['lr']:g}), steps and seed; only the activation and the "
+             f"initialisation differ: {cb['activation']} + {cb['init']} versus {ca['activation']} + {ca['init']}.")
 
-    effect = (f"With {cb.activation} + {cb.init}, the first layer's weight gradient at initialisation is "
+    effect = (f"With {cb['activation']} + {cb['init']}, the first layer's weight gradient at initialisation is "
               f"{sb['first_layer_grad_norm']:.1e} against {sb['last_layer_grad_norm']:.1e} for the last layer: "
               f"{gap_b:.1f} orders of magnitude smaller.")
     up_first, up_last = (_median_over_time(before, "update_ratio", 0),
@@ -61,17 +61,17 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
               f"{gap_b:.1f} orders of magnitude.")
     act_mean = _step0(before, "act_derivative_mean")
     if act_mean is not None and np.isfinite(act_mean).any():
-        reason += (f" The {cb.activation} derivative averages {np.nanmean(act_mean):.3f} over the hidden units")
-        reason += " (it can never exceed 0.25)" if cb.activation == "sigmoid" else ""
+        reason += (f" The {cb['activation']} derivative averages {np.nanmean(act_mean):.3f} over the hidden units")
+        reason += " (it can never exceed 0.25)" if cb['activation'] == "sigmoid" else ""
         reason += "."
     att_a, att_w = _step0(before, "attribution_activation"), _step0(before, "attribution_weights")
     if att_a is not None and att_w is not None and np.isfinite(att_a).any():
         lost_act, lost_w = -np.nansum(att_a), -np.nansum(att_w)
         reason += (f" Measured exactly layer by layer, {lost_act:.1f} orders are lost to activation derivatives "
-                   f"and {lost_w:.1f} to the weights ({cb.init}).")
+                   f"and {lost_w:.1f} to the weights ({cb['init']}).")
 
     acc_gain = (sa["final_test_accuracy"] or 0) - (sb["final_test_accuracy"] or 0)
-    fix = (f"{ca.activation} + {ca.init}: the {ca.activation} derivative is 1 on active units and the init "
+    fix = (f"{ca['activation']} + {ca['init']}: the {ca['activation']} derivative is 1 on active units and the init "
            f"keeps the signal's scale, so each layer keeps about {per_layer_a:.2g} of the gradient; first vs last "
            f"layer differ by {gap_a:.1f} orders instead of {gap_b:.1f}. Test accuracy "
            f"{fmt_pct(sa['final_test_accuracy'])} ({100 * acc_gain:+.1f} points), final loss {sa['final_loss']:.3f}. "

@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..experiments.run import RunResult
+from ..results import RunResult
 
 __all__ = ["log_bar", "gradient_flow_table", "run_summary", "fmt_sci", "fmt_pct"]
 
@@ -84,10 +84,10 @@ def run_summary(result: RunResult) -> RenderableType:
     parts: list[RenderableType] = []
     c = result.config
     parts.append(Text.from_markup(
-        f"[bold]{c.depth} weight layers[/] × width {c.width}, activation [bold]{c.activation}[/], "
-        f"init [bold]{c.init}[/], norm {c.norm}, residual {'yes' if c.residual else 'no'}\n"
-        f"{result.dataset.get('description', c.dataset)}; {c.optimizer} lr {c.lr:g}, batch {c.batch_size}, "
-        f"{result.outcome.steps_done} steps, seed {c.seed}"))
+        f"[bold]{c['depth']} weight layers[/] × width {c['width']}, activation [bold]{c['activation']}[/], "
+        f"init [bold]{c['init']}[/], norm {c['norm']}, residual {'yes' if c['residual'] else 'no'}\n"
+        f"{result.dataset.get('description', c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, batch {c['batch_size']}, "
+        f"{result.outcome.steps_done} steps, seed {c['seed']}"))
     if len(steps):
         cols = [(f"step {int(steps[0])}", grads[0])]
         if len(steps) > 1:
