@@ -17,7 +17,6 @@ from .errors import ConfigError
 from .inits import CRITICAL, get_init
 from .nets.mlp import NORMS
 from .spec import Spec, format_spec, parse_spec
-from .theory.scales import sigma_w2_of_init
 
 __all__ = ["RunConfig", "OPTIMIZERS", "load_config_file", "resolve_init"]
 
@@ -161,6 +160,8 @@ def resolve_init(init: str, activation: str) -> str:
     if parse_spec(init, "init").name != CRITICAL:
         get_init(init, "init")
         return init
+    from .theory.scales import sigma_w2_of_init  # only critical needs the theory (and scipy) loaded
+
     # critical's σ_w² does not depend on the fans
     sigma_w2 = sigma_w2_of_init(init, 1, activation=get_activation(activation).spec)
     return format_spec(Spec("variance_scaling", {"scale": sigma_w2, "mode": "fan_in", "distribution": "normal"}))
