@@ -7,7 +7,9 @@ parameter norms in one phase-diagram run out of six)."""
 import torch
 
 from vanishing.config import RunConfig
-from vanishing.experiments.run import run
+from vanishing.data import load_dataset
+from vanishing.diagnose import diagnose
+from vanishing.experiments.run import make_result, run
 from vanishing.inits import get_init
 from vanishing.nets import build_mlp
 from vanishing.theory.scales import sigma_w2_of_init
@@ -28,8 +30,9 @@ def test_theory_validates_init_specs_without_drawing() -> None:
 
 def test_a_results_diagnosis_draws_nothing() -> None:
     result = run(RunConfig(depth=3, width=8, steps=3, dataset="circles", record_every=1, device="cpu"))
-    result.__dict__.pop("diagnosis", None)  # computed afresh, as for a result unpickled from a worker
-    assert _untouched(lambda: result.diagnosis)
+    assert _untouched(lambda: diagnose(result))  # as the driver does for a result made without one
+    assert _untouched(lambda: make_result(RunConfig.make(result.config), load_dataset("circles", seed=0),
+                                          result.trace, result.outcome, 0.0))  # the diagnosis made with a result
 
 
 def test_validating_an_init_and_building_a_seeded_network_draw_nothing() -> None:

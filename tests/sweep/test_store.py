@@ -619,3 +619,23 @@ def test_write_rows_unwritable_path_is_one_line(tmp_path, filled):
     (tmp_path / "file").write_text("")
     with pytest.raises(VanishingError, match="cannot write csv"):
         write_rows(filled.rows(), "csv", tmp_path / "file" / "r.csv")
+
+
+def test_a_store_of_the_previous_version_still_reads(tmp_path):
+    """tests/fixtures/store_v1.db was written before the one codec: its rows, trace and sweep still read."""
+    import shutil
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(Path(__file__).parents[1] / "fixtures" / "store_v1.db", db)  # opening it may touch the file
+    with Store(db, create=False) as store:
+        done, failed = store.rows()
+        assert (done["status"], failed["status"], failed["error"]) == ("done", "failed", "RuntimeError: boom")
+        assert done["final_loss"] == math.inf and done["diverged"] is False and done["verdict"]
+        r = store.get(done["config_hash"][:12])
+        # the fixture's step-3 row of grad_norm was set to (inf, -inf, nan) before it was stored
+        np.testing.assert_array_equal(r.trace["grad_norm"][1], [np.inf, -np.inf, np.nan])
+        assert r.outcome.final_loss == math.inf and r.config["depth"] == 3
+        assert r.command == "vanishing run " + RunConfig.make(r.config).flags()
+        assert r.verdict == done["verdict"]
+        assert [(s["name"], s["members"], s["done"], s["failed"]) for s in store.sweeps()] == [("fixture", 2, 1, 1)]
+        assert config_hash(r.config) == done["config_hash"]  # hashes are unchanged
