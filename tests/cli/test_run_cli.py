@@ -69,7 +69,7 @@ def test_unknown_config_key_and_malformed_yaml(tmp_path):
 def test_diverged_run_still_writes_json(tmp_path):
     out = tmp_path / "r.json"
     res = invoke("run", "--depth", "4", "--width", "16", "--steps", "200", "--init", "normal:std=3",
-                 "--activation", "relu", "--lr", "10", "--json", str(out))
+                 "--activation", "linear", "--lr", "10", "--json", str(out))
     assert res.exit_code == 0, res.output
     assert "diverged" in res.output
     assert json.loads(out.read_text())["summary"]["diverged"] is True

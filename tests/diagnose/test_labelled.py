@@ -44,13 +44,14 @@ LABELLED: dict[str, tuple[str, dict]] = {
     # exploding: large init
     "tanh std=1 d10": (E, dict(depth=10, activation="tanh", init="normal:std=1.0")),
     "relu std=0.5 d10": (E, dict(depth=10, activation="relu", init="normal:std=0.5", lr=0.001)),
-    "relu std=0.6 d12": (E, dict(depth=12, activation="relu", init="normal:std=0.6", lr=0.0001)),
+    "relu std=0.6 d12": (E, dict(depth=12, activation="relu", init="normal:std=0.6", lr=0.00001)),
     # dead ReLUs: negative bias, huge learning rate
     "relu bias=-1 d6": (D, dict(depth=6, activation="relu", init="he_normal", bias_init="constant:value=-1")),
     "relu bias=-1 d10 spirals": (D, dict(depth=10, activation="relu", init="he_normal", bias_init="constant:value=-1",
                                          dataset="spirals")),
     "relu bias=-2 d4": (D, dict(depth=4, activation="relu", init="he_normal", bias_init="constant:value=-2")),
-    "relu lr=50 d4": (D, dict(depth=4, activation="relu", init="he_normal", lr=50.0)),
+    # a huge step kills units; Adam's bounded steps keep the loss finite (SGD at lr=50 dies or diverges by seed)
+    "relu adam lr=1 d4": (D, dict(depth=4, activation="relu", init="he_normal", lr=1.0, optimizer="adam")),
     # divergence: NaN/Inf loss
     "relu momentum lr=100": (X, dict(depth=6, activation="relu", init="he_normal", lr=100.0, optimizer="momentum")),
     "relu std=1 d10": (X, dict(depth=10, activation="relu", init="normal:std=1.0", lr=0.1)),
