@@ -6,7 +6,7 @@ relu, leaky_relu, elu, gelu}; inits {normal:std=0.01, xavier_normal, he_normal, 
 i.e. 216 runs. Every variant computes exactly the same runs (same configs, same results):
 
 - ``sequential``: ``for c in configs: vanishing.run(c)`` in this process (torch's default threads);
-- ``batched``: the batched executor (stacked training, :mod:`vanishing.train.ensemble`) on one slot per CPU,
+- ``batched``: the batched executor (stacked training, :mod:`vanishing.experiments.executors.batched`) on one slot per CPU,
   this process and CPUs − 1 worker processes, one thread each;
 - ``processes``: one run per task on the same slots;
 - ``ray``: Ray tasks on a local instance started before timing (skipped when Ray is not installed).

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
 
 from vanishing.config import RunConfig
 from vanishing.experiments.run import run
-from vanishing.train.ensemble import GROUP_FIELDS, group_key, groups, run_group, split_groups
+from vanishing.experiments.executors.batched import GROUP_FIELDS, group_key, groups, run_group, split_groups
 
 BASE = dict(depth=4, width=12, steps=16, record_every=5, dataset="digits", batch_size=32)
 
@@ -48,7 +49,7 @@ def _same(batched, single, rtol: float = 2e-4) -> None:
     assert ta.meta["config"] == tb.meta["config"]
     assert ta.meta["theory"] == tb.meta["theory"]
     assert batched.dataset == single.dataset
-    assert batched.diagnosis.verdict == single.diagnosis.verdict
+    assert batched.verdict == single.verdict
 
 
 @pytest.mark.parametrize("optimizer,extra", [
@@ -67,7 +68,7 @@ def test_group_equals_single_runs(optimizer: str, extra: dict) -> None:
                for a, i, s, l in members]
     assert len(groups(configs)) == 1
     for b, c in zip(run_group(configs), configs):
-        assert b.config == c
+        assert b.config == c.model_dump()
         _same(b, run(c))
 
 
@@ -127,9 +128,9 @@ def test_split_groups_balances_work_across_workers() -> None:
 
 
 def test_evaluation_in_row_chunks_matches_single_runs(monkeypatch) -> None:
-    from vanishing.train import ensemble
+    from vanishing.experiments.executors import batched
 
-    monkeypatch.setattr(ensemble, "_EVAL_FLOATS", 3 * 12 * 300)  # chunks of ~300 rows
+    monkeypatch.setattr(sys.modules[batched.__module__], "_EVAL_FLOATS", 3 * 12 * 300)  # chunks of ~300 rows
     configs = [RunConfig.make(BASE, activation="tanh", init="xavier_normal", seed=s) for s in range(3)]
     for b, c in zip(run_group(configs), configs):
         _same(b, run(c))
@@ -159,8 +160,8 @@ def test_split_groups_gives_each_worker_one_share_largest_first() -> None:
 
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.1), ("momentum", 0.05), ("sgd", 1e6), ("momentum", 1e5)])
-def test_one_learning_rate_for_all_members_takes_the_fused_update(optimizer: str, lr: float) -> None:
-    # at the huge rates the relu member diverges at step 2 and the update switches to the masked path
+def test_one_learning_rate_for_all_members_and_diverging_members(optimizer: str, lr: float) -> None:
+    # at the huge rates the relu member diverges at step 2 and is frozen while the others go on
     configs = [RunConfig.make(BASE, optimizer=optimizer, lr=lr, activation=a, init=i, seed=s, steps=24)
                for a, i, s in (("sigmoid", "normal:std=0.01", 0), ("relu", "he_normal", 1), ("tanh", "xavier_normal", 2))]
     singles = [run(c) for c in configs]
@@ -175,58 +176,88 @@ def test_one_learning_rate_for_all_members_takes_the_fused_update(optimizer: str
 def test_interleaved_activations_come_back_in_the_order_given() -> None:
     configs = [RunConfig.make(BASE, activation=a, seed=s) for s in (0, 1) for a in ("tanh", "relu", "sigmoid")]
     out = run_group(configs)
-    assert [r.config for r in out] == configs
+    assert [r.config for r in out] == [c.model_dump() for c in configs]
     for b, c in zip(out, configs):
         _same(b, run(c))
 
 
-def test_evaluation_cross_entropy_and_accuracy_match_torch() -> None:
-    """The evaluation's row-wise cross-entropy against F.cross_entropy (finite, huge and non-finite
-    logits), and its predictions (row maxima's indices) against argmax, ties included."""
+def test_the_loss_with_a_member_axis_is_each_members_own_loss() -> None:
+    """One loss for single runs and stacked members: member m's loss is the single-run loss of its slice
+    (finite, huge and non-finite logits), and so is its accuracy."""
     import torch
-    import torch.nn.functional as F
 
-    from vanishing.train.ensemble import _row_cross_entropy
+    from vanishing.train.loop import accuracy, loss
 
     g = torch.Generator().manual_seed(0)
     out = torch.randn(3, 50, 10, generator=g) * torch.tensor([1.0, 30.0, 1e4]).view(3, 1, 1)
     out[0, 0] = float("inf")
     out[0, 1, 3] = float("nan")
-    out[0, 2] = float("-inf")
-    out[0, 3, 5] = float("-inf")
-    out[1, 4] = 0.0  # a tie over all classes
-    out[1, 5] = -1.0
-    out[1, 5, 2:6] = 7.0  # a tie over classes 2-5
     y = torch.randint(0, 10, (3, 50), generator=g)
-    top, pred = out.max(-1)
-    ours = _row_cross_entropy(out, y, top)
-    ref = F.cross_entropy(out.reshape(-1, 10), y.reshape(-1), reduction="none").view(3, 50)
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
-    assert torch.isnan(ours[0, :3]).all() and torch.isfinite(ours[0, 3])
-    assert torch.equal(pred[1:], out[1:].argmax(-1)) and pred[1, 4] == 0 and pred[1, 5] == 2
+    each = loss(out, y, "classification", members=True)
+    for m in range(3):
+        torch.testing.assert_close(each[m], loss(out[m], y[m], "classification"), equal_nan=True)
+        assert accuracy(out, y)[m] == accuracy(out[m], y[m])
+    t = torch.randn(3, 50, 4, generator=g)
+    each = loss(out[..., :4], t, "regression", members=True)
+    for m in range(3):
+        torch.testing.assert_close(each[m], loss(out[m, :, :4], t[m], "regression"), equal_nan=True)
 
 
 def test_nonfinite_gradient_counts_match_a_direct_count() -> None:
     """The recorded non-finite counts (taken only when a norm is not finite) against counting by hand."""
     import torch
 
-    from vanishing.train.ensemble import _Ensemble
+    from vanishing.experiments.executors.batched import _Members
 
     configs = [RunConfig(**BASE, activation=a, seed=s) for a in ("tanh", "relu") for s in (0, 1)]
-    ens = _Ensemble(configs)
+    ens = _Members(configs)
     for r in ens.runs:
-        for p in r.Wt + r.b:
+        for p in r.net.weights + r.net.biases:
             p.grad = torch.randn_like(p)
-    assert ens._grad_rows()["nonfinite_grads"].eq(0).all()
+    assert ens.grad_rows()[0]["nonfinite_grads"].eq(0).all()
     r = ens.runs[1]  # relu: members 2 and 3
-    r.Wt[2].grad[1, 0, :3] = float("nan")
-    r.Wt[2].grad[1, 5, 5] = float("inf")
-    r.b[2].grad[1, 0] = float("-inf")
-    r.b[0].grad[0, 1] = float("nan")
-    counts = ens._grad_rows()["nonfinite_grads"]
+    r.net.weights[2].grad[1, 0, :3] = float("nan")
+    r.net.weights[2].grad[1, 5, 5] = float("inf")
+    r.net.biases[2].grad[1, 0] = float("-inf")
+    r.net.biases[0].grad[0, 1] = float("nan")
+    counts = ens.grad_rows()[0]["nonfinite_grads"]
     expected = torch.zeros_like(counts)
     expected[3, 2], expected[2, 0] = 5, 1
     assert torch.equal(counts, expected)
+
+
+def test_a_new_quantity_is_recorded_by_the_probe_and_the_batched_executor_alike() -> None:
+    """Written once: a quantity registered here (max |∂L/∂W| per layer, a ``grad`` quantity, and the
+    largest |∂L/∂z| entry, a ``signal`` one) appears, equal, in a single run's trace and in a stacked
+    member's, with no change to the probe or the executor."""
+    import torch
+
+    from vanishing.probe.quantities import QUANTITIES, Quantity, per_layer, register, unregister
+
+    def max_abs_grad(r):
+        g = r.weight_grads
+        dims = (lambda t: tuple(range(1, t.dim()))) if g.members else (lambda t: tuple(range(t.dim())))
+        vals = torch.stack([t.abs().amax(dims(t)) for t in g.tensors], -1)
+        return per_layer(vals, g.layer, r.layers, "max")
+
+    def max_abs_signal(g, members=False):
+        return g.abs().flatten(1).amax(1) if members else g.abs().amax()
+
+    register(Quantity("max_abs_grad", "grad", "max |∂L/∂W| of the layer's weights", max_abs_grad))
+    register(Quantity("max_abs_signal", "signal", "max |∂L/∂z| over the batch", max_abs_signal,
+                      combine=torch.maximum))
+    try:
+        configs = [RunConfig.make(BASE, activation=a, seed=s) for a, s in (("tanh", 0), ("relu", 1))]
+        for b, c in zip(run_group(configs), configs):
+            single = run(c)
+            for q in ("max_abs_grad", "max_abs_signal"):
+                assert q in b.trace.data and q in single.trace.data
+                assert np.isfinite(single.trace.data[q]).all()
+            _same(b, single)
+    finally:
+        unregister("max_abs_grad")
+        unregister("max_abs_signal")
+    assert "max_abs_grad" not in QUANTITIES
 
 
 def test_split_groups_ends_on_a_fine_tail_so_a_late_worker_catches_up() -> None:

@@ -5,8 +5,9 @@
 """
 
 from . import schedules
-from .probe import Probe, watch
-from .quantities import ALL, NORMS, QUANTITIES, Quantity
+from .probe import Probe, probe_meta, resolve_quantities, watch
+from .quantities import ALL, NORMS, QUANTITIES, Quantity, register, unregister
 from .trace import LayerInfo, Trace
 
-__all__ = ["watch", "Probe", "Trace", "LayerInfo", "schedules", "QUANTITIES", "Quantity", "NORMS", "ALL"]
+__all__ = ["watch", "Probe", "Trace", "LayerInfo", "schedules", "QUANTITIES", "Quantity", "NORMS", "ALL", "register",
+           "unregister", "resolve_quantities", "probe_meta"]

@@ -11,13 +11,14 @@ from typing import Callable, Protocol
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..config import RunConfig
 from ..data import Dataset
 from ..probe import Probe
 from ..results import TrainOutcome  # the record lives with the results (torch-free)
 
-__all__ = ["make_optimizer", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback", "StepDeltas"]
+__all__ = ["make_optimizer", "loss", "accuracy", "resolve_device", "evaluate", "train", "TrainOutcome", "StepCallback", "StepDeltas"]
 
 # accuracy/loss on at most this many training samples per recorded step (keeps evaluation cheap)
 EVAL_TRAIN_SAMPLES = 2048
@@ -55,7 +56,11 @@ def resolve_device(device: str) -> torch.device:
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """sgd | momentum (SGD with 0.9 momentum) | adam."""
+    """sgd | momentum (SGD with 0.9 momentum) | adam, over ``params`` (tensors or param groups).
+
+    The batched executor passes stacked member tensors, one param group per learning rate: every
+    update is elementwise, so each member's slice is updated exactly as its single run's parameters.
+    """
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     if name == "momentum":
@@ -65,8 +70,24 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise AssertionError(name)  # validated in RunConfig
 
 
-def loss_fn(task: str) -> Callable[[Tensor, Tensor], Tensor]:
-    return nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
+def loss(out: Tensor, y: Tensor, task: str, members: bool = False) -> Tensor:
+    """Mean cross-entropy (classification; ``y`` labels) or mean squared error (regression).
+
+    With ``members`` the leading axis of ``out`` (M, N, ...) and ``y`` holds stacked members:
+    (M,) each member's own mean loss, so that the gradient of their sum is each member's own.
+    """
+    if not members:
+        return F.cross_entropy(out, y) if task == "classification" else F.mse_loss(out, y)
+    if task == "classification":
+        each = F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none")
+    else:
+        each = F.mse_loss(out, y, reduction="none")
+    return each.reshape(out.shape[0], -1).mean(1)
+
+
+def accuracy(out: Tensor, y: Tensor) -> Tensor:
+    """Fraction of rows whose largest logit is the label: () for (N, C), (M,) for (M, N, C)."""
+    return (out.argmax(-1) == y).to(torch.float32).mean(-1)
 
 
 @torch.no_grad()
@@ -76,11 +97,11 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str) -> tuple[float, 
     model.eval()
     try:
         out = model(x)
-        loss = float(loss_fn(task)(out, y))
-        acc = float((out.argmax(1) == y).float().mean()) if task == "classification" else None
+        mean_loss = float(loss(out, y, task))
+        acc = float(accuracy(out, y)) if task == "classification" else None
     finally:
         model.train(was_training)
-    return loss, acc
+    return mean_loss, acc
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -107,7 +128,6 @@ def train(
     recorded (``interrupted``).
     """
     task = data.task
-    criterion = loss_fn(task)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     eval_n = min(len(x_train), EVAL_TRAIN_SAMPLES)
@@ -127,12 +147,12 @@ def train(
                 probe.log(loss=tr_loss, train_accuracy=_nan(tr_acc), test_accuracy=_nan(te_acc))
             idx = next(batches).to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(x_train[idx]), y_train[idx])
-            if not math.isfinite(float(loss.detach())):
-                probe.log(loss=float(loss.detach()))
+            step_loss = loss(model(x_train[idx]), y_train[idx], task)
+            if not math.isfinite(float(step_loss.detach())):
+                probe.log(loss=float(step_loss.detach()))
                 diverged_step = step
                 break
-            loss.backward()
+            step_loss.backward()
             optimizer.step()  # the probe advances its step counter from the optimizer's post-hook
             if on_step is not None:
                 on_step(step + 1)
