@@ -41,7 +41,7 @@ def run_command(
     seed: Optional[int] = typer.Option(None, help="Seed for init, data order and synthetic data. [default: 0]"),
     record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step). [default: 10]"),
     device: Optional[str] = typer.Option(None, help="auto (cuda when available), cpu, cuda, cuda:N. [default: auto]"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, per-layer arrays, summary) as JSON here."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, summary, diagnosis, per-layer trace) as JSON here."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
     try_fixes: bool = typer.Option(False, "--try-fixes", help="Re-run with the diagnosis' top 2 fixes and print before/after."),
 ) -> None:
