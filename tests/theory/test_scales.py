@@ -72,25 +72,3 @@ def test_orthogonal_is_exact_on_norms():
                                                         * x.pow(2).sum().item(), rel=1e-10)
     assert math.isfinite(sigma_w2_of_init("orthogonal", 64, 10))
 
-
-def test_theory_imports_nothing_from_the_networks():
-    """theory reads the init registry at the bottom of the package, never vanishing.nets (nor nets theory)."""
-    import ast
-    from pathlib import Path
-
-    import vanishing
-
-    root = Path(vanishing.__file__).parent
-
-    def imports(folder: str) -> set[str]:
-        names = set()
-        for path in (root / folder).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom):
-                    names.add("." * node.level + (node.module or ""))
-                elif isinstance(node, ast.Import):
-                    names.update(a.name for a in node.names)
-        return names
-
-    assert not {n for n in imports("theory") if "nets" in n.split(".")}
-    assert not {n for n in imports("nets") if "theory" in n.split(".")}
