@@ -35,15 +35,15 @@ def summaries(store):
 def test_ray_tasks_return_results_the_driver_stores(local_ray, tmp_path):
     spec = SweepSpec.parse({"base": BASE, "grid": {"activation": ["tanh", "relu"], "lr": [0.1, 0.05]}}, name="r")
     with Store(tmp_path / "ray.db") as store:
-        outcome = run_sweep(spec, store, executor="ray", progress=False)
+        outcome = run_sweep(spec, store, executor="ray")
         got = summaries(store)
-        again = run_sweep(spec, store, executor="ray", progress=False)
+        again = run_sweep(spec, store, executor="ray")
     assert (outcome.done, outcome.failed, again.skipped, again.done) == (4, 0, 4, 0)
     assert set(got) == {config_hash(c) for c in spec.configs()}
     assert ray.is_initialized()  # the executor used the instance it found and left it running
 
     with Store(tmp_path / "seq.db") as store:
-        run_sweep(spec, store, executor="sequential", progress=False)
+        run_sweep(spec, store, executor="sequential")
         ref = summaries(store)
     for h, (status, loss, steps) in got.items():
         assert (status, steps) == (ref[h][0], ref[h][2])
@@ -54,7 +54,7 @@ def test_a_run_failing_on_a_ray_worker_is_a_stored_failure(local_ray, tmp_path):
     missing = tmp_path / "no-such-folder"
     spec = SweepSpec.parse({"base": {**BASE, "dataset": f"idx:path={missing}"}}, name="f")
     with Store(tmp_path / "ray.db") as store:
-        outcome = run_sweep(spec, store, executor="ray", progress=False)
+        outcome = run_sweep(spec, store, executor="ray")
         (row,) = store.rows()
     assert (outcome.done, outcome.failed) == (0, 1)
     assert row["status"] == "failed" and str(missing) in row["error"] and "\n" not in row["error"]
