@@ -2,6 +2,6 @@
 
 from .run import RunResult, run
 from .store import Store, config_hash
-from .sweep import SweepOutcome, SweepSpec, run_sweep
+from .sweep import SweepOutcome, SweepProgress, SweepSpec, run_sweep
 
-__all__ = ["RunResult", "Store", "SweepOutcome", "SweepSpec", "config_hash", "run", "run_sweep"]
+__all__ = ["RunResult", "Store", "SweepOutcome", "SweepProgress", "SweepSpec", "config_hash", "run", "run_sweep"]

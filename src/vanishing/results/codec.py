@@ -38,9 +38,17 @@ def encode(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): encode(x) for k, x in v.items()}
     if isinstance(v, np.ndarray):
-        if v.dtype.kind == "f" and np.isfinite(v).all():
-            return v.tolist()  # the common case, without a Python-level pass over every element
-        return encode(v.tolist())
+        if v.dtype.kind != "f":
+            return encode(v.tolist())
+        finite = np.isfinite(v)
+        if finite.all():
+            return v.tolist()
+        # vectorised: traces are full of NaN (steps where a quantity was not recorded)
+        out = v.astype(np.float64).astype(object)
+        out[np.isnan(v)] = "nan"
+        out[v == np.inf] = "inf"
+        out[v == -np.inf] = "-inf"
+        return out.tolist()
     if isinstance(v, (list, tuple)):
         return [encode(x) for x in v]
     if isinstance(v, (bool, np.bool_)):
@@ -65,7 +73,17 @@ def decode(v: Any) -> Any:
 
 def dumps(v: Any, **kwargs: Any) -> str:
     """``json.dumps`` of :func:`encode` (``kwargs``: ``indent``, ``sort_keys``, ...); always strict JSON."""
-    return json.dumps(encode(v), allow_nan=False, **kwargs)
+    try:  # one pass when there is nothing to encode (e.g. a dict that encode() already made)
+        return json.dumps(v, allow_nan=False, default=_plain, **kwargs)
+    except ValueError:  # a non-finite float somewhere
+        return json.dumps(encode(v), allow_nan=False, **kwargs)
+
+
+def _plain(v: Any) -> Any:
+    """What ``json`` cannot write itself (numpy arrays and scalars other than float64), encoded."""
+    if isinstance(v, (np.ndarray, np.generic)):
+        return encode(v)
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
 def loads(text: str | bytes) -> Any:
