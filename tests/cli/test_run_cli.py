@@ -22,6 +22,8 @@ def test_run_prints_the_flow_and_writes_json(tmp_path):
     assert "gradient flow" in res.output and "orders of magnitude" in res.output
     d = json.loads(out.read_text())
     assert d["config"]["activation"] == "leaky_relu:negative_slope=0.2"
+    assert d["diagnosis"]["verdict"] in res.output  # the diagnosis printed is the one in the file
+    assert d["command"].startswith("vanishing run --depth 4 --width 8")
 
 
 def test_config_file_and_flag_override(tmp_path):
