@@ -24,6 +24,12 @@ forward and backward, evaluation forward) at its measured cost per element, spre
     python benchmarks/sweep_throughput.py                 # the reference sweep (~5 min on 2 cores)
     python benchmarks/sweep_throughput.py --quick         # 1 seed, 100 steps (~3 min)
     python benchmarks/sweep_throughput.py --executors sequential batched
+    python benchmarks/sweep_throughput.py --stacking      # how the batched executor stacks members
+
+``--stacking`` times one training step of one stacked run (12 members, depth 10, width 64, batch 64,
+one thread) both ways the batched executor could run it: its explicit stacked forward over the
+members' ``nn.Sequential`` (:class:`~vanishing.experiments.executors._stack.StackedNet`) and
+``torch.func.stack_module_state`` + ``vmap(functional_call)``.
 
 Targets: batched ≥ 10× the sequential loop, and ≥ 40 % of the matmul peak.
 """
@@ -128,6 +134,42 @@ def kernel_floor(configs: list[RunConfig]) -> tuple[float, float, float]:
     return matmul_flops(configs) / rate, act, rate
 
 
+def stacking(members: int = 12, depth: int = 10, width: int = 64, batch: int = 64, rounds: int = 5) -> None:
+    """Seconds per training step of one stacked run: StackedNet against vmap(functional_call)."""
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from vanishing.experiments.executors._stack import StackedNet
+    from vanishing.nets import build_mlp
+    from vanishing.train.loop import loss
+
+    torch.set_num_threads(1)
+    data = load_dataset("digits")
+    nets = [build_mlp(data.in_features, data.out_features, depth=depth, width=width, activation="tanh",
+                      init="xavier_normal", seed=s) for s in range(members)]
+    x = data.x_train[:batch].expand(members, -1, -1)
+    y = data.y_train[:batch].expand(members, -1)
+    stacked = StackedNet(nets, torch.device("cpu"))
+    params, buffers = stack_module_state(nets)
+    base = copy.deepcopy(nets[0]).to("meta")
+
+    def explicit() -> None:
+        out, _ = stacked.forward(x)
+        loss(out, y, "classification", members=True).sum().backward()
+
+    def one(p, b, xx, yy):
+        return loss(functional_call(base, (p, b), (xx,)), yy, "classification")
+
+    def vmapped() -> None:
+        vmap(one)(params, buffers, x, y).sum().backward()
+
+    for r in range(rounds):
+        a, b = _best(explicit, 50), _best(vmapped, 50)
+        print(f"round {r + 1}: stacked forward {a * 1e3:.2f} ms/step, vmap(functional_call) {b * 1e3:.2f} ms/step "
+              f"({b / a:.2f}×)")
+
+
 def time_sequential(configs: list[RunConfig]) -> float:
     t = time.perf_counter()
     for c in configs:
@@ -161,7 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--executors", nargs="+", default=["sequential", "batched", "processes", "ray"])
     ap.add_argument("--workers", type=int, default=None, help="processes/ray workers (default: CPU count)")
+    ap.add_argument("--stacking", action="store_true", help="only time the two ways of stacking members")
     args = ap.parse_args(argv)
+    if args.stacking:
+        stacking()
+        return
     seeds = args.seeds or (1 if args.quick else 3)
     steps = args.steps or (100 if args.quick else 300)
     configs = reference_configs(seeds, steps)

@@ -141,7 +141,8 @@ class Probe:
             return
         r = self._grad_reading()
         needs = {n for q in grad_qs for n in q.needs} | ({"weights"} if update else set())
-        fill_norms([getattr(r, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs], self.host_norms)
+        fill_norms([getattr(r, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs],
+                   self.host_norms, self._acc)
         self.recorder.put(self.step_index, {q.name: q.compute(r) for q in grad_qs})
         if update:  # one persistent copy of the weights, reused every time
             if self._snapshot is None:
@@ -167,7 +168,7 @@ class Probe:
         if self._before is not None:
             torch._foreach_sub_(self._snapshot, self._weights)  # W_before − W_after
             u = UpdateReading(self._before, Group(self._snapshot, self._w_layer), len(self.layers))
-            fill_norms([u.delta], self.host_norms)
+            fill_norms([u.delta], self.host_norms, self._acc)
             rows.update({q.name: q.compute(u) for q in self.by_stage["update"]})
             self._before = None
         buf = self.hooks.buf
@@ -201,6 +202,8 @@ class Probe:
             w_layer += [i] * len(params.weights)
             b_layer += [i] * len(params.biases)
         self._w_layer, self._b_layer = tuple(w_layer), tuple(b_layer)
+        wide = any(p.dtype == torch.float64 for p in self._weights + self._biases)
+        self._acc = torch.float64 if wide else torch.float32  # the CPU path's first norm pass
 
     @property
     def _unused(self) -> list[str]:

@@ -60,11 +60,14 @@ class StepBuffer:
     def rows(self, layers: int, device: torch.device) -> dict[str, Tensor]:
         """(L,) float64 rows on ``device`` of every due quantity, NaN where a layer has no reading."""
         nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
+        host = device.type == "cpu"
         out = {}
         for qs in self.due.values():
             for q in qs:
                 per = self.values.get(q.name, {})
-                vals = [q.finish(per[i]) if i in per else None for i in range(layers)]
+                # on the CPU one-element readings become floats first: reading a value is free there,
+                # and float arithmetic is cheaper than a tensor operation per layer
+                vals = [q.finish(_floats(per[i]) if host else per[i]) if i in per else None for i in range(layers)]
                 if not any(isinstance(v, Tensor) for v in vals):  # floats (the CPU path): one tensor
                     out[q.name] = torch.tensor([math.nan if v is None else v for v in vals],
                                                dtype=torch.float64, device=device)
@@ -72,6 +75,13 @@ class StepBuffer:
                     out[q.name] = torch.stack([nan if v is None else torch.as_tensor(v).to(device, torch.float64)
                                                for v in vals]) if vals else nan.new_zeros(0)
         return out
+
+
+def _floats(reading: Any) -> Any:
+    """A reading (a value or a tuple of values) with its one-element CPU tensors as Python floats."""
+    if isinstance(reading, tuple):
+        return tuple(_floats(r) for r in reading)
+    return reading.item() if isinstance(reading, Tensor) and reading.numel() == 1 else reading
 
 
 class Recorder:

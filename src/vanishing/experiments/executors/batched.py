@@ -26,11 +26,12 @@ non-finite stops where a single run would stop and is frozen from then on. Batch
 is not stacked (running statistics per member): such groups run one config at a time.
 
 Why stacked parameters and an explicit forward rather than ``torch.func.stack_module_state`` +
-``vmap(functional_call)``: measured on the reference sweep's shapes (12 members, depth 10,
-width 64, batch 64, tanh, one thread; ``/tmp``-style script in the project history), a training
-step took 6.5-7.0 ms stacked against 9.3-9.9 ms through ``vmap`` (1.34-1.52× slower), and
-``vmap`` cannot keep ∂L/∂z of intermediate outputs (``retain_grad`` / tensor hooks inside
-``vmap``), which the signal quantities read.
+``vmap(functional_call)`` over the same module: measured on the reference sweep's shapes (one run
+of 12 members, depth 10, width 64, batch 64, tanh, one thread; ``python
+benchmarks/sweep_throughput.py --stacking``), a training step (forward, loss, backward) took
+6.5-7.0 ms stacked against 9.3-9.9 ms through ``vmap`` (1.34-1.52× slower); and ``vmap`` cannot
+keep ∂L/∂z of intermediate outputs (``retain_grad`` and tensor hooks do not work inside it), which
+the signal quantities read.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from torch import Tensor
 
 from ...config import RunConfig
 from ...probe import probe_meta, resolve_quantities
-from ...probe.quantities import QUANTITIES, GradReading, Group, UpdateReading, act_derivative, fill_norms
+from ...probe.quantities import QUANTITIES, GradReading, Group, Quantity, UpdateReading, act_derivative, fill_norms
 from ...probe.recorder import build_trace, to_host
 from ...probe.schedules import every_and_last
 from ...train.loop import (EVAL_TRAIN_SAMPLES, StepDeltas, TrainOutcome, _batches, accuracy, loss, make_optimizer,
@@ -172,7 +173,6 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
     (and is recorded with its own error).
     """
     options = options or ExecutorOptions()
-
     workers = options.workers or os.cpu_count() or 1
     if workers > 1 and len(configs) > 1:
         parts = split_groups(configs, workers)
@@ -186,7 +186,6 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
 def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], None],
            notes: list[str]) -> Iterator[Finished]:
     """One stacked group in this process; single runs if the stacked training raises."""
-
     advanced = [0]
 
     def on_step(n: int) -> None:
@@ -266,6 +265,40 @@ class _Run:
                            Group([w.grad.transpose(1, 2) for w in net.weights], lay, True),
                            Group([b.grad for b in net.biases], lay, True), len(lay), True)
 
+    @torch.no_grad()
+    def grad_rows(self, qs: list[Quantity]) -> tuple[dict[str, Tensor], Group]:
+        """(m, L) rows of the ``grad`` quantities ``qs``, and a copy of the weights before the update."""
+        g = self.grad_reading()
+        needs = {n for q in qs for n in q.needs} | {"weights"}
+        fill_norms([getattr(g, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs])
+        before = Group([w.detach().clone() for w in g.weights.tensors], self.layer, True, g.weights.norms())
+        return {q.name: q.compute(g) for q in qs}, before
+
+    @torch.no_grad()
+    def update_rows(self, qs: list[Quantity], before: Group) -> dict[str, Tensor]:
+        delta = torch._foreach_sub(before.tensors, self.net.weight_views())  # W_before − W_after
+        u = UpdateReading(before, Group(delta, self.layer, True), len(self.layer), True)
+        return {q.name: q.compute(u) for q in qs}
+
+    @torch.no_grad()
+    def forward_rows(self, stages: dict[str, list[Quantity]], kept: Kept) -> dict[str, Tensor]:
+        """(m, L) rows of the signal, input and activation quantities from one kept forward pass."""
+        nan = torch.full((self.e - self.s,), math.nan, dtype=torch.float64, device=self.net.weights[0].device)
+
+        def stack(vals: list[Tensor | None]) -> Tensor:
+            return torch.stack([nan if v is None else v.to(torch.float64) for v in vals], 1)
+
+        rows = {}
+        for stage, ts in (("signal", kept.zs), ("input", kept.xs)):
+            for q in stages[stage]:
+                rows[q.name] = stack([None if t is None or t.grad is None else
+                                      q.finish(q.compute(t.grad, True), True) for t in ts])
+        ds = [None if a is None else act_derivative(*a) for a in kept.acts]
+        for q in stages["activation"]:
+            readings = [None if d is None else q.compute(d, a[0], True) for d, a in zip(ds, kept.acts)]
+            rows[q.name] = stack([None if x is None else q.finish(x, True) for x in readings])
+        return rows
+
 
 class _Members:
     """The stacked state of one group: runs of members, data, optimizer, generators."""
@@ -331,53 +364,12 @@ class _Members:
             accs.append(tot_a / n)
         return torch.cat(losses), (torch.cat(accs) if self.task == "classification" else None)
 
-    def forward_rows(self, r: _Run, kept: Kept) -> dict[str, Tensor]:
-        """(m, L) rows of the signal, input and activation quantities from one kept forward pass."""
-        m, rows = r.e - r.s, {}
-        nan = torch.full((m,), math.nan, dtype=torch.float64, device=self.device)
-
-        def stack(vals: list[Tensor | None]) -> Tensor:
-            return torch.stack([nan if v is None else v.to(torch.float64) for v in vals], 1)
-
-        for stage, ts in (("signal", kept.zs), ("input", kept.xs)):
-            for q in self.stages[stage]:
-                rows[q.name] = stack([None if t is None or t.grad is None else
-                                      q.finish(q.compute(t.grad, True), True) for t in ts])
-        ds = [None if a is None else act_derivative(a[0], a[1], a[2]) for a in kept.acts]
-        for q in self.stages["activation"]:
-            readings = [None if d is None else q.compute(d, a[0], True) for d, a in zip(ds, kept.acts)]
-            rows[q.name] = stack([None if x is None else q.finish(x, True) for x in readings])
-        return rows
-
-    @torch.no_grad()
-    def grad_rows(self) -> tuple[dict[str, Tensor], list[Group]]:
-        """(M, L) rows of the grad quantities, and each run's weights before the update (with norms)."""
-        per_run, befores = [], []
-        needs = {n for q in self.stages["grad"] for n in q.needs} | {"weights"}
-        for r in self.runs:
-            g = r.grad_reading()
-            fill_norms([getattr(g, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs])
-            per_run.append({q.name: q.compute(g) for q in self.stages["grad"]})
-            befores.append(Group([w.detach().clone() for w in g.weights.tensors], r.layer, True, g.weights.norms()))
-        return _cat(per_run), befores
-
-    @torch.no_grad()
-    def update_rows(self, befores: list[Group]) -> dict[str, Tensor]:
-        per_run = []
-        for r, before in zip(self.runs, befores):
-            delta = torch._foreach_sub(before.tensors, r.net.weight_views())  # W_before − W_after
-            u = UpdateReading(before, Group(delta, r.layer, True), len(r.layer), True)
-            per_run.append({q.name: q.compute(u) for q in self.stages["update"]})
-        return _cat(per_run)
-
     # --- training ----------------------------------------------------------------------
     def _where(self, i: int) -> tuple[_Run, int]:
         r = next(r for r in self.runs if r.s <= i < r.e)
         return r, i - r.s
 
     def train(self, on_step: Callable[[int], None] | None) -> list["RunResult"]:
-        from ..run import make_result
-
         c0, M, dev = self.configs[0], self.M, self.device
         wanted = set(self.schedule.steps())
         gens = [_batches(self.x_train.shape[1], c0.batch_size, torch.Generator().manual_seed(c.seed))
@@ -424,13 +416,12 @@ class _Members:
             # diverged members contribute nothing (their graph may be NaN; the others' gradients are unaffected)
             torch.where(alive, losses, torch.zeros_like(losses)).sum().backward()
             if keep:
-                row, befores = self.grad_rows()
+                read = [r.grad_rows(self.stages["grad"]) for r in self.runs]
             self.opt.step()
             if keep:
-                row.update(self.update_rows(befores))
-                with torch.no_grad():
-                    row.update(_cat([self.forward_rows(r, kept) for r, (_, kept) in zip(self.runs, outs)]))
-                rows[step] = row
+                rows[step] = _cat([{**g, **r.update_rows(self.stages["update"], before),
+                                    **r.forward_rows(self.stages, kept)}
+                                   for r, (g, before), (_, kept) in zip(self.runs, read, outs)])
             if on_step is not None:
                 on_step(n_alive)
         with torch.no_grad():  # frozen members end with the weights they had when they diverged
@@ -440,29 +431,35 @@ class _Members:
                     p[k].copy_(v)
         fin_loss, fin_tr = self.evaluate(x_eval, y_eval)
         _, fin_te = self.evaluate(self.x_test, self.y_test)
+        return self.results(rows, scal, [fin_loss, fin_tr, fin_te], diverged_step, diverged_loss)
+
+    def results(self, rows: dict[int, dict[str, Tensor]], scal: dict[int, dict[str, Tensor]],
+                finals: list[Tensor | None], diverged_step: list[int | None],
+                diverged_loss: list[float]) -> list["RunResult"]:
+        """Each member's RunResult from the recorded (M, L) rows, (M,) scalars and final evaluation."""
+        from ..run import make_result
+
+        M = self.M
         duration = (time.perf_counter() - self.start) / M
         # one host transfer for every recorded row and scalar of every member
         items = [(k, q, t) for d in (rows, scal) for k, row in d.items() for q, t in row.items()]
-        finals = [fin_loss] + [t for t in (fin_tr, fin_te) if t is not None]
-        host = to_host([t for _, _, t in items] + finals)
+        host = to_host([t for _, _, t in items] + [t for t in finals if t is not None])
         host_rows: dict[int, dict[str, np.ndarray]] = {}
         host_scal: dict[int, dict[str, np.ndarray]] = {}
         for (k, q, _), arr in zip(items, host):
             (host_rows if k in rows and q in rows[k] else host_scal).setdefault(k, {})[q] = arr
-        fin = host[len(items):]
-        fin_loss_l = fin[0].tolist()
-        fin_tr_l = fin[1].tolist() if fin_tr is not None else [None] * M
-        fin_te_l = fin[2].tolist() if fin_te is not None else [None] * M
+        rest = iter(host[len(items):])
+        fin_loss, fin_tr, fin_te = [[None] * M if t is None else next(rest).tolist() for t in finals]
         meta = {"probe": probe_meta(self.schedules, [], False)}
         results = []
         for i, c in enumerate(self.configs):
             ds = diverged_step[i]
             steps_done = ds if ds is not None else c.steps
-            if ds is None and not math.isfinite(fin_loss_l[i]):
+            if ds is None and not math.isfinite(fin_loss[i]):
                 ds = c.steps
             outcome = TrainOutcome(steps_done=steps_done, diverged=ds is not None, diverged_step=ds,
-                                   final_loss=fin_loss_l[i], final_train_accuracy=fin_tr_l[i],
-                                   final_test_accuracy=fin_te_l[i])
+                                   final_loss=fin_loss[i], final_train_accuracy=fin_tr[i],
+                                   final_test_accuracy=fin_te[i])
             layers = self._where(i)[0].net.layers
             trace = _member_trace(i, host_rows, host_scal, diverged_step[i], diverged_loss[i], layers,
                                   self.schedules, meta)

@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import Quantity, add, register
+from .base import Quantity, add, ratio, register
 
 
 def act_derivative_mean(d, act, members=False):
@@ -13,4 +13,4 @@ def act_derivative_mean(d, act, members=False):
 
 
 QUANTITY = register(Quantity("act_derivative_mean", "activation", __doc__.strip(), act_derivative_mean,
-                             combine=add, finish=lambda r, members=False: r[0].to(torch.float64) / r[1]))
+                             combine=add, finish=lambda r, members=False: ratio(*r)))

@@ -42,7 +42,7 @@ from ...registry import Registry
 __all__ = [
     "Quantity", "Stage", "QUANTITIES", "register", "unregister", "Group", "GradReading", "UpdateReading",
     "SATURATION_THRESHOLD", "norms", "host_norms", "norm", "fill_norms", "per_layer", "rss", "count_below",
-    "act_derivative", "nonfinite_counts", "units_max",
+    "act_derivative", "nonfinite_counts", "units_max", "all_finite", "ratio", "zeros_where_present",
 ]
 
 Stage = Literal["grad", "update", "signal", "input", "activation", "derived"]
@@ -126,8 +126,7 @@ def norms(tensors: Sequence[Tensor], members: bool = False, host: bool | None = 
     if not tensors:
         return torch.zeros((0,), dtype=torch.float64)
     if members:
-        return torch.stack([torch.linalg.vector_norm(t.flatten(1), dim=1, dtype=torch.float64)
-                            for t in tensors], 1)
+        return torch.stack([norm(t, True) for t in tensors], 1)
     if host if host is not None else tensors[0].device.type == "cpu":
         return torch.tensor(host_norms(tensors), dtype=torch.float64)
     return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64))
@@ -137,8 +136,8 @@ def norm(t: Tensor, members: bool = False) -> Tensor | float:
     """One tensor's norm (each member's with ``members``) by the precision rule of :func:`norms`:
     a Python float on the CPU (reading it is free; float arithmetic is cheaper in backward hooks),
     a float64 tensor elsewhere."""
-    if members:
-        return torch.linalg.vector_norm(t.flatten(1), dim=1, dtype=torch.float64)
+    if members:  # over every dim but the first, without copying a transposed view
+        return torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim())), dtype=torch.float64)
     if t.device.type != "cpu":
         return torch.linalg.vector_norm(t, dtype=torch.float64)
     v = torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype != torch.float64 else None).item()
@@ -153,6 +152,7 @@ class Group:
     layer: tuple[int, ...]
     members: bool = False
     _norms: Tensor | None = field(default=None, repr=False)
+    host: list[float] | None = field(default=None, repr=False)  # the norms as floats (CPU path)
 
     def norms(self) -> Tensor:
         """(P,) or (M, P) float64 norms, taken once."""
@@ -161,16 +161,24 @@ class Group:
         return self._norms
 
 
-def fill_norms(groups: Sequence[Group], host: bool | None = None) -> None:
-    """Take the norms of several groups in one pass (one ``_foreach_norm`` without member axis)."""
+def fill_norms(groups: Sequence[Group], host: bool | None = None, acc: torch.dtype | None = None) -> None:
+    """Take the norms of several groups in one pass (one ``_foreach_norm`` without member axis);
+    ``host`` and ``acc`` as in :func:`norms` and :func:`host_norms`."""
     todo = [g for g in groups if g._norms is None]
     if not todo:
         return
-    n = norms([t for g in todo for t in g.tensors], todo[0].members, host)
+    tensors = [t for g in todo for t in g.tensors]
+    vals = None
+    if not todo[0].members and tensors and (host if host is not None else tensors[0].device.type == "cpu"):
+        vals = host_norms(tensors, acc)
+        n = torch.tensor(vals, dtype=torch.float64)
+    else:
+        n = norms(tensors, todo[0].members, host=False)
     start = 0
     for g in todo:
-        g._norms = n[..., start:start + len(g.tensors)]
-        start += len(g.tensors)
+        end = start + len(g.tensors)
+        g._norms, g.host = n[..., start:end], None if vals is None else vals[start:end]
+        start = end
 
 
 @dataclass
@@ -197,18 +205,30 @@ class UpdateReading:
 _INDEX: dict[tuple, tuple[Tensor, Tensor]] = {}
 
 
-def per_layer(values: Tensor, layer: Sequence[int], layers: int, how: str = "rss") -> Tensor:
-    """Per-tensor ``values`` (P,) or (M, P) → per-layer (L,) or (M, L) float64; NaN for a layer
-    without tensors. ``how``: ``rss`` (root-sum-square: norms), ``sum`` (counts) or ``max``."""
-    values = values.to(torch.float64)
-    if len(layer) == layers and tuple(layer) == tuple(range(layers)):  # one tensor per layer: as they are
-        return values
-    key = (tuple(layer), layers, values.device)
+def _index(layer: Sequence[int], layers: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(layer index of each tensor, which layers have tensors) on ``device``, made once per layout."""
+    key = (tuple(layer), layers, device)
     if key not in _INDEX:
         has = torch.zeros(layers, dtype=torch.bool)
         has[list(layer)] = True
-        _INDEX[key] = (torch.tensor(list(layer), dtype=torch.long, device=values.device), has.to(values.device))
-    idx, has = _INDEX[key]
+        _INDEX[key] = (torch.tensor(list(layer), dtype=torch.long, device=device), has.to(device))
+    return _INDEX[key]
+
+
+def zeros_where_present(layer: Sequence[int], layers: int, device: torch.device) -> Tensor:
+    """(L,) float64: 0 for each layer with a tensor, NaN for the others."""
+    has = _index(layer, layers, device)[1]
+    return torch.where(has, 0.0, math.nan).to(torch.float64)
+
+
+def per_layer(values: Tensor, layer: Sequence[int], layers: int, how: str = "rss") -> Tensor:
+    """Per-tensor ``values`` (P,) or (M, P) → per-layer (L,) or (M, L) float64; NaN for a layer
+    without tensors. ``how``: ``rss`` (root-sum-square: norms), ``sum`` (counts) or ``max``."""
+    if values.dtype != torch.float64:
+        values = values.to(torch.float64)
+    if len(layer) == layers and tuple(layer) == tuple(range(layers)):  # one tensor per layer: as they are
+        return values
+    idx, has = _index(layer, layers, values.device)
     shape = (*values.shape[:-1], layers)
     if how == "max":
         out = torch.full(shape, -math.inf, dtype=torch.float64, device=values.device)
@@ -232,13 +252,25 @@ def nonfinite_counts(group: Group) -> Tensor:
     count = (lambda t: (~torch.isfinite(t)).flatten(1).sum(1)) if group.members else \
         (lambda t: (~torch.isfinite(t)).sum())
     if n.device.type == "cpu":
-        if bool(torch.isfinite(n).all()):
+        if all_finite(group):
             return torch.zeros_like(n)
         bad = (~torch.isfinite(n)).reshape(-1, n.shape[-1]).any(0).tolist()
         return torch.stack([count(t).to(torch.float64) if b else torch.zeros_like(n[..., 0])
                             for t, b in zip(ts, bad)], -1)
     # one tensor at a time: a batched version would allocate a copy of every gradient at once
     return torch.stack([count(t) for t in ts], -1).to(torch.float64)
+
+
+def all_finite(group: Group) -> bool:
+    """Whether every norm of ``group`` is finite (read on the CPU only; from host floats when there are)."""
+    if group.host is not None:
+        return math.isfinite(sum(group.host))  # NaN or ±inf anywhere makes the sum non-finite
+    return bool(torch.isfinite(group.norms()).all())
+
+
+def ratio(total: Any, count: int) -> Any:
+    """``total / count`` in float64, for a float or a tensor (no host read)."""
+    return total.to(torch.float64) / count if isinstance(total, Tensor) else total / count
 
 
 def act_derivative(act: Any, x: Tensor, y: Tensor | None) -> Tensor:

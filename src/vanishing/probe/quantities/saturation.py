@@ -1,8 +1,6 @@
 """Fraction of φ' < 10 % of sup φ' (saturating activations: sigmoid, tanh, ...)."""
 
-import torch
-
-from .base import SATURATION_THRESHOLD, Quantity, add, count_below, register
+from .base import SATURATION_THRESHOLD, Quantity, add, count_below, ratio, register
 
 
 def saturation(d, act, members=False):
@@ -14,4 +12,4 @@ def saturation(d, act, members=False):
 
 
 QUANTITY = register(Quantity("saturation", "activation", __doc__.strip(), saturation,
-                             combine=add, finish=lambda r, members=False: r[0].to(torch.float64) / r[1]))
+                             combine=add, finish=lambda r, members=False: ratio(*r)))
