@@ -16,6 +16,8 @@ ignored. On steps where no forward quantity is due, the model runs without a sin
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+from functools import partial
 from typing import Any, Callable, Iterable, Mapping, Union
 
 import torch
@@ -24,7 +26,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, VanishingError
 from .hooks import Hooks
 from .layers import LayerSpec, candidates, layer_info, split_params
-from .quantities import QUANTITIES, GradReading, Group, UpdateReading, fill_norms
+from .quantities import QUANTITIES, GradReading, Group, UpdateReading, all_finite, fill_norms
 from .recorder import Recorder, StepBuffer
 from .schedules import ScheduleLike, resolve
 from .trace import LayerInfo, Trace
@@ -141,9 +143,9 @@ class Probe:
             return
         r = self._grad_reading()
         needs = {n for q in grad_qs for n in q.needs} | ({"weights"} if update else set())
-        fill_norms([getattr(r, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs],
-                   self.host_norms, self._acc)
-        self.recorder.put(self.step_index, {q.name: q.compute(r) for q in grad_qs})
+        groups = [getattr(r, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs]
+        fill_norms(groups, self.host_norms, self._acc)
+        self.recorder.put(self.step_index, self._compute(grad_qs, r, groups))
         if update:  # one persistent copy of the weights, reused every time
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in self._weights]
@@ -169,7 +171,7 @@ class Probe:
             torch._foreach_sub_(self._snapshot, self._weights)  # W_before − W_after
             u = UpdateReading(self._before, Group(self._snapshot, self._w_layer), len(self.layers))
             fill_norms([u.delta], self.host_norms, self._acc)
-            rows.update({q.name: q.compute(u) for q in self.by_stage["update"]})
+            rows.update(self._compute(self.by_stage["update"], u, [u.before, u.delta]))
             self._before = None
         buf = self.hooks.buf
         if buf.due and self.layers:
@@ -178,6 +180,18 @@ class Probe:
         self.recorder.put(self.step_index, rows)
         self.step_index += 1
         self._begin_step()
+
+    def _compute(self, qs: list, reading: Any, groups: list[Group]) -> dict[str, Any]:
+        """Rows of the quantities ``qs`` from ``reading``. On the CPU path, ``norms_only`` quantities
+        whose norms are all finite become calls made at the flush on the norms alone (right after a
+        backward pass every tensor operation costs many times its usual time; the flush does not)."""
+        later = [q for q in qs if q.norms_only] if self.host_norms and all(map(all_finite, groups)) else []
+        rows = {q.name: q.compute(reading) for q in qs if q not in later}
+        if later:
+            lite = replace(reading, **{f.name: getattr(reading, f.name).without_tensors() for f in fields(reading)
+                                       if isinstance(getattr(reading, f.name), Group)})
+            rows.update({q.name: partial(q.compute, lite) for q in later})
+        return rows
 
     def _grad_scale(self) -> Tensor | float | None:
         """The GradScaler's current scale, as a device tensor when possible (no host sync)."""

@@ -89,13 +89,13 @@ class Recorder:
 
     def __init__(self, flush_every: int = 256):
         self.flush_every = flush_every
-        self.pending: dict[int, dict[str, Tensor]] = {}   # step → quantity → (L,)
+        self.pending: dict[int, dict[str, Any]] = {}   # step → quantity → (L,), or a call making it
         self.pending_scalars: dict[int, dict[str, Tensor | float]] = {}
         self.host: dict[int, dict[str, np.ndarray]] = {}
         self.host_scalars: dict[int, dict[str, float]] = {}
         self.fresh = True  # nothing new since the last trace
 
-    def put(self, step: int, rows: Mapping[str, Tensor]) -> None:
+    def put(self, step: int, rows: Mapping[str, Tensor | Callable[[], Tensor]]) -> None:
         if rows:
             self.pending.setdefault(step, {}).update(rows)
             self.fresh = False
@@ -114,8 +114,9 @@ class Recorder:
         self.fresh = False
 
     def flush(self) -> None:
-        """Move pending rows and scalars to the host: one transfer per device."""
-        rows = [(k, q, t) for k, row in self.pending.items() for q, t in row.items()]
+        """Move pending rows and scalars to the host: one transfer per device. A pending row may be
+        a call that makes it (see ``Quantity.norms_only``): made now."""
+        rows = [(k, q, t() if callable(t) else t) for k, row in self.pending.items() for q, t in row.items()]
         scal = [(k, q, v) for k, row in self.pending_scalars.items() for q, v in row.items()]
         host = to_host([t for _, _, t in rows] + [v for _, _, v in scal if isinstance(v, Tensor)])
         for (k, q, _), arr in zip(rows, host):

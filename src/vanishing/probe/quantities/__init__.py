@@ -12,7 +12,7 @@ from . import (  # noqa: F401 - registration order is the order of a trace's qua
 )
 from .attribution import attribution
 from .base import (
-    QUANTITIES, SATURATION_THRESHOLD, GradReading, Group, Quantity, Stage, UpdateReading, act_derivative,
+    QUANTITIES, SATURATION_THRESHOLD, GradReading, Group, Quantity, Stage, UpdateReading, act_derivative, all_finite,
     count_below, fill_norms, host_norms, norm, norms, per_layer, register, rss, unregister,
 )
 
@@ -23,5 +23,5 @@ NORMS = ("grad_norm", "bias_grad_norm", "param_norm", "nonfinite_grads")
 __all__ = [
     "Quantity", "Stage", "QUANTITIES", "ALL", "NORMS", "register", "unregister", "Group", "GradReading",
     "UpdateReading", "SATURATION_THRESHOLD", "norms", "host_norms", "norm", "fill_norms", "per_layer", "rss",
-    "count_below", "act_derivative", "attribution",
+    "count_below", "act_derivative", "all_finite", "attribution",
 ]

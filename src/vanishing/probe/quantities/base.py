@@ -64,8 +64,11 @@ class Quantity:
     stage: Stage
     doc: str
     compute: Callable[..., Any]
-    # grad / update stages: the groups of a reading whose norms ``compute`` uses (taken in one pass)
+    # grad / update stages: the groups of a reading whose norms ``compute`` uses (taken in one pass);
+    # ``norms_only``: it reads nothing else (no tensor) while every norm is finite, so on the CPU the
+    # probe may compute it at the flush from the norms as floats, away from the training step
     needs: tuple[str, ...] = ()
+    norms_only: bool = False
     # signal / input / activation stages: pool two readings of one layer in one step; reading → value
     combine: Callable[[Any, Any], Any] = rss
     finish: Callable[..., Any] = lambda r, members=False: r
@@ -157,8 +160,13 @@ class Group:
     def norms(self) -> Tensor:
         """(P,) or (M, P) float64 norms, taken once."""
         if self._norms is None:
-            self._norms = norms(self.tensors, self.members)
+            self._norms = (norms(self.tensors, self.members) if self.host is None
+                           else torch.tensor(self.host, dtype=torch.float64))
         return self._norms
+
+    def without_tensors(self) -> "Group":
+        """This group's layout and norms only (for a ``norms_only`` quantity computed later)."""
+        return Group([], self.layer, self.members, self._norms, self.host)
 
 
 def fill_norms(groups: Sequence[Group], host: bool | None = None, acc: torch.dtype | None = None) -> None:
@@ -168,17 +176,15 @@ def fill_norms(groups: Sequence[Group], host: bool | None = None, acc: torch.dty
     if not todo:
         return
     tensors = [t for g in todo for t in g.tensors]
-    vals = None
-    if not todo[0].members and tensors and (host if host is not None else tensors[0].device.type == "cpu"):
-        vals = host_norms(tensors, acc)
-        n = torch.tensor(vals, dtype=torch.float64)
-    else:
-        n = norms(tensors, todo[0].members, host=False)
     start = 0
+    if not todo[0].members and tensors and (host if host is not None else tensors[0].device.type == "cpu"):
+        vals = host_norms(tensors, acc)  # floats: a group makes its tensor when asked (see Group.norms)
+        for g in todo:
+            g.host, start = vals[start:start + len(g.tensors)], start + len(g.tensors)
+        return
+    n = norms(tensors, todo[0].members, host=False)
     for g in todo:
-        end = start + len(g.tensors)
-        g._norms, g.host = n[..., start:end], None if vals is None else vals[start:end]
-        start = end
+        g._norms, start = n[..., start:start + len(g.tensors)], start + len(g.tensors)
 
 
 @dataclass

@@ -16,4 +16,4 @@ def nonfinite_grads(r: GradReading):
 
 
 QUANTITY = register(Quantity("nonfinite_grads", "grad", __doc__.strip(), nonfinite_grads,
-                             needs=("weight_grads", "bias_grads")))
+                             needs=("weight_grads", "bias_grads"), norms_only=True))

@@ -7,4 +7,5 @@ def param_norm(r: GradReading):
     return per_layer(r.weights.norms(), r.weights.layer, r.layers)
 
 
-QUANTITY = register(Quantity("param_norm", "grad", __doc__.strip(), param_norm, needs=("weights",)))
+QUANTITY = register(Quantity("param_norm", "grad", __doc__.strip(), param_norm, needs=("weights",),
+                             norms_only=True))

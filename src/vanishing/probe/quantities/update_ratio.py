@@ -8,4 +8,5 @@ def update_ratio(r: UpdateReading):
             / per_layer(r.before.norms(), r.before.layer, r.layers))
 
 
-QUANTITY = register(Quantity("update_ratio", "update", __doc__.strip(), update_ratio, needs=("before", "delta")))
+QUANTITY = register(Quantity("update_ratio", "update", __doc__.strip(), update_ratio, needs=("before", "delta"),
+                             norms_only=True))
