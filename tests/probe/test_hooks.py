@@ -123,3 +123,17 @@ def test_log_records_scalars_at_the_current_step():
     assert probe.trace is t  # cached until new data
     with pytest.raises(VanishingError, match="scalar"):
         probe.log(loss=torch.zeros(3))
+
+
+def test_the_hooks_alone_are_symmetric_and_find_the_execution_order():
+    from vanishing.probe.hooks import Hooks
+    from vanishing.probe.layers import candidates
+
+    net = _net()
+    frozen = []
+    with Hooks(net, candidates(net), lambda: frozen.append(True)) as hooks:
+        assert any(m._forward_hooks for m in net.modules())
+        net(torch.randn(4, 3)).sum().backward()
+    assert frozen == [True] and hooks.order == [net[0], net[2], net[4]]
+    assert [hooks.act_of[i].spec for i in (0, 1)] == ["sigmoid", "relu"] and 2 not in hooks.act_of
+    _no_hooks(net, torch.optim.SGD(net.parameters(), lr=0.1))
