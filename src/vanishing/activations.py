@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 from .registry import Registry
-from .spec import Spec, parse_spec
+from .spec import Range, Spec, parse_spec
 
 __all__ = [
     "Activation",
@@ -30,12 +30,24 @@ __all__ = [
     "activation_from_module",
     "SELU_ALPHA",
     "SELU_SCALE",
+    "PARAMETER_LIMITS",
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 Kind = Literal["saturating", "relu_like", "smooth", "linear"]
+
+# Bounds of the activation parameters. A parameter scales φ or φ' (leaky slope, ELU's α) or x inside
+# it (softplus' β): at 1e300 a float32 network holds inf from its first layer, and the theory's
+# quadrature overflows with a warning. Within these bounds φ and φ' of every |x| <= 1e30 are finite in
+# float32 (tests/nets/test_activations.py), and the range covers every value used in practice.
+PARAMETER_LIMITS: dict[str, Range] = {
+    "negative_slope": Range(-100.0, 100.0),
+    "alpha": Range(0.0, 100.0, lo_open=True),
+    "beta": Range(1e-3, 1e3),
+}
+_ANY_FINITE = Range(-1e308, 1e308)
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,9 @@ class Activation:
     ``fn(x, **params)`` and ``derivative(x, **params)`` act elementwise on tensors
     (any float dtype). ``max_derivative(**params)`` is sup φ', used by the
     saturation rule (a unit saturates where φ' < 10 % of its maximum).
-    ``derivative_of_output(y, **params)``, where given, is φ' written in terms of the
-    output ``y = φ(x)`` (sigmoid: y(1 − y)); it gives the same values as ``derivative``
-    without recomputing φ, which is most of the probe's cost per activation. Both return a
+    ``limits`` bounds each parameter (:data:`PARAMETER_LIMITS`; any finite number where absent).
+    ``derivative_of_output(y, **params)``, where given, is φ' written in terms of the output
+    ``y = φ(x)`` (sigmoid: y(1 − y)); it gives the same values as ``derivative`` without recomputing φ, which is most of the probe's cost per activation. Both return a
     new tensor (the probe reuses it as scratch space).
     """
 
@@ -61,6 +73,7 @@ class Activation:
     module_type: type[nn.Module] | tuple[type[nn.Module], ...] | None = None
     params_of_module: Callable[[nn.Module], dict[str, float]] = lambda m: {}
     derivative_of_output: Callable[..., Tensor] | None = None
+    limits: Mapping[str, Range] = field(default_factory=dict)
 
     def bind(self, **params: Any) -> "BoundActivation":
         """Validate ``params`` against :attr:`defaults` and fill in the rest."""
@@ -71,14 +84,9 @@ class Activation:
                 f"activation {self.name} parameter", sorted(unknown)[0], f"parameters allowed: {allowed}"
             )
         full = {**self.defaults, **params}
-        for k, v in full.items():
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                raise ConfigError(f"activation {self.name} parameter {k}", v, "a finite number")
-        if "alpha" in full and full["alpha"] <= 0:
-            raise ConfigError(f"activation {self.name} parameter alpha", full["alpha"], "a number > 0")
-        if "beta" in full and full["beta"] <= 0:
-            raise ConfigError(f"activation {self.name} parameter beta", full["beta"], "a number > 0")
-        return BoundActivation(self, {k: float(v) for k, v in full.items()})
+        checked = {k: self.limits.get(k, _ANY_FINITE).check(f"activation {self.name} parameter {k}", v)
+                   for k, v in full.items()}
+        return BoundActivation(self, checked)
 
 
 @dataclass(frozen=True)
@@ -190,14 +198,14 @@ _add(Activation(
     lambda x, negative_slope: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope)),
     lambda negative_slope: nn.LeakyReLU(negative_slope),
     "relu_like", lambda negative_slope: max(1.0, abs(negative_slope)),
-    defaults={"negative_slope": 0.01}, module_type=nn.LeakyReLU,
+    defaults={"negative_slope": 0.01}, limits=PARAMETER_LIMITS, module_type=nn.LeakyReLU,
     params_of_module=lambda m: {"negative_slope": float(m.negative_slope)}))
 _add(Activation(
     "elu",
     lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(torch.clamp(x, max=0))),
     lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.clamp(x, max=0))),
     lambda alpha: nn.ELU(alpha), "smooth", lambda alpha: max(1.0, alpha),
-    defaults={"alpha": 1.0}, module_type=nn.ELU, params_of_module=lambda m: {"alpha": float(m.alpha)}))
+    defaults={"alpha": 1.0}, limits=PARAMETER_LIMITS, module_type=nn.ELU, params_of_module=lambda m: {"alpha": float(m.alpha)}))
 _add(Activation(
     "selu",
     lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(torch.clamp(x, max=0))),
@@ -215,7 +223,7 @@ _add(Activation(
     lambda x, beta: torch.logaddexp(beta * x, torch.zeros_like(x)) / beta,
     lambda x, beta: torch.sigmoid(beta * x),
     lambda beta: nn.Softplus(beta=beta), "smooth", lambda beta: 1.0,
-    defaults={"beta": 1.0}, module_type=nn.Softplus, params_of_module=lambda m: {"beta": float(m.beta)}))
+    defaults={"beta": 1.0}, limits=PARAMETER_LIMITS, module_type=nn.Softplus, params_of_module=lambda m: {"beta": float(m.beta)}))
 _add(Activation(
     "linear", lambda x: x, lambda x: torch.ones_like(x),
     nn.Identity, "linear", lambda: 1.0))
@@ -235,7 +243,8 @@ def get_activation(spec: str) -> BoundActivation:
 def activation_from_module(module: nn.Module) -> BoundActivation | None:
     """The registered activation that an ``nn.Module`` computes, or ``None``.
 
-    ``nn.Identity`` is not treated as an activation (it is also used as a no-op).
+    ``nn.Identity`` is not treated as an activation (it is also used as a no-op), nor is a module
+    whose parameter lies outside :data:`PARAMETER_LIMITS` (a user's ``nn.ELU(alpha=1e6)``).
     """
     for name in ACTIVATIONS:
         act = ACTIVATIONS.get(name)
@@ -243,5 +252,8 @@ def activation_from_module(module: nn.Module) -> BoundActivation | None:
         if type(module) in types:  # exactly: nn.ReLU6 is a subclass of nn.Hardtanh
             if isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) != (-1.0, 1.0):
                 return None
-            return act.bind(**act.params_of_module(module))
+            try:
+                return act.bind(**act.params_of_module(module))
+            except ConfigError:
+                return None
     return None

@@ -16,9 +16,9 @@ from .activations import get_activation
 from .errors import ConfigError
 from .inits import CRITICAL, get_init
 from .nets.mlp import NORMS
-from .spec import Spec, format_spec, parse_spec
+from .spec import SEEDS, Spec, format_spec, parse_spec
 
-__all__ = ["RunConfig", "OPTIMIZERS", "load_config_file", "resolve_init"]
+__all__ = ["RunConfig", "OPTIMIZERS", "MAX_CONFIG_BYTES", "load_config_file", "resolve_init"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -52,6 +52,13 @@ class RunConfig(BaseModel):
     def _at_least_one(cls, v: int) -> int:
         if v < 1:
             raise ValueError("an integer >= 1")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if not SEEDS.contains(v):
+            raise ValueError(f"an integer {SEEDS.describe()}")
         return v
 
     @field_validator("lr")
@@ -185,19 +192,38 @@ def _as_config_error(exc: ValidationError) -> ConfigError:
     return ConfigError(field, err.get("input"), msg)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest YAML file read as a config or sweep spec (1 MiB: a config is a few hundred bytes)."""
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file (keys = run flag names with underscores)."""
+    """Read a YAML config file (keys = run flag names with underscores).
+
+    Raises:
+        ConfigError: (field ``config``, the path) unreadable, larger than :data:`MAX_CONFIG_BYTES`,
+            not UTF-8, not YAML (nested too deeply included), or not a mapping.
+    """
     p = Path(path)
     try:
-        text = p.read_text()
+        with open(p, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # never more, whatever the file (or device) holds
     except OSError as exc:
         raise ConfigError("config", str(path), f"a readable YAML file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError("config", str(path), f"a readable YAML file of at most {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config", str(path), f"a UTF-8 YAML file (not readable as text: byte "
+                          f"0x{raw[exc.start]:02x} at offset {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""
         raise ConfigError("config", str(path), f"valid YAML (parse error{where})") from None
+    except RecursionError:  # PyYAML parses nested collections recursively
+        raise ConfigError("config", str(path), "valid YAML (parse error: nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

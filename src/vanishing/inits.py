@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .errors import ConfigError
 from .registry import Registry
-from .spec import parse_spec
+from .spec import Range, parse_spec
 
 __all__ = [
     "CRITICAL",
@@ -70,10 +70,12 @@ def fans(tensor: Tensor) -> tuple[int, int]:
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def _check_positive(name: str, value: float, allow_zero: bool = True) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not ok:
-        raise ConfigError(name, value, "a finite number " + (">= 0" if allow_zero else "> 0"))
+# Bounds of the init parameters: a std or gain of 100 already multiplies a signal by ~10³ per layer
+# of width 100, far into the exploding regime; beyond, weights (float32) and their second moments
+# overflow (std=1e300 draws inf, gain=1e300 squares to an OverflowError).
+SCALE_LIMIT = Range(0.0, 100.0)  # std, uniform a, gain
+VARIANCE_LIMIT = Range(0.0, 1e4, lo_open=True)  # variance_scaling scale = σ_w²
+OFFSET_LIMIT = Range(-100.0, 100.0)  # mean, constant value, He's negative slope a
 
 
 # --- per-entry second moments E[W_ij²] of a (fan_out, fan_in) weight: each formula once ---------------
@@ -123,20 +125,22 @@ def zeros_(tensor: Tensor, *, generator: Generator = None) -> Tensor:
 
 def constant_(tensor: Tensor, value: float = 0.0, *, generator: Generator = None) -> Tensor:
     """Fill with ``value``."""
+    OFFSET_LIMIT.check("init constant value", value)
     with torch.no_grad():
         return tensor.fill_(float(value))
 
 
 def normal_(tensor: Tensor, std: float = 1.0, mean: float = 0.0, *, generator: Generator = None) -> Tensor:
     """Draw from :math:`\\mathcal{N}(\\text{mean}, \\text{std}^2)`."""
-    _check_positive("init normal std", std)
+    SCALE_LIMIT.check("init normal std", std)
+    OFFSET_LIMIT.check("init normal mean", mean)
     with torch.no_grad():
         return tensor.normal_(float(mean), float(std), generator=generator)
 
 
 def uniform_(tensor: Tensor, a: float = 1.0, *, generator: Generator = None) -> Tensor:
     """Draw from :math:`\\mathcal{U}(-a, a)` (variance :math:`a^2/3`)."""
-    _check_positive("init uniform a", a)
+    SCALE_LIMIT.check("init uniform a", a)
     with torch.no_grad():
         return tensor.uniform_(-float(a), float(a), generator=generator)
 
@@ -150,24 +154,26 @@ def glorot_standard_(tensor: Tensor, *, generator: Generator = None) -> Tensor:
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator = None) -> Tensor:
     """Glorot & Bengio (2010) normalised init: :math:`\\mathrm{Var}(W) = g^2 \\cdot 2/(n_{in}+n_{out})`."""
-    _check_positive("init xavier_normal gain", gain)
+    SCALE_LIMIT.check("init xavier_normal gain", gain)
     return _normal_var_(tensor, _xavier_var(*fans(tensor), gain), generator)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, *, generator: Generator = None) -> Tensor:
     """Glorot & Bengio (2010) eq. 16: :math:`\\mathcal{U}[\\pm g\\sqrt{6/(n_{in}+n_{out})}]`."""
-    _check_positive("init xavier_uniform gain", gain)
+    SCALE_LIMIT.check("init xavier_uniform gain", gain)
     return _uniform_var_(tensor, _xavier_var(*fans(tensor), gain), generator)
 
 
 def he_normal_(tensor: Tensor, a: float = 0.0, *, generator: Generator = None) -> Tensor:
     """He et al. (2015), "Delving deep into rectifiers": :math:`\\mathrm{Var}(W) = 2/((1+a^2) n_{in})`,
     ``a`` the negative slope of a leaky ReLU (0 for ReLU)."""
+    OFFSET_LIMIT.check("init he_normal a", a)
     return _normal_var_(tensor, _he_var(*fans(tensor), a), generator)
 
 
 def he_uniform_(tensor: Tensor, a: float = 0.0, *, generator: Generator = None) -> Tensor:
     """He et al. (2015), uniform form: :math:`\\mathcal{U}[\\pm\\sqrt{6/((1+a^2) n_{in})}]`."""
+    OFFSET_LIMIT.check("init he_uniform a", a)
     return _uniform_var_(tensor, _he_var(*fans(tensor), a), generator)
 
 
@@ -183,7 +189,7 @@ def lecun_uniform_(tensor: Tensor, *, generator: Generator = None) -> Tensor:
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator = None) -> Tensor:
     """Saxe et al. (2014): a (semi-)orthogonal matrix times ``gain`` (QR of a Gaussian matrix)."""
-    _check_positive("init orthogonal gain", gain)
+    SCALE_LIMIT.check("init orthogonal gain", gain)
     fans(tensor)
     with torch.no_grad():
         return torch.nn.init.orthogonal_(tensor, gain=float(gain), generator=generator)
@@ -197,7 +203,7 @@ def variance_scaling_(tensor: Tensor, scale: float = 1.0, mode: str = "fan_in", 
     ``truncated_normal`` cuts at two standard deviations and rescales so the variance
     is still :math:`s/n`.
     """
-    _check_positive("init variance_scaling scale", scale, allow_zero=False)
+    VARIANCE_LIMIT.check("init variance_scaling scale", scale)
     if mode not in _MODES:
         raise ConfigError("init variance_scaling mode", mode, _MODES)
     if distribution not in _DISTRIBUTIONS:

@@ -10,7 +10,6 @@ data is touched (:func:`check_dataset_spec`).
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 import typing
 from dataclasses import dataclass, field
@@ -19,35 +18,10 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from ..errors import ConfigError
 from ..registry import Registry
-from ..spec import Spec, format_spec, parse_spec
+from ..spec import SEEDS, Range, Spec, format_spec, parse_spec
 from .dataset import Arrays, Dataset
 
 __all__ = ["DATASETS", "DatasetLoader", "Range", "dataset", "load_dataset", "check_dataset_spec"]
-
-
-@dataclass(frozen=True)
-class Range:
-    """Allowed values of a numeric parameter."""
-
-    lo: float | None = None
-    hi: float | None = None
-    multiple_of: int | None = None
-
-    def contains(self, value: float) -> bool:
-        return ((self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
-                and (self.multiple_of is None or value % self.multiple_of == 0))
-
-    def describe(self) -> str:
-        parts = []
-        if self.lo is not None and self.hi is not None:
-            parts.append(f"between {self.lo} and {self.hi}")
-        elif self.lo is not None:
-            parts.append(f">= {self.lo}")
-        elif self.hi is not None:
-            parts.append(f"<= {self.hi}")
-        if self.multiple_of is not None:
-            parts.append(f"a multiple of {self.multiple_of}")
-        return ", ".join(parts)
 
 
 _KIND = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}
@@ -102,15 +76,6 @@ class _Resolved(NamedTuple):
     canonical: str
 
 
-def _raw_value(text: str, key: str) -> str:
-    # parse_spec turns "007" into 7; a string parameter (a path) wants the text as written
-    for part in text.partition(":")[2].split(","):
-        k, _, v = part.partition("=")
-        if k.strip() == key:
-            return v.strip()
-    raise AssertionError(key)
-
-
 def _coerce(field: str, value: Any, kind: type, raw: str, rng: Range | None) -> Any:
     allowed = _KIND[kind] + (f" {rng.describe()}" if rng else "")
     if kind is bool:
@@ -120,7 +85,9 @@ def _coerce(field: str, value: Any, kind: type, raw: str, rng: Range | None) -> 
             value = int(value)
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        # a 400-digit integer is refused by its range, not by an OverflowError from float()
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and -1e308 < value < 1e308)
         value = float(value) if ok else value
     elif kind is Path:
         value, ok = Path(raw).expanduser().absolute(), True
@@ -133,6 +100,7 @@ def _coerce(field: str, value: Any, kind: type, raw: str, rng: Range | None) -> 
 
 def _resolve(spec: str, field: str) -> _Resolved:
     parsed = parse_spec(spec, field)
+    raw = parse_spec(spec, field, typed=False).params  # a path wants the text as written ("007", not 7)
     loader = DATASETS.get(parsed.name, field)
     defaults, types = loader.params, loader.types()
     for key in parsed.params:
@@ -148,7 +116,7 @@ def _resolve(spec: str, field: str) -> _Resolved:
                                   f"{loader.name}:{key}=...")
             continue
         value = _coerce(f"{field} {loader.name} {key}", parsed.params[key], types[key],
-                        _raw_value(spec, key), loader.ranges.get(key))
+                        raw[key], loader.ranges.get(key))
         params[key] = value
         if value != default:
             canonical[key] = str(value).lower() if isinstance(value, bool) else value
@@ -181,8 +149,8 @@ def load_dataset(spec: str = "digits", seed: int = 0, field: str = "dataset") ->
         ConfigError: unknown name or parameter, or a bad parameter value.
         DataError: the data could not be read (idx files missing or malformed).
     """
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError("seed", seed, "an integer >= 0")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not SEEDS.contains(seed):
+        raise ConfigError("seed", seed, f"an integer {SEEDS.describe()}")
     seed = int(seed)
     resolved = _resolve(spec, field)
     arrays = resolved.loader.fn(seed, **resolved.params)
