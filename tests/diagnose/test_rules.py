@@ -64,7 +64,7 @@ def test_vanishing_reason_splits_orders_into_activation_and_weights():
     f = d.findings[0]
     assert f.numbers["orders_from_activation"] == pytest.approx(2.0)
     assert f.numbers["orders_from_weights"] == pytest.approx(1.0)
-    assert "2.0 orders come from activation derivatives and 1.0 from the weights" in f.reason
+    assert "Of the signal orders at step 0, 2.0 come from activation derivatives and 1.0 from the weights" in f.reason
 
 
 def test_vanishing_compares_with_theory_and_names_critical_init():
@@ -153,7 +153,9 @@ def test_poor_performance_baseline_from_argument_or_meta():
 def test_zero_gradients_do_not_crash():
     d = diagnose(make(grad=np.zeros((S, L)), signal=np.zeros((S, L))))
     assert isinstance(d, Diagnosis)
-    assert math.isnan(flow(make(grad=np.zeros((S, L)), signal=np.zeros((S, L))))["orders"])
+    fl = flow(make(grad=np.zeros((S, L)), signal=np.zeros((S, L))))
+    assert math.isnan(fl["vanishing_orders"]) and math.isnan(fl["signal_vanishing_orders"]) and fl["worst"] is None
+    assert d.verdict == "dead_network" and "exactly 0 from step 0" in d.findings[0].effect
 
 
 def test_severity_then_rule_order_decides_the_verdict():

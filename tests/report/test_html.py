@@ -66,39 +66,27 @@ def test_heatmaps_in_compare_share_the_colour_scale(result, relu_result):
     assert a == b == lo_hi
 
 
-class _Finding:
-    kind, severity = "vanishing_gradients", "critical"
-    cause, effect, reason, fix = "the cause", "the effect", "the reason", "the fix"
-
-    def __init__(self, layers):
-        self.layers = layers
-
-
-class _Fix:
-    name, text = "relu_he", "relu + he_normal"
-
-
-class _Diagnosis:
-    verdict, healthy, healthy_summary = "vanishing_gradients", False, "not shown when unhealthy"
-
-    def __init__(self, layers):
-        self.findings, self.fixes = [_Finding(layers)], [_Fix()]
-
-
-def test_diagnosis_findings_are_rendered_with_layer_numbers(result, monkeypatch):
+def test_diagnosis_findings_are_rendered_with_layer_numbers_and_each_fix_once(result, monkeypatch):
     import sys
     import types
 
+    from vanishing.diagnose import Diagnosis, Finding, Fix
+
     names = result.layers
+    fx = Fix("relu_he", "relu + he_normal")
+    findings = [Finding("vanishing_gradients", "critical", [names[0], names[1], names[3]], {}, "the cause",
+                        "the effect", "the reason", fx.text, [fx]),
+                Finding("slow_early_layers", "warning", [], {}, "c2", "e2", "r2", fx.text, [fx])]
     fake = types.ModuleType("vanishing.diagnose")
-    fake.diagnose = lambda r, config=None: _Diagnosis([names[0], names[1], names[3]])
+    fake.diagnose = lambda r, config=None: Diagnosis(findings, names, {}, ["vanishing_gradients"])
     monkeypatch.setitem(sys.modules, "vanishing.diagnose", fake)
     text = html.diagnosis_sections(result)
     assert "verdict: vanishing_gradients" in text and "critical" in text
-    for part in ("the cause", "the effect", "the reason", "the fix", "relu_he"):
+    for part in ("the cause", "the effect", "the reason", "relu_he"):
         assert part in text
     assert "layers 1–2, 4" in text
-    assert "not shown when unhealthy" not in text
+    assert text.count("relu + he_normal") == 1 and text.count("fix 1 below") == 2
+    assert text.count("<ol>") == 1 and text.count("<li>") == 1
 
 
 def test_diagnosis_falls_back_to_the_summary(result, monkeypatch):
@@ -113,4 +101,4 @@ def test_diagnosis_falls_back_to_the_summary(result, monkeypatch):
     monkeypatch.setitem(sys.modules, "vanishing.diagnose", types.SimpleNamespace(diagnose=unreadable))
     text = html.diagnosis_sections(result)
     assert "from the run summary" in text
-    assert f"{abs(result.summary['vanishing_orders']):.1f} orders" in text
+    assert f"{result.summary['vanishing_orders']:+.2f}" in text and "weight-gradient orders at step 0" in text

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..results import Trace
 from .findings import HEALTHY, SEVERITIES, Diagnosis, Finding, Fix
-from .rules import RULES, THRESHOLDS, Context, Rule, flow
+from .rules import MEASURES, RULES, THRESHOLDS, Context, Rule, flow
 
 __all__ = ["diagnose", "Diagnosis", "Finding", "Fix", "Context", "Rule", "RULES", "THRESHOLDS", "HEALTHY",
            "SEVERITIES"]
@@ -54,6 +54,7 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
             or ``trace.meta["majority_baseline"]``).
     """
     diverged_step = None
+    final: dict[str, Any] = {}
     if not isinstance(trace, Trace) and hasattr(trace, "trace"):  # a RunResult
         result = trace
         trace = result.trace
@@ -61,7 +62,15 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
             majority_baseline = (getattr(result, "dataset", None) or {}).get("majority_baseline")
         outcome = getattr(result, "outcome", None)
         diverged_step = getattr(outcome, "diverged_step", None)
-    ctx = Context(_config_dict(config, trace), majority_baseline, diverged_step)
+        # the run summary's final numbers (measured after the last step), so both say the same
+        final = {"loss_last": getattr(outcome, "final_loss", None),
+                 "accuracy": getattr(outcome, "final_test_accuracy", None),
+                 "accuracy_which": "test_accuracy"}
+        if final["accuracy"] is None:
+            final.update(accuracy=getattr(outcome, "final_train_accuracy", None), accuracy_which="train_accuracy")
+    ctx = Context(_config_dict(config, trace), majority_baseline, diverged_step,
+                  final={k: v for k, v in final.items() if v is not None and final.get("accuracy") is not None},
+                  random_inputs=trace.meta.get("random_inputs"))
     active = RULES if rules is None else rules
     findings: list[Finding] = []
     for rule in active:
@@ -71,15 +80,19 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
     ur_med = float(np.nanmedian(ur)) if ur is not None and np.isfinite(ur).any() else None
     steps, loss = trace.recorded("loss") if "loss" in trace.scalars else ([], np.zeros(0))
     loss = np.asarray(loss)[np.isfinite(loss)] if len(loss) else np.zeros(0)
-    acc = _last_finite(trace, "test_accuracy")
+    which = "test_accuracy"
+    acc = _last_finite(trace, which)
     if acc is None:
-        acc = _last_finite(trace, "train_accuracy")
+        which = "train_accuracy"
+        acc = _last_finite(trace, which)
     base = majority_baseline if majority_baseline is not None else trace.meta.get("majority_baseline")
-    numbers = {"orders": fl["orders"], "grad_orders_step0": fl["grad_orders_step0"],
-               "signal_orders_step0": fl["signal_orders_step0"], "measured_gain": fl["measured_gain"],
+    numbers = {**{k: fl[k] for k in MEASURES}, **{f"{k}_step": fl[f"{k}_step"] for k in MEASURES},
+               "measured_gain": fl["measured_gain"],
                "loss_first": float(loss[0]) if loss.size else None,
                "loss_last": float(loss[-1]) if loss.size else None,
-               "accuracy": acc, "majority_baseline": base, "update_ratio_median": ur_med,
-               "diverged_step": diverged_step}
-    numbers = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in numbers.items()}
+               "accuracy": acc, "accuracy_which": which if acc is not None else None,
+               "majority_baseline": base, "update_ratio_median": ur_med,
+               "diverged_step": diverged_step, "random_inputs": ctx.random_inputs}
+    numbers.update({k: v for k, v in final.items() if v is not None})
+    numbers = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in numbers.items()}
     return Diagnosis(findings, trace.layer_names, numbers, [r.__name__ for r in active])

@@ -7,12 +7,40 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..results import codec
+from ..results.run_result import SIGNAL_ORDERS, WEIGHT_GRAD_ORDERS
 
-__all__ = ["Severity", "SEVERITIES", "Fix", "Finding", "Diagnosis", "HEALTHY"]
+__all__ = ["Severity", "SEVERITIES", "Fix", "Finding", "Diagnosis", "HEALTHY", "MEASURES", "signed_orders", "measure_text",
+           "measures_text", "span", "layers_text"]
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 HEALTHY = "healthy"
+
+# the measures of orders lost, by their run-summary key: (name, norm, which recorded row: first / last)
+MEASURES: dict[str, tuple[str, str, int]] = {
+    "signal_vanishing_orders": (SIGNAL_ORDERS, "‖∂L/∂z‖", 0),
+    "vanishing_orders": (WEIGHT_GRAD_ORDERS, "‖∂L/∂W‖", 0),
+    "vanishing_orders_final": (WEIGHT_GRAD_ORDERS, "‖∂L/∂W‖", -1),
+}
+
+
+def signed_orders(v: float) -> str:
+    """``+1.23``; ``+all`` where the first layer gets exactly 0, ``-all`` where the last does."""
+    return "+all (the first layer gets exactly 0)" if v == math.inf else \
+        "-all (the last layer gets exactly 0)" if v == -math.inf else f"{v:+.2f}"
+
+
+def measure_text(numbers: dict[str, Any], key: str) -> str:
+    """``"signal orders at step 0: +5.91"`` — the measure's name, its step and its value."""
+    v = numbers.get(key)
+    return f"{MEASURES[key][0]} at step {numbers.get(f'{key}_step')}: " + (
+        "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else signed_orders(v))
+
+
+def measures_text(numbers: dict[str, Any], skip: str | None = None) -> str:
+    """Every measure in ``numbers`` with its name and step, ``skip`` left out."""
+    return "; ".join(measure_text(numbers, k) for k in MEASURES
+                     if k != skip and numbers.get(f"{k}_step") is not None)
 
 
 @dataclass(frozen=True)
@@ -95,23 +123,43 @@ class Diagnosis:
                     out.append(fx)
         return out
 
+    def fix_numbers(self, finding: Finding) -> list[int]:
+        """Where ``finding``'s fixes stand (from 1) in :attr:`fixes`, the one numbered list of an output."""
+        names = [fx.name for fx in self.fixes]
+        return [names.index(fx.name) + 1 for fx in finding.fixes if fx.name in names]
+
+    def fix_reference(self, finding: Finding) -> str:
+        """``"fixes 1, 2 and 4 below"``; a finding without ranked fixes gives its own fix text."""
+        nums = self.fix_numbers(finding)
+        if not nums:
+            return finding.fix
+        listed = ", ".join(map(str, nums[:-1])) + (" and " if len(nums) > 1 else "") + str(nums[-1])
+        return f"fix{'es' if len(nums) > 1 else ''} {listed} below"
+
+    def layers_text(self, finding: Finding) -> str:
+        """``"layers 1–3, 7"`` (1 = input side) for the finding's layers; names not in the trace as given."""
+        return layers_text(finding.layers, self.layers)
+
     @property
     def healthy_summary(self) -> str:
-        """One paragraph with the measured numbers that say the run is healthy (or what is wrong)."""
+        """One paragraph of the measured numbers, each named (measure and step); on a healthy run it says so."""
         n = self.numbers
-        if not self.healthy:
-            return f"verdict: {self.verdict} — " + self.problems[0].effect
-        parts = ["No warning or critical finding."]
-        if n.get("orders") is not None and math.isfinite(n["orders"]):
-            parts.append(f"First and last layers' gradients differ by {n['orders']:+.2f} orders of magnitude "
-                         f"across {len(self.layers)} layers.")
-        if n.get("loss_first") is not None and n.get("loss_last") is not None:
-            parts.append(f"Loss went from {n['loss_first']:.3g} to {n['loss_last']:.3g}.")
-        if n.get("accuracy") is not None:
-            acc = f"Accuracy {100 * n['accuracy']:.1f} %"
-            if n.get("majority_baseline") is not None:
-                acc += f" against a majority-class baseline of {100 * n['majority_baseline']:.1f} %"
-            parts.append(acc + ".")
+        parts = ["No warning or critical finding."] if self.healthy else []
+        measures = measures_text(n)
+        if measures:
+            parts.append(f"Across {len(self.layers)} layers (log10 last / first layer; > 0: the first layer gets "
+                         f"less): {measures}.")
+        if n.get("random_inputs"):
+            parts.append("Loss and accuracy are on random inputs and targets, so they are not judged.")
+        else:
+            if n.get("loss_first") is not None and n.get("loss_last") is not None:
+                parts.append(f"Loss went from {n['loss_first']:.3g} to {n['loss_last']:.3g}.")
+            if n.get("accuracy") is not None:
+                which = str(n.get("accuracy_which") or "accuracy").replace("_", " ")
+                acc = f"Final {which} {100 * n['accuracy']:.1f} %"
+                if n.get("majority_baseline") is not None:
+                    acc += f" against a majority-class baseline of {100 * n['majority_baseline']:.1f} %"
+                parts.append(acc + ".")
         if n.get("update_ratio_median") is not None:
             parts.append(f"Median update/weight ratio {n['update_ratio_median']:.1e} per step (rule of thumb ~1e-3).")
         return " ".join(parts)
@@ -122,14 +170,35 @@ class Diagnosis:
                 "numbers": codec.encode(self.numbers), "fixes": [f.to_dict() for f in self.fixes]}
 
     def to_markdown(self) -> str:
+        """Verdict, the numbers, each finding (its fix as references), then the fixes as one numbered list."""
         lines = [f"## Diagnosis: **{self.verdict}**", "", self.healthy_summary, ""]
         for f in self.findings:
             lines += [f"### {f.kind} ({f.severity})", ""]
             if f.layers:
-                lines += [f"Layers: {', '.join(f.layers)}", ""]
+                lines += [f"Layers: {self.layers_text(f)}", ""]
             lines += [f"- **Cause:** {f.cause}", f"- **Effect:** {f.effect}", f"- **Reason:** {f.reason}",
-                      f"- **Fix:** {f.fix}"]
-            for i, fx in enumerate(f.fixes[1:4], 2):
-                lines.append(f"  {i}. {fx.text}")
-            lines.append("")
+                      f"- **Fix:** {self.fix_reference(f)}", ""]
+        if self.fixes:
+            lines += ["### Fixes, most promising first", ""]
+            lines += [f"{i}. {fx.text}" for i, fx in enumerate(self.fixes, 1)]
         return "\n".join(lines).rstrip() + "\n"
+
+
+def span(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``"layers 1–3, 7"``."""
+    if not numbers:
+        return ""
+    parts, start = [], numbers[0]
+    for prev, cur in zip(numbers, [*numbers[1:], None]):
+        if cur is None or cur != prev + 1:
+            parts.append(str(start) if start == prev else f"{start}–{prev}")
+            start = cur
+    return ("layer " if len(numbers) == 1 else "layers ") + ", ".join(parts)
+
+
+def layers_text(layers: list[Any], names: list[str]) -> str:
+    """``["blocks.0.linear", "blocks.1.linear"]`` → ``"layers 1–2"`` (1 = input side); unknown names as given."""
+    numbers = sorted({names.index(x) + 1 if x in names else x + 1 for x in layers
+                      if x in names or (isinstance(x, int) and not isinstance(x, bool))})
+    others = [str(x) for x in layers if x not in names and not (isinstance(x, int) and not isinstance(x, bool))]
+    return ", ".join([t for t in (span(numbers), ", ".join(others)) if t])

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import VanishingError
+from ..results.run_result import SIGNAL_ORDERS
 from .findings import Fix
 
 __all__ = ["predicted_flow", "vanishing_fixes", "exploding_fixes", "dead_unit_fixes", "divergence_fixes",
@@ -54,7 +55,7 @@ def _fix(name: str, text: str, config: Mapping[str, Any] | None, changes: dict[s
         if measured_gain is not None and math.isfinite(measured_gain):
             text += f" vs measured {measured_gain:.2f}"
         if orders is not None:
-            text += f", {orders:.1f} orders lost over the net"
+            text += f", {orders:.1f} {SIGNAL_ORDERS} lost over the net"
     if changes and config is not None:
         text += " (" + ", ".join(f"{k}={v}" for k, v in changes.items()) + ")"
     return Fix(name, text, changes if config is not None else {}, gain, orders)

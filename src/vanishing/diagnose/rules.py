@@ -4,13 +4,20 @@ Adding a rule = writing one function and appending it. The order of :data:`RULES
 equal severity for the verdict: a divergence explains everything after it; dead units explain the zero
 gradients below them; vanishing gradients explain a stalled loss, not the other way round.
 
-Thresholds (log10 orders of magnitude between the last and the first probed layer):
+Orders of magnitude are the two measures named in :mod:`vanishing.results.run_result`: weight-gradient
+orders (log10 ‖∂L/∂W‖ last / first layer) and signal orders (log10 ‖∂L/∂z‖ last / first layer); a
+finding names the measure and the step of every number it prints.
 
-* vanishing: ≥ 1.5 orders warning, ≥ 2.5 critical. A healthy ReLU + He or critical-tanh net of depth
+Thresholds:
+
+* vanishing: the largest of weight-gradient orders at the first and last recorded step and signal orders
+  at the first ≥ 1.5 warning, ≥ 2.5 critical. A healthy ReLU + He or critical-tanh net of depth
   10–20 stays within ±0.7 orders at step 0 (measured in the labelled test set); 1.5 orders means the
   first layer gets ~3 % of the last layer's gradient.
 * exploding: ≤ −1.5 orders, or a weight gradient norm ≥ 1e3 at step 0 (warning); ≤ −2.5 critical.
 * saturation: a layer whose units are saturated (φ' < 10 % of max) ≥ 50 % of the time (median over steps).
+* dead network: every weight gradient exactly 0 from some step to the end (critical); some layers exactly
+  0 at the end (warning).
 * dead units: a layer with ≥ 50 % dead units at the end (warning); ≥ 90 % in two layers or ≥ 50 % on
   average over the hidden layers (critical).
 * slow early layers: median update/weight ratio of the first quarter of layers < 1e-4 per step (the rule
@@ -28,12 +35,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..results import Trace
+from ..results.run_result import SIGNAL_ORDERS, orders_lost
 from . import fixes as F
-from .findings import Finding
+from .findings import MEASURES, Finding, measure_text, measures_text
 
 __all__ = ["Context", "Rule", "RULES", "THRESHOLDS", "vanishing_gradients", "exploding_gradients",
-           "divergence", "saturation", "dead_units", "slow_early_layers", "stalled_training",
-           "poor_performance", "flow"]
+           "divergence", "saturation", "dead_units", "zero_gradients", "slow_early_layers", "stalled_training",
+           "poor_performance", "random_inputs", "flow"]
 
 THRESHOLDS: dict[str, float] = {
     "vanishing_warning": 1.5, "vanishing_critical": 2.5,
@@ -55,6 +63,10 @@ class Context:
     majority_baseline: float | None = None
     diverged_step: int | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
+    """The run's own final numbers (``accuracy``, ``accuracy_which``, ``loss_last``) where known."""
+    random_inputs: str | None = None
+    """What the inputs were when no data was given (``trace.meta["random_inputs"]``); None: real data."""
 
 
 Rule = Callable[[Trace, Context], "list[Finding]"]
@@ -72,47 +84,26 @@ def _first_row(trace: Trace, name: str) -> np.ndarray | None:
     return values[0] if len(steps) else None
 
 
-def _log_ratio(a: float, b: float) -> float:
-    """log10(a / b); ±inf where exactly one is 0, NaN where undefined."""
-    if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or (a == 0 and b == 0):
-        return math.nan
-    if b == 0:
-        return math.inf
-    if a == 0:
-        return -math.inf
-    return math.log10(a / b)
-
-
-def _ends(row: np.ndarray) -> tuple[int, int] | None:
-    """Indices of the first and last layers with a finite value."""
-    idx = np.flatnonzero(np.isfinite(row))
-    return (int(idx[0]), int(idx[-1])) if idx.size >= 2 else None
-
-
 def _orders(row: np.ndarray | None) -> float:
-    if row is None:
-        return math.nan
-    ends = _ends(row)
-    return math.nan if ends is None else _log_ratio(row[ends[1]], row[ends[0]])
+    return math.nan if row is None else orders_lost(row)
 
 
 def flow(trace: Trace, ctx: Context | None = None) -> dict[str, Any]:
-    """Orders of magnitude between last and first layer: weight gradients and backward signal at step 0,
-    weight gradients over training (median), and the worst of them (``orders``, > 0 vanishing)."""
+    """The measures of orders lost, as the run summary names them: weight-gradient orders at the first
+    and the last recorded step (``vanishing_orders``, ``vanishing_orders_final``), signal orders at the
+    first (``signal_vanishing_orders``); the step of each (``<key>_step``); ``worst``: the key of the
+    largest (> 0 vanishing)."""
     if ctx is not None and "flow" in ctx.cache:
         return ctx.cache["flow"]
-    g0 = _first_row(trace, "grad_norm")
-    s0 = _first_row(trace, "signal_grad_norm")
-    _, g_all = _rows(trace, "grad_norm")
-    over = [_orders(r) for r in g_all]
-    over = [o for o in over if not math.isnan(o)]
-    out = {"grad_orders_step0": _orders(g0), "signal_orders_step0": _orders(s0),
-           "grad_orders_training": float(np.median(over)) if over else math.nan}
-    vals = [v for v in out.values() if not math.isnan(v)]
-    out["orders"] = max(vals) if vals else math.nan
-    out["min_orders"] = min(vals) if vals else math.nan
+    out: dict[str, Any] = {}
+    for key, (_, _, which) in MEASURES.items():
+        steps, values = _rows(trace, "signal_grad_norm" if key.startswith("signal") else "grad_norm")
+        out[key] = _orders(values[which]) if len(steps) else math.nan
+        out[f"{key}_step"] = int(steps[which]) if len(steps) else None
+    known = [k for k in MEASURES if not math.isnan(out[k])]
+    out["worst"] = max(known, key=lambda k: out[k]) if known else None
     n = len(trace.layers)
-    sig = out["signal_orders_step0"]
+    sig = out["signal_vanishing_orders"]
     out["measured_gain"] = 10 ** (-sig / (n - 1)) if n > 1 and math.isfinite(sig) else math.nan
     if ctx is not None:
         ctx.cache["flow"] = out
@@ -146,7 +137,7 @@ def _theory_text(ctx: Context, measured_gain: float) -> tuple[str, dict[str, Any
     text = (f" Mean-field theory for {c.get('activation')} + {c.get('init')} (σ_w² = {p.sigma_w2:.3g}, "
             f"σ_b² = {p.sigma_b2:.3g}) predicts a per-layer gain of {gain:.2f}"
             + (f" (measured {measured_gain:.2f})" if math.isfinite(measured_gain) else "")
-            + f" and {p.orders_lost:.1f} orders lost; phase {p.phase}.")
+            + f" and {p.orders_lost:.1f} {SIGNAL_ORDERS} lost; phase {p.phase}.")
     if p.critical_sigma_w2 is not None:
         text += (f" The critical init for {c.get('activation')} at σ_b² = {p.sigma_b2:.3g} has σ_w² = "
                  f"{p.critical_sigma_w2:.3g} (init critical:sigma_b2={p.sigma_b2:g}).")
@@ -214,40 +205,57 @@ def divergence(trace: Trace, ctx: Context) -> list[Finding]:
         fixes=F.divergence_fixes(ctx.config))]
 
 
+def _starved(trace: Trace, fl: Mapping[str, Any], key: str) -> list[str]:
+    """Layers whose norm (of the measure ``key``, at its step) is below 10 % of the last layer's."""
+    steps, values = _rows(trace, "signal_grad_norm" if key.startswith("signal") else "grad_norm")
+    if not len(steps):
+        return []
+    row = values[MEASURES[key][2]]
+    if not (np.isfinite(row[-1]) and row[-1] > 0):
+        return []
+    return [trace.layers[i].name for i in range(len(row)) if np.isfinite(row[i]) and row[i] < 0.1 * row[-1]]
+
+
 def vanishing_gradients(trace: Trace, ctx: Context) -> list[Finding]:
-    """First vs last layer, in orders of magnitude, at step 0 and over training."""
+    """The largest measure of orders lost (weight-gradient orders at the first or last step, signal
+    orders at the first) is ≥ the threshold; the finding prints that measure, named, with its step."""
     fl = flow(trace, ctx)
-    orders = fl["orders"]
+    key = fl["worst"]
+    orders = fl[key] if key else math.nan
     if not (orders >= THRESHOLDS["vanishing_warning"]):
         return []
     severity = "critical" if orders >= THRESHOLDS["vanishing_critical"] else "warning"
     n = len(trace.layers)
-    g0 = _first_row(trace, "grad_norm")
-    s0 = _first_row(trace, "signal_grad_norm")
-    ref = s0 if s0 is not None and np.isfinite(s0).any() and fl["signal_orders_step0"] == orders else g0
-    starved: list[str] = []
-    if ref is not None and np.isfinite(ref[-1]) and ref[-1] > 0:
-        starved = [trace.layers[i].name for i in range(n) if np.isfinite(ref[i]) and ref[i] < 0.1 * ref[-1]]
+    norm = MEASURES[key][1]
+    step = fl[f"{key}_step"]
     per_layer = orders / max(n - 1, 1)
     lost_act, lost_w = _attribution(trace)
-    nums = {**fl, "per_layer_orders": per_layer, "orders_from_activation": lost_act,
-            "orders_from_weights": lost_w, "depth": n}
-    reason = (f"Each of the {n - 1} layer-to-layer steps loses about {per_layer:.2f} orders "
-              f"(the gradient keeps ×{10 ** -per_layer:.2g} per layer); {n - 1} × {per_layer:.2f} = "
-              f"{_fmt_orders(orders)} orders.") if math.isfinite(orders) else \
-        "The first layers' gradients are exactly zero."
+    nums = {**fl, "orders": orders, "measure": key, "step": step, "per_layer_orders": per_layer,
+            "orders_from_activation": lost_act, "orders_from_weights": lost_w, "depth": n}
+    if math.isfinite(orders):
+        effect = (f"{measure_text(fl, key)}: the first layer's {norm} is 10^-{orders:.1f} of the last layer's.")
+        reason = (f"Each of the {n - 1} layer-to-layer steps loses about {per_layer:.2f} orders "
+                  f"(×{10 ** -per_layer:.2g} per layer); {n - 1} × {per_layer:.2f} = {orders:.2f}.")
+    else:
+        effect = f"{measure_text(fl, key)}: nothing reaches the first layer."
+        reason = "The first layers' gradients are exactly zero."
+    weight_keys = [k for k in ("vanishing_orders", "vanishing_orders_final") if fl[f"{k}_step"] is not None]
+    if weight_keys and all(fl[k] < THRESHOLDS["vanishing_warning"] for k in weight_keys):
+        # ‖∂L/∂W_l‖ ≈ ‖∂L/∂z_l‖·‖h_{l-1}‖: a forward signal that shrinks as fast hides the loss in ‖∂L/∂W‖
+        effect += (f" The weight gradients do not show it ({measures_text(fl, key)}): each ‖∂L/∂W_l‖ is "
+                   f"‖∂L/∂z_l‖ times the layer's input, and the inputs shrink from layer to layer as the "
+                   f"backward signal does, so every layer's weight gradient is small, not only the first's.")
+    else:
+        effect += f" Other measures: {measures_text(fl, key)}. The early layers hardly learn."
     if math.isfinite(lost_act):
-        reason += (f" Of the backward signal's loss, {lost_act:.1f} orders come from activation derivatives "
-                   f"and {lost_w:.1f} from the weights (exact split, step 0).")
+        reason += (f" Of the {SIGNAL_ORDERS} at step {fl['signal_vanishing_orders_step']}, {lost_act:.1f} "
+                   f"come from activation derivatives and {lost_w:.1f} from the weights (exact split).")
     theory_text, theory_nums = _theory_text(ctx, fl["measured_gain"])
     reason += theory_text
     nums.update(theory_nums)
     fixes = F.vanishing_fixes(ctx.config, fl["measured_gain"])
-    effect = (f"At step 0 the first layer's weight gradient is {_fmt_orders(fl['grad_orders_step0'])} orders "
-              f"below the last layer's (backward signal: {_fmt_orders(fl['signal_orders_step0'])} orders; median "
-              f"over training: {_fmt_orders(fl['grad_orders_training'])}). The early layers hardly learn.")
     return [Finding(
-        "vanishing_gradients", severity, starved, nums,
+        "vanishing_gradients", severity, _starved(trace, fl, key), nums,
         cause="Backpropagation multiplies the gradient at every layer by the activation's derivative and the "
               "weights; a per-layer factor below 1 compounds over depth.",
         effect=effect, reason=reason,
@@ -256,16 +264,20 @@ def vanishing_gradients(trace: Trace, ctx: Context) -> list[Finding]:
 
 
 def exploding_gradients(trace: Trace, ctx: Context) -> list[Finding]:
-    """The first layers get orders of magnitude more gradient than the last, or any gradient is huge."""
+    """The first layers get orders of magnitude more gradient than the last at the first step (either
+    measure), or a weight gradient norm is huge there."""
     fl = flow(trace, ctx)
-    lo = min(fl["grad_orders_step0"], fl["signal_orders_step0"], key=lambda v: v if not math.isnan(v) else math.inf)
+    first = [k for k in ("vanishing_orders", "signal_vanishing_orders") if not math.isnan(fl[k])]
+    key = min(first, key=lambda k: fl[k]) if first else None
+    lo = fl[key] if key else math.nan
     g0 = _first_row(trace, "grad_norm")
     big = float(np.nanmax(g0)) if g0 is not None and np.isfinite(g0).any() else math.nan
     if not (lo <= THRESHOLDS["exploding_warning"] or big >= THRESHOLDS["exploding_grad_norm"]):
         return []
     severity = "critical" if lo <= THRESHOLDS["exploding_critical"] else "warning"
     n = len(trace.layers)
-    nums = {**fl, "orders": lo, "max_grad_norm_step0": big, "depth": n}
+    nums = {**fl, "orders": lo, "measure": key, "step": fl[f"{key}_step"] if key else None,
+            "max_grad_norm_step0": big, "depth": n}
     lost_act, lost_w = _attribution(trace)
     reason = (f"The gradient grows by about {-lo / max(n - 1, 1):.2f} orders per layer over {n - 1} layers."
               if math.isfinite(lo) else "")
@@ -277,13 +289,14 @@ def exploding_gradients(trace: Trace, ctx: Context) -> list[Finding]:
     theory_text, theory_nums = _theory_text(ctx, fl["measured_gain"])
     nums.update(theory_nums)
     fixes = F.exploding_fixes(ctx.config, fl["measured_gain"])
+    effect = (f"{measure_text(fl, key)}: the first layer's {MEASURES[key][1]} is 10^{-lo:.1f} times the last "
+              f"layer's; steps are far too large for the early layers." if key and math.isfinite(lo) else
+              f"A weight-gradient norm of {big:.3g} at step 0; steps are far too large.")
     return [Finding(
         "exploding_gradients", severity, [trace.layers[0].name] if n else [], nums,
         cause="The per-layer gain of the backward pass is above 1 (weights too large for the activation), "
               "so the gradient grows towards the input.",
-        effect=f"The first layer's gradient is {_fmt_orders(-lo) if math.isfinite(lo) else '?'} orders larger "
-               f"than the last layer's at step 0; steps are far too large for the early layers.",
-        reason=reason + theory_text,
+        effect=effect, reason=reason + theory_text,
         fix=fixes[0].text if fixes else "Scale the init down, normalise, or clip gradients.",
         fixes=fixes)]
 
@@ -312,7 +325,7 @@ def saturation(trace: Trace, ctx: Context) -> list[Finding]:
     d = _per_layer_median(trace, "act_derivative_mean")
     nums = {"saturation": {trace.layers[i].name: float(med[i]) for i in bad},
             "mean_saturation": float(np.nanmean(med))}
-    reason = ", ".join(f"{trace.layers[i].name} {100 * med[i]:.0f} %" for i in bad) + " of units saturated (median over steps)."
+    reason = ", ".join(f"layer {i + 1} {100 * med[i]:.0f} %" for i in bad) + " of units saturated (median over steps)."
     if d is not None and np.isfinite(d).any():
         reason += f" Mean φ' over the hidden layers: {np.nanmean(d):.3f}."
     fixes = F.saturation_fixes(ctx.config)
@@ -346,7 +359,7 @@ def dead_units(trace: Trace, ctx: Context) -> list[Finding]:
             "step": int(steps[-1])}
     lr = (ctx.config or {}).get("lr")
     bias = (ctx.config or {}).get("bias_init")
-    reason = (", ".join(f"{trace.layers[i].name} {100 * final[i]:.0f} %" for i in bad)
+    reason = (", ".join(f"layer {i + 1} {100 * final[i]:.0f} %" for i in bad)
               + f" of units never active on the batch at step {int(steps[-1])} (mean over layers {100 * mean:.0f} %,"
               f" at step 0 {100 * (nums['mean_dead_fraction_step0'] or 0):.0f} %).")
     if bias:
@@ -362,6 +375,68 @@ def dead_units(trace: Trace, ctx: Context) -> list[Finding]:
         reason=reason, fix=fixes[0].text if fixes else "Lower the learning rate or use leaky_relu.", fixes=fixes)]
 
 
+def zero_gradients(trace: Trace, ctx: Context) -> list[Finding]:
+    """Weight gradients exactly 0: in every layer from some recorded step to the end (a dead network),
+    or in some layers at the last recorded step."""
+    steps, g = _rows(trace, "grad_norm")
+    if not len(steps):
+        return []
+    recorded = ~np.isnan(g)
+    zero = (g == 0) | ~recorded
+    dead_rows = zero.all(axis=1) & recorded.any(axis=1)
+    k = len(steps)
+    while k > 0 and dead_rows[k - 1]:
+        k -= 1
+    if k < len(steps):
+        start = int(steps[k])
+        nums = {"step": start, "last_step": int(steps[-1])}
+        reason = "A layer passes no gradient when its units are all off (ReLU below 0), its weights are 0, " \
+                 "or its output does not reach the loss."
+        _, dead = _rows(trace, "dead_fraction")
+        if len(dead) and np.isfinite(dead[k]).any():
+            nums["mean_dead_fraction"] = float(np.nanmean(dead[k]))
+            reason += (f" At step {start} {100 * nums['mean_dead_fraction']:.0f} % of the hidden units are off "
+                       f"for the whole batch (mean over layers).")
+        fixes = F.dead_unit_fixes(ctx.config)
+        return [Finding(
+            "dead_network", "critical", list(trace.layer_names), nums,
+            cause="No gradient reaches any weight, so the optimizer has nothing to follow.",
+            effect=(f"Every weight gradient ‖∂L/∂W‖ is exactly 0 from step {start}"
+                    + (f" to the last recorded step {nums['last_step']}" if nums["last_step"] != start else "")
+                    + ": the network is dead; no layer learns."),
+            reason=reason, fix=fixes[0].text if fixes else "Re-initialise the network.", fixes=fixes)]
+    last = g[-1]
+    zero_layers = [i for i in range(len(last)) if last[i] == 0]
+    if not zero_layers:
+        return []
+    names = [trace.layers[i].name for i in zero_layers]
+    nums = {"step": int(steps[-1]), "zero_layers": names}
+    fixes = F.dead_unit_fixes(ctx.config)
+    return [Finding(
+        "zero_gradients", "warning", names, nums,
+        cause="A layer passes no gradient when its units are all off, its weights are 0, or its output "
+              "does not reach the loss.",
+        effect=f"{len(names)} of {len(last)} layers get a weight gradient ‖∂L/∂W‖ of exactly 0 at step "
+               f"{int(steps[-1])}; they do not learn.",
+        reason="Exactly 0, not small: no rescaling of the gradient brings these layers back.",
+        fix=fixes[0].text if fixes else "Re-initialise these layers.", fixes=fixes)]
+
+
+def random_inputs(trace: Trace, ctx: Context) -> list[Finding]:
+    """No data was given: say what the inputs were and what that means for the other findings."""
+    if not ctx.random_inputs:
+        return []
+    return [Finding(
+        "random_inputs", "info", [], {"inputs": ctx.random_inputs},
+        cause=f"No batch was given, so the model was trained on {ctx.random_inputs}.",
+        effect="The loss and the accuracy measure how well the model fits noise, not your task: the loss "
+               "and accuracy findings (stalled training, poor performance) are skipped.",
+        reason="The gradient-flow findings still hold: they are about how the network passes gradients, "
+               "which depends on its layers and their scale more than on the data.",
+        fix="Return (model, (inputs, targets)) or (model, data_loader) from the factory to diagnose on "
+            "your data.")]
+
+
 def slow_early_layers(trace: Trace, ctx: Context) -> list[Finding]:
     """Update-to-weight ratios of the first layers far below the last layers' and below ~1e-3."""
     med = _per_layer_median(trace, "update_ratio")
@@ -371,7 +446,7 @@ def slow_early_layers(trace: Trace, ctx: Context) -> list[Finding]:
     early, late = np.nanmean(med[:q]), np.nanmean(med[-q:])
     if not (np.isfinite(early) and np.isfinite(late)) or late <= 0:
         return []
-    gap = _log_ratio(late, early)
+    gap = orders_lost([early, late])
     if not (early < THRESHOLDS["update_ratio_low"] and gap >= THRESHOLDS["update_ratio_gap_orders"]):
         return []
     names = [trace.layers[i].name for i in range(q)]
@@ -395,7 +470,7 @@ def _window_median(v: np.ndarray, head: bool) -> float:
 
 def stalled_training(trace: Trace, ctx: Context) -> list[Finding]:
     """Loss plateau: the median of the last few logged losses hardly below that of the first few."""
-    if "loss" not in trace.scalars:
+    if "loss" not in trace.scalars or ctx.random_inputs:
         return []
     steps, loss = _rows(trace, "loss")
     ok = np.isfinite(loss)
@@ -421,13 +496,17 @@ def stalled_training(trace: Trace, ctx: Context) -> list[Finding]:
 
 def poor_performance(trace: Trace, ctx: Context) -> list[Finding]:
     """Final accuracy close to the majority-class baseline."""
+    if ctx.random_inputs:
+        return []
     base = ctx.majority_baseline
     if base is None:
         base = trace.meta.get("majority_baseline")
     if base is None:
         return []
     acc, which = math.nan, ""
-    for name in ("test_accuracy", "train_accuracy"):
+    if ctx.final.get("accuracy") is not None:
+        acc, which = float(ctx.final["accuracy"]), str(ctx.final["accuracy_which"])
+    for name in () if which else ("test_accuracy", "train_accuracy"):
         if name in trace.scalars:
             v = trace.scalars[name]
             v = v[np.isfinite(v)]
@@ -454,9 +533,11 @@ RULES: list[Rule] = [
     divergence,
     exploding_gradients,
     dead_units,
+    zero_gradients,
     vanishing_gradients,
     saturation,
     slow_early_layers,
     stalled_training,
     poor_performance,
+    random_inputs,
 ]

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .._io import write_text
 from ..errors import VanishingError
 from ..results import RunResult
+from ..results.run_result import SUMMARY_LABELS
 from . import plots
 
 __all__ = ["render_report", "render_compare", "write_report", "write_compare", "diagnosis_sections"]
@@ -87,27 +88,8 @@ def _table(rows: Iterable[tuple[str, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
-_SUMMARY_LABELS = {
-    "vanishing_orders": "orders of magnitude, last vs first layer ‖∂L/∂W‖ (step 0)",
-    "vanishing_orders_final": "orders of magnitude, last vs first layer (end)",
-    "signal_vanishing_orders": "orders of magnitude, last vs first layer ‖∂L/∂z‖ (step 0)",
-    "predicted_vanishing_orders": "orders of magnitude predicted by mean-field theory",
-    "first_layer_grad_norm": "first-layer ‖∂L/∂W‖ (step 0)",
-    "last_layer_grad_norm": "last-layer ‖∂L/∂W‖ (step 0)",
-    "final_loss": "final loss",
-    "final_train_accuracy": "final train accuracy",
-    "final_test_accuracy": "final test accuracy",
-    "majority_baseline": "accuracy of always guessing the commonest class",
-    "diverged": "diverged",
-    "diverged_step": "diverged at step",
-    "steps_done": "steps done",
-    "interrupted": "interrupted",
-    "duration_s": "duration (s)",
-}
-
-
 def _summary_rows(result: RunResult) -> list[tuple[str, Any]]:
-    return [(_SUMMARY_LABELS.get(k, k), _fmt_summary(k, v)) for k, v in result.summary.items()]
+    return [(SUMMARY_LABELS.get(k, k), _fmt_summary(k, v)) for k, v in result.summary.items()]
 
 
 def _config_rows(result: RunResult) -> list[tuple[str, Any]]:
@@ -127,63 +109,35 @@ def diagnosis_sections(result: RunResult) -> str:
         d = diagnose(result, config=result.config)
     except VanishingError:
         return _fallback_diagnosis(result)  # a trace the rules cannot read: the summary still says something
-    return _render_diagnosis(d, result.layers)
+    return _render_diagnosis(d)
 
 
-def _layers_text(layers: list[Any], names: list[str]) -> str:
-    """``["blocks.0.linear", "blocks.1.linear"]`` → ``"layers 1–2"`` (1 = input side); unknown names as given."""
-    numbers = sorted({names.index(x) + 1 if x in names else x + 1 for x in layers
-                      if x in names or (isinstance(x, int) and not isinstance(x, bool))})
-    others = [str(x) for x in layers if x not in names and not (isinstance(x, int) and not isinstance(x, bool))]
-    text = plots._span(numbers) if numbers else ""
-    return ", ".join([t for t in (text, ", ".join(others)) if t])
-
-
-def _render_diagnosis(d: Any, names: list[str]) -> str:
-    verdict = str(getattr(d, "verdict", "—"))
-    parts = [f'<p class="verdict">verdict: {escape(verdict)}</p>']
-    summary = getattr(d, "healthy_summary", None)
-    if summary and getattr(d, "healthy", False):
-        parts.append(f"<p>{escape(str(summary))}</p>")
-    for f in getattr(d, "findings", []) or []:
-        severity = str(getattr(f, "severity", "info"))
-        layers = list(getattr(f, "layers", None) or [])
-        head = f"{escape(str(getattr(f, 'kind', 'finding')))} ({escape(severity)})"
-        if layers:
-            head += f" — {escape(_layers_text(layers, names))}"
-        items = "".join(f"<dt>{name}</dt><dd>{escape(str(getattr(f, name.lower())))}</dd>"
-                        for name in ("Cause", "Effect", "Reason", "Fix") if getattr(f, name.lower(), None))
-        parts.append(f'<div class="finding {escape(severity)}"><p><b>{head}</b></p><dl>{items}</dl></div>')
-    fixes = list(getattr(d, "fixes", None) or [])
-    if fixes:
-        rows = "".join(f"<li><b>{escape(str(getattr(x, 'name', '')))}</b>: {escape(str(getattr(x, 'text', x)))}</li>"
-                       for x in fixes)
+def _render_diagnosis(d: Any) -> str:
+    parts = [f'<p class="verdict">verdict: {escape(d.verdict)}</p>', f"<p>{escape(d.healthy_summary)}</p>"]
+    for f in d.findings:
+        head = f"{escape(f.kind)} ({escape(f.severity)})"
+        if f.layers:
+            head += f" — {escape(d.layers_text(f))}"
+        items = "".join(f"<dt>{name}</dt><dd>{escape(text)}</dd>" for name, text in (
+            ("Cause", f.cause), ("Effect", f.effect), ("Reason", f.reason), ("Fix", d.fix_reference(f))) if text)
+        parts.append(f'<div class="finding {escape(f.severity)}"><p><b>{head}</b></p><dl>{items}</dl></div>')
+    if d.fixes:
+        rows = "".join(f"<li><b>{escape(x.name)}</b>: {escape(x.text)}</li>" for x in d.fixes)
         parts.append(f"<p><b>Fixes, most promising first</b></p><ol>{rows}</ol>")
     return "".join(parts)
 
 
 def _fallback_diagnosis(result: RunResult) -> str:
     s = result.summary
-    gap = s["vanishing_orders"]
-    c = result.config
-    depth = c['depth']
-    if gap is None or not math.isfinite(gap):
-        text = "The gradient norms of the first and last layer could not be compared (not finite)."
-        kind = "warning"
-    elif gap > 2:
-        per = gap / max(depth - 1, 1)
-        text = (f"Gradients vanish: at step 0 the first layer's ‖∂L/∂W‖ is {gap:.1f} orders of magnitude "
-                f"smaller than the last layer's (about {per:.2f} orders lost per layer over {depth} layers "
-                f"with {c['activation']} + {c['init']}). See the attribution plot for how much the activation "
-                f"derivatives and the weights each take. Typical fixes: relu/leaky_relu/elu with he_normal, "
-                f"an init matched to the activation, --norm batch, --residual.")
-        kind = "critical" if gap > 4 else "warning"
-    elif gap < -2:
-        text = f"Gradients explode: the first layer's ‖∂L/∂W‖ is {-gap:.1f} orders larger than the last layer's."
-        kind = "critical"
+    named = [(SUMMARY_LABELS[k], s.get(k)) for k in ("vanishing_orders", "signal_vanishing_orders")]
+    known = [v for _, v in named if v is not None and not math.isnan(v)]
+    if not known:
+        text, kind = "The gradient norms of the first and last layer could not be compared (not recorded or not finite).", "warning"
     else:
-        text = (f"Gradients flow: first and last layer differ by {abs(gap):.1f} orders of magnitude at step 0.")
-        kind = "info"
+        text = "; ".join(f"{label}: {v:+.2f}" for label, v in named if v is not None and not math.isnan(v)) + "."
+        kind = "warning" if max(known) >= 1.5 or min(known) <= -1.5 else "info"
+        text += (" Above +1.5 the early layers get less than 3 % of the last layer's gradient (vanishing); "
+                 "below −1.5 more than 30 times as much (exploding).")
     return (f'<div class="finding {kind}"><p>{escape(text)}</p>'
             f"<p class=sub>(from the run summary)</p></div>")
 
@@ -228,7 +182,7 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
         for k in dict.fromkeys([*da, *db]))
     sa, sb = a.summary, b.summary
     summ = "".join(
-        f"<tr><th>{escape(_SUMMARY_LABELS.get(k, k))}</th><td class=num>{escape(_fmt_summary(k, sa.get(k)))}</td>"
+        f"<tr><th>{escape(SUMMARY_LABELS.get(k, k))}</th><td class=num>{escape(_fmt_summary(k, sa.get(k)))}</td>"
         f"<td class=num>{escape(_fmt_summary(k, sb.get(k)))}</td></tr>" for k in dict.fromkeys([*sa, *sb]))
     head = "<tr><th></th><th>A</th><th>B</th></tr>"
     try:

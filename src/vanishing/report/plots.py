@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from .._io import save_figure
 from ..errors import ConfigError, VanishingError
+from ..diagnose.findings import span
 from ..results import RunResult, Trace
 from ..theory import FIGURE_SUFFIXES, predict
 
@@ -243,22 +244,12 @@ def update_ratio(source: Source) -> Figure:
     ax.set_ylabel("‖ΔW‖ / ‖W‖ per step (log scale)")
     zero = [l + 1 for l in range(n) if np.all(np.nan_to_num(r[:, l]) == 0)]
     if zero:
-        ax.text(0.01, 0.01, f"{_span(zero)}: ‖ΔW‖ = 0 at every recorded step (update below float resolution)",
+        ax.text(0.01, 0.01, f"{span(zero)}: ‖ΔW‖ = 0 at every recorded step (update below float resolution)",
                 transform=ax.transAxes, fontsize=8, color="#d62728")
     ax.set_title(f"update-to-weight ratio per layer (dark = input side)\n{_title(source)}", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(True, alpha=0.3)
     return fig
-
-
-def _span(layers: list[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``"layers 1–3, 7"``."""
-    parts, start = [], layers[0]
-    for prev, cur in zip(layers, [*layers[1:], None]):
-        if cur is None or cur != prev + 1:
-            parts.append(str(start) if start == prev else f"{start}–{prev}")
-            start = cur
-    return ("layer " if len(layers) == 1 else "layers ") + ", ".join(parts)
 
 
 def saturation(source: Source) -> Figure:

@@ -10,7 +10,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..diagnose.findings import signed_orders
 from ..results import RunResult
+from ..results.run_result import SIGNAL_ORDERS, WEIGHT_GRAD_ORDERS
 
 __all__ = ["log_bar", "gradient_flow_table", "run_summary", "fmt_sci", "fmt_pct"]
 
@@ -28,9 +30,12 @@ def fmt_pct(v: float | None) -> str:
 
 
 def log_bar(value: float, lo: float, hi: float, width: int = 18) -> str:
-    """A bar whose length is proportional to log10(value) between 10^lo and 10^hi."""
-    if not (np.isfinite(value) and value > 0):
-        return "✗" if not np.isfinite(value) else ""
+    """A bar whose length is proportional to log10(value) between 10^lo and 10^hi; ``0`` for exactly 0
+    (below any log axis), ``✗`` for NaN or ±inf."""
+    if not np.isfinite(value):
+        return "✗"
+    if value <= 0:
+        return "0" if value == 0 else "✗"
     frac = (math.log10(value) - lo) / (hi - lo) if hi > lo else 1.0
     cells = max(0.0, min(1.0, frac)) * width
     full = int(cells)
@@ -54,8 +59,14 @@ def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels:
     All columns share one log axis, so a shorter bar always means a smaller gradient.
     """
     lo, hi = lo_hi or _range([c[1] for c in columns])
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False,
-                  caption=f"bars: log10 scale from 1e{lo:+.0f} to 1e{hi:+.0f}; ✗ = not finite",
+    caption = f"bars: log10 scale from 1e{lo:+.0f} to 1e{hi:+.0f}; 0 = exactly zero; ✗ = NaN or ±inf"
+    for heading, values in columns:
+        v = np.asarray(values, dtype=float)
+        if v.size and np.all(v == 0):
+            caption += f"\n{heading}: every layer's gradient is exactly 0"
+        elif v.size and not np.isfinite(v).any():
+            caption += f"\n{heading}: no layer's gradient is finite"
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, caption=caption,
                   caption_justify="left")
     table.add_column("layer", style="bold", no_wrap=True)
     for heading, _ in columns:
@@ -65,7 +76,8 @@ def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels:
         row: list[RenderableType] = [label]
         for _, values in columns:
             v = float(values[i])
-            colour = "red" if np.isfinite(v) and v > 0 and (math.log10(v) - lo) < 0.25 * (hi - lo) else "cyan"
+            low = v == 0 or (np.isfinite(v) and v > 0 and (math.log10(v) - lo) < 0.25 * (hi - lo))
+            colour = "red" if low or not np.isfinite(v) else "cyan"
             row += [fmt_sci(v), Text(log_bar(v, lo, hi, bar_width), style=colour)]
         table.add_row(*row)
     return table
@@ -76,6 +88,10 @@ def layer_labels(n: int) -> list[str]:
     if n == 1:
         return ["1"]
     return ["1 in"] + [str(i) for i in range(2, n)] + [f"{n} out"]
+
+
+def _orders(v: float | None) -> str:
+    return "n/a (not finite, or both layers exactly 0)" if v is None or np.isnan(v) else signed_orders(v)
 
 
 def run_summary(result: RunResult) -> RenderableType:
@@ -97,16 +113,21 @@ def run_summary(result: RunResult) -> RenderableType:
     metrics = Table(box=None, show_header=False, pad_edge=False)
     metrics.add_column(style="bold")
     metrics.add_column()
-    gap = s["vanishing_orders"]
-    gap_text = ("nan" if gap is None or not np.isfinite(gap) else
-                f"{gap:+.2f} orders of magnitude (last layer's gradient is 10^{gap:.1f} × the first's)")
-    metrics.add_row("first vs last layer", gap_text)
-    pred = s.get("predicted_vanishing_orders")
-    if pred is not None and np.isfinite(pred):
-        th = result.trace.meta.get("theory") or {}
-        metrics.add_row("mean-field theory", f"predicts ‖∂L/∂z‖ falls {pred:+.2f} orders from last to first "
-                        f"layer ({th.get('phase')} phase, σ_w² = {th.get('sigma_w2', float('nan')):.3g}); "
-                        f"measured {s['signal_vanishing_orders']:+.2f}")
+    if len(steps):
+        w = f"{_orders(s['vanishing_orders'])} at step {int(steps[0])}"
+        if len(steps) > 1:
+            w += f", {_orders(s['vanishing_orders_final'])} at step {int(steps[-1])}"
+        metrics.add_row(WEIGHT_GRAD_ORDERS, w + " (log10 of the last layer's ‖∂L/∂W‖ over the first's; > 0: the "
+                        "first layer gets less)")
+    sig_steps, _ = result.trace.recorded("signal_grad_norm") if "signal_grad_norm" in result.trace else ([], None)
+    if len(sig_steps):
+        text = f"{_orders(s['signal_vanishing_orders'])} at step {int(sig_steps[0])} (the same for ‖∂L/∂z‖)"
+        pred = s.get("predicted_vanishing_orders")
+        if pred is not None and np.isfinite(pred):
+            th = result.trace.meta.get("theory") or {}
+            text += (f"; mean-field theory predicts {pred:+.2f} ({th.get('phase')} phase, "
+                     f"σ_w² = {th.get('sigma_w2', float('nan')):.3g})")
+        metrics.add_row(SIGNAL_ORDERS, text)
     metrics.add_row("final loss", f"{s['final_loss']:.4g}")
     acc = f"test {fmt_pct(s['final_test_accuracy'])}, train {fmt_pct(s['final_train_accuracy'])}"
     if s.get("majority_baseline") is not None:

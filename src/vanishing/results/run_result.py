@@ -26,16 +26,54 @@ from . import codec
 from .outcome import TrainOutcome
 from .trace import Trace
 
-__all__ = ["RunResult", "RESULT_VERSION"]
+__all__ = ["RunResult", "RESULT_VERSION", "WEIGHT_GRAD_ORDERS", "SIGNAL_ORDERS", "SUMMARY_LABELS", "orders_lost"]
 
 RESULT_VERSION = 2
 _READS = (1, 2)
 
+# The two measures of "orders lost", named once and used by the summary, the diagnosis and the reports.
+# Both are log10(last layer / first layer): > 0 means the early layers get less (vanishing), < 0 more.
+WEIGHT_GRAD_ORDERS = "weight-gradient orders"  # of ‖∂L/∂W_l‖, what the optimizer sees
+SIGNAL_ORDERS = "signal orders"  # of ‖∂L/∂z_l‖, the backward signal that theory predicts
 
-def _log10_ratio(a: float, b: float) -> float:
-    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
-        return float("nan")
-    return math.log10(a / b)
+SUMMARY_LABELS: dict[str, str] = {
+    "vanishing_orders": f"{WEIGHT_GRAD_ORDERS} at step 0 (log10 ‖∂L/∂W‖ last / first layer)",
+    "vanishing_orders_final": f"{WEIGHT_GRAD_ORDERS} at the last recorded step",
+    "signal_vanishing_orders": f"{SIGNAL_ORDERS} at step 0 (log10 ‖∂L/∂z‖ last / first layer)",
+    "predicted_vanishing_orders": f"{SIGNAL_ORDERS} at step 0 predicted by mean-field theory",
+    "first_layer_grad_norm": "first-layer ‖∂L/∂W‖ (step 0)",
+    "last_layer_grad_norm": "last-layer ‖∂L/∂W‖ (step 0)",
+    "final_loss": "final loss",
+    "final_train_accuracy": "final train accuracy",
+    "final_test_accuracy": "final test accuracy",
+    "majority_baseline": "accuracy of always guessing the commonest class",
+    "diverged": "diverged",
+    "diverged_step": "diverged at step",
+    "steps_done": "steps done",
+    "interrupted": "interrupted",
+    "duration_s": "duration (s)",
+}
+"""summary key → what it measures, with the measure's name and its step (reports and tables show these)."""
+
+
+def orders_lost(row: Any) -> float:
+    """log10(last / first) over the first and last layers with a recorded norm (NaN = not recorded).
+
+    +inf when only the first is exactly 0 (nothing reaches it), -inf when only the last is; NaN when
+    both are 0, either is ±inf, a norm is negative, or fewer than two layers were recorded.
+    """
+    row = np.asarray(row, dtype=float)
+    idx = np.flatnonzero(~np.isnan(row))
+    if idx.size < 2:
+        return math.nan
+    first, last = float(row[idx[0]]), float(row[idx[-1]])
+    if not (math.isfinite(first) and math.isfinite(last)) or first < 0 or last < 0 or first == last == 0:
+        return math.nan
+    if first == 0:
+        return math.inf
+    if last == 0:
+        return -math.inf
+    return math.log10(last / first)
 
 
 @dataclass
@@ -86,14 +124,16 @@ class RunResult:
 
     @property
     def summary(self) -> dict[str, Any]:
-        """Headline numbers (log10 orders; positive ``vanishing_orders`` = early layers get less)."""
+        """Headline numbers; :data:`SUMMARY_LABELS` says what each measures. The ``*_orders`` keys are
+        :func:`orders_lost` (log10 last / first layer; > 0 = early layers get less) of the weight
+        gradients (``vanishing_orders*``) or of the backward signal (``signal_vanishing_orders``)."""
         g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
         sig0 = self._row("signal_grad_norm", 0)
         o = self.outcome
         return {
-            "vanishing_orders": _log10_ratio(g0[-1], g0[0]),
-            "vanishing_orders_final": _log10_ratio(g_end[-1], g_end[0]),
-            "signal_vanishing_orders": _log10_ratio(sig0[-1], sig0[0]),
+            "vanishing_orders": orders_lost(g0),
+            "vanishing_orders_final": orders_lost(g_end),
+            "signal_vanishing_orders": orders_lost(sig0),
             "first_layer_grad_norm": float(g0[0]),
             "last_layer_grad_norm": float(g0[-1]),
             "final_loss": o.final_loss,
