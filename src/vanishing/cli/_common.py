@@ -1,17 +1,19 @@
-"""Shared CLI plumbing: one-line errors with exit status 2, a shared console."""
+"""Shared CLI plumbing: one-line errors with exit status 2, a shared console, the ``--threads`` option."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable, NoReturn, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
 
 from ..errors import VanishingError
+from ..threads import ENV_VAR, resolve_threads, run_work, torch_threads
 
-__all__ = ["console", "err_console", "fail", "handle_errors"]
+__all__ = ["console", "err_console", "fail", "handle_errors", "threads_option", "training_threads"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,3 +41,17 @@ def handle_errors(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def threads_option() -> Any:
+    """The ``--threads N`` option of every command that trains."""
+    return typer.Option(None, "--threads", metavar="N", show_default=False,
+                        help=f"CPU threads for torch. [default: ${ENV_VAR} if set, else chosen from the network "
+                             "size and the idle cores: 1 for small networks or a busy CPU]")
+
+
+def training_threads(flag: Optional[int], *configs: Any, work: float = 0) -> AbstractContextManager[int]:
+    """Train with ``flag`` threads, else ``$VANISHING_THREADS``, else as many as the largest of ``configs``
+    (or ``work`` multiply-adds per product) and the idle cores pay for; restored afterwards."""
+    work = max([work] + [run_work(c.batch_size, c.width) for c in configs])
+    return torch_threads(resolve_threads(flag, work))

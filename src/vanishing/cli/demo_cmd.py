@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..results import RunResult
 from ..report.story import story
 from ..report.terminal import fmt_pct, fmt_sci, gradient_flow_table, layer_labels
-from ._common import console, handle_errors
+from ._common import console, handle_errors, threads_option, training_threads
 from .run_cmd import run_with_progress
 
 __all__ = ["register", "DEMO_BROKEN", "DEMO_FIXED"]
@@ -50,6 +50,7 @@ def demo_command(
     json_dir: Optional[Path] = typer.Option(None, help="Also write both results as JSON into this folder."),
     report: Optional[Path] = typer.Option(Path("vanishing-demo.html"), help="HTML report comparing the two runs (plots, story, commands)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
+    threads: Optional[int] = threads_option(),
 ) -> None:
     """Watch gradients vanish in a 20-layer sigmoid net, then see ReLU + He init fix it (about 10 s on 2 CPU cores)."""
     broken = RunConfig.make(DEMO_BROKEN, steps=steps, seed=seed)
@@ -61,8 +62,9 @@ def demo_command(
         check_writable(report, "report")
     console.rule("[bold]vanishing demo[/]: the vanishing gradient problem, measured")
     console.print(f"Training two {broken.depth}-layer networks on handwritten digits ({steps} steps each)…\n")
-    before = run_with_progress(broken, f"{broken.activation} + {broken.init}")
-    after = run_with_progress(fixed, f"{fixed.activation} + {fixed.init}")
+    with training_threads(threads, broken, fixed):
+        before = run_with_progress(broken, f"{broken.activation} + {broken.init}")
+        after = run_with_progress(fixed, f"{fixed.activation} + {fixed.init}")
     g_b, g_a = before.trace.recorded("grad_norm")[1], after.trace.recorded("grad_norm")[1]
     console.print(gradient_flow_table(
         [(f"{broken.activation}", g_b[0]), (f"{fixed.activation}", g_a[0])],

@@ -13,7 +13,7 @@ from ..experiments.run import RunResult, run
 from ..diagnose import diagnose
 from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
-from ._common import console, handle_errors
+from ._common import console, handle_errors, threads_option, training_threads
 from ._progress import training_progress
 
 __all__ = ["register", "run_with_progress"]
@@ -44,6 +44,7 @@ def run_command(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, summary, diagnosis, per-layer trace) as JSON here."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
     try_fixes: bool = typer.Option(False, "--try-fixes", help="Re-run with the diagnosis' top 2 fixes and print before/after."),
+    threads: Optional[int] = threads_option(),
 ) -> None:
     """Train one deep network and show how its gradients flow, layer by layer."""
     values = load_config_file(config_file) if config_file is not None else {}
@@ -54,11 +55,12 @@ def run_command(
     for path, what in ((json_path, "result"), (report_path, "report")):
         if path is not None:  # before training: an unwritable path must not cost the run
             check_writable(path, what)
-    result = run_with_progress(config)
-    console.print(run_summary(result))
-    console.print(diagnosis_renderable(diagnose(result)))
-    if try_fixes:
-        _try_fixes(config, result)
+    with training_threads(threads, config):
+        result = run_with_progress(config)
+        console.print(run_summary(result))
+        console.print(diagnosis_renderable(diagnose(result)))
+        if try_fixes:
+            _try_fixes(config, result)
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")
