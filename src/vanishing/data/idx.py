@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -20,7 +22,7 @@ from ._prep import standardize
 from .dataset import Arrays
 from .load import Range, dataset
 
-__all__ = ["IDX_DTYPES", "FILES", "read_idx", "find_idx_files"]
+__all__ = ["IDX_DTYPES", "FILES", "MAX_IDX_BYTES", "read_idx", "find_idx_files"]
 
 # type code → big-endian numpy dtype
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -37,50 +39,81 @@ FILES = {
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+MAX_IDX_BYTES = 4 << 30
+"""The most data one IDX file may hold (4 GiB; MNIST's training images are 47 MB, EMNIST's largest
+set about 0.6 GB): a header claiming more is refused before anything is allocated."""
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"idx file {path}: cannot read it ({exc.strerror or exc})") from None
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"idx file {path}: broken gzip data ({exc})") from None
+# deflate spends at least one bit per 258-byte match: no gzip stream expands more than ~1032×, so a
+# header claiming more than that many times the file's size is lying (or the stream is a bomb)
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _read(path: Path, f: BinaryIO, stored: int, gzipped: bool) -> np.ndarray:
+    """Parse one IDX stream of a ``stored``-byte file; nothing beyond what the header announces
+    (+1 byte, to notice trailing data) is ever read."""
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise DataError(f"idx file {path}: truncated ({len(magic)} bytes, too short for the 4-byte magic number)")
+    zero, code, ndim = magic[0:2], magic[2], magic[3]
+    if zero != b"\x00\x00" or code not in IDX_DTYPES:
+        raise DataError(f"idx file {path}: bad magic number 0x{magic.hex()} (an IDX file starts with "
+                        f"0x0000, a type code in {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)}, "
+                        "and the number of dimensions)")
+    if ndim == 0:
+        raise DataError(f"idx file {path}: bad magic number 0x{magic.hex()} (0 dimensions)")
+    header = 4 + 4 * ndim
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DataError(f"idx file {path}: truncated header ({4 + len(raw_dims)} bytes, {ndim} dimensions "
+                        f"need {header})")
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    dtype = IDX_DTYPES[code]
+    expected = math.prod(dims) * dtype.itemsize
+    # the most data the file can hold: what follows the header, or for gzip the deflate limit
+    possible = stored * _MAX_DEFLATE_RATIO if gzipped else stored - header
+    if expected > MAX_IDX_BYTES or (gzipped and expected > possible):
+        limit = (f"the {MAX_IDX_BYTES >> 30} GiB limit" if expected > MAX_IDX_BYTES
+                 else f"what {stored} gzip bytes can hold")
+        raise DataError(f"idx file {path}: header claims shape {dims} of {dtype.name} ({expected} data bytes), "
+                        f"more than {limit}")
+    if not gzipped and possible != expected:  # known from the file's size: nothing to read
+        got = possible
+    else:
+        data = f.read(expected + 1)
+        got = len(data)
+    if got != expected:
+        what = "truncated" if got < expected else "longer than its header says"
+        found = "more" if gzipped and got > expected else str(got)
+        raise DataError(f"idx file {path}: {what} (shape {dims} of {dtype.name} needs {expected} data bytes, "
+                        f"found {found})")
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in one IDX file (gzipped or not), in native byte order.
 
+    The header's shape bounds what is read: a gzip file is decompressed only up to the size its header
+    announces (plus one byte, to notice trailing data), and a header claiming more than
+    :data:`MAX_IDX_BYTES`, or more than the file can hold, is refused before anything is allocated.
+
     Raises:
-        DataError: unreadable file, bad magic number, unknown type code, or a size that
-            does not match the header (truncated or trailing bytes).
+        DataError: unreadable file, bad magic number, unknown type code, a size that does not match
+            the header (truncated, trailing bytes, a lying header) or broken gzip data.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"idx file {path}: truncated ({len(raw)} bytes, too short for the 4-byte magic number)")
-    zero, code, ndim = raw[0:2], raw[2], raw[3]
-    if zero != b"\x00\x00" or code not in IDX_DTYPES:
-        raise DataError(f"idx file {path}: bad magic number 0x{raw[:4].hex()} (an IDX file starts with "
-                        f"0x0000, a type code in {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)}, "
-                        "and the number of dimensions)")
-    if ndim == 0:
-        raise DataError(f"idx file {path}: bad magic number 0x{raw[:4].hex()} (0 dimensions)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"idx file {path}: truncated header ({len(raw)} bytes, {ndim} dimensions need {header})")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = IDX_DTYPES[code]
-    expected = math.prod(dims) * dtype.itemsize
-    got = len(raw) - header
-    if got != expected:
-        what = "truncated" if got < expected else "longer than its header says"
-        raise DataError(f"idx file {path}: {what} (shape {dims} of {dtype.name} needs {expected} data bytes, "
-                        f"found {got})")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    try:
+        with open(path, "rb") as raw:
+            stored = os.fstat(raw.fileno()).st_size
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped:
+                return _read(path, raw, stored, gzipped=False)
+            with gzip.GzipFile(fileobj=raw) as f:
+                return _read(path, f, stored, gzipped=True)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"idx file {path}: broken gzip data ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"idx file {path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def _candidates(base: str) -> list[str]:
