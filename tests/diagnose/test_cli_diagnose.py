@@ -52,6 +52,29 @@ def not_a_model():
     return 42
 
 
+def raises():
+    raise RuntimeError("boom in the factory")
+
+
+def wrong_shape():
+    return model_only(), (torch.zeros(8, 7), torch.zeros(8, dtype=torch.long))
+
+
+def wrong_targets():
+    return model_only(), (torch.zeros(8, 16), torch.zeros(8, 3))  # float (8, 3) targets for 4 outputs
+
+
+def failing_loader():
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            raise ValueError("cannot read sample")
+
+    return model_only(), torch.utils.data.DataLoader(Broken(), batch_size=2)
+
+
 def test_diagnose_deep_sigmoid_vanishes_and_writes_json(tmp_path):
     out = tmp_path / "d.json"
     res = runner.invoke(app, ["diagnose", f"{HERE}:deep_sigmoid", "--steps", "20", "--json", str(out)])
@@ -81,6 +104,41 @@ def test_bad_factory_exits_2_with_one_line(spec, words):
     assert res.exit_code == 2
     assert "error:" in res.output and words in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("factory,words", [
+    ("raises", ["the factory", ":raises()", "RuntimeError: boom in the factory"]),
+    ("wrong_shape", ["the forward pass model(inputs)", "step 0", "mat1 and mat2", "inputs float32 (8, 7)",
+                     "targets int64 (8,)", "(model, (inputs, targets))"]),
+    ("wrong_targets", ["the loss mse_loss(outputs, targets)", "outputs float32 (8, 4)", "targets float32 (8, 3)",
+                       "(model, batch, loss_fn)"]),
+    ("failing_loader", ["first batch of the data loader", "ValueError: cannot read sample"]),
+])
+@pytest.mark.filterwarnings("ignore:Using a target size")  # mse_loss warns before it raises
+def test_an_exception_in_user_code_is_one_paragraph_with_exit_2(factory, words):
+    res = runner.invoke(app, ["diagnose", f"{HERE}:{factory}", "--steps", "5"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and res.output.startswith("error: ")
+    flat = " ".join(res.output.split())
+    for w in words:
+        assert w in flat, (w, flat)
+    assert "--traceback" in flat
+    full = runner.invoke(app, ["diagnose", f"{HERE}:{factory}", "--steps", "5", "--traceback"])
+    assert full.exit_code == 2 and "Traceback (most recent call last)" in full.output
+
+
+def test_a_model_without_data_is_trained_on_random_inputs_and_says_so(tmp_path):
+    out = tmp_path / "d.json"
+    res = runner.invoke(app, ["diagnose", f"{HERE}:model_only", "--steps", "20", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.replace("│", " ").split())  # the panel's text, its lines joined
+    assert "random_inputs (info)" in flat and "random inputs (standard normal, shape (64, 16))" in flat
+    assert "uniform over 4 classes" in flat and "not judged" in flat
+    assert "baseline" not in flat and "%" not in flat  # no accuracy judged against a baseline
+    d = json.loads(out.read_text())
+    kinds = {f["kind"] for f in d["findings"]}
+    assert "random_inputs" in kinds and not kinds & {"poor_performance", "stalled_training"}
+    assert d["numbers"]["random_inputs"].startswith("random inputs")
 
 
 def test_divergence_is_found_in_a_users_loop():

@@ -25,7 +25,7 @@ from ..probe.schedules import every_and_last
 from . import diagnose
 from .findings import Diagnosis
 
-__all__ = ["load_factory", "ModelCase", "resolve_factory", "diagnose_model"]
+__all__ = ["load_factory", "call_factory", "UserCodeError", "ModelCase", "resolve_factory", "diagnose_model"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 _ALLOWED = "package.module:function or path/to/file.py:function, returning a model, (model, batch) or (model, batch, loss_fn)"
@@ -56,12 +56,51 @@ def load_factory(spec: str) -> Callable[[], Any]:
     return fn
 
 
+_HOW_TO_GIVE_DATA = ("Give a batch by returning (model, (inputs, targets)) or (model, data_loader) from the factory, "
+                     "with inputs shaped as the model's first layer expects.")
+
+
+class UserCodeError(VanishingError):
+    """The user's factory, model, loss or data loader raised: which call, the exception, what was passed.
+
+    ``original`` is the exception raised by the user's code (its traceback is on it).
+    """
+
+    def __init__(self, call: str, original: BaseException, passed: str = "", hint: str = _HOW_TO_GIVE_DATA):
+        self.call, self.original = call, original
+        text = f"{call} raised {type(original).__name__}: {original}".rstrip(": ")
+        if passed:
+            text += f". It was given {passed}"
+        super().__init__(f"{text}. {hint} (--traceback shows the full trace.)")
+
+
+def _describe(*tensors: Any) -> str:
+    """``"inputs float32 (16, 7), targets int64 (16,)"`` for (name, tensor) pairs."""
+    parts = []
+    for name, t in tensors:
+        parts.append(f"{name} {str(t.dtype).removeprefix('torch.')} {tuple(t.shape)}" if isinstance(t, Tensor)
+                     else f"{name} of type {type(t).__name__}")
+    return ", ".join(parts)
+
+
+def call_factory(fn: Callable[[], Any], spec: str) -> Any:
+    """``fn()``; an exception in it becomes a :class:`UserCodeError` naming ``spec``."""
+    try:
+        return fn()
+    except (KeyboardInterrupt, VanishingError):
+        raise
+    except Exception as exc:
+        raise UserCodeError(f"the factory {spec}()", exc, hint="Fix the factory, then run again.") from exc
+
+
 @dataclass
 class ModelCase:
     model: nn.Module
     batches: Callable[[], Iterator[tuple[Tensor, Tensor]]]
     loss_fn: LossFn | None
     first: tuple[Tensor, Tensor]
+    random_inputs: str | None = None
+    """What the inputs are when the factory gave none (random), else None."""
 
 
 def _pair(b: Any) -> tuple[Tensor, Tensor]:
@@ -77,8 +116,9 @@ def resolve_factory(out: Any) -> ModelCase:
         raise ConfigError("factory result", type(out).__name__, "a model, (model, batch) or (model, batch, loss_fn)")
     model = items[0]
     loss_fn = items[2] if len(items) == 3 else None
+    random_inputs = None
     if len(items) == 1:
-        batch: Any = _random_batch(model)
+        batch, random_inputs = _random_batch(model)
     else:
         batch = items[1]
     if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Tensor):
@@ -87,13 +127,18 @@ def resolve_factory(out: Any) -> ModelCase:
         def batches() -> Iterator[tuple[Tensor, Tensor]]:
             while True:
                 yield pair
-        return ModelCase(model, batches, loss_fn, pair)
+        return ModelCase(model, batches, loss_fn, pair, random_inputs)
     try:
         first = _pair(next(iter(batch)))
     except TypeError:
         raise ConfigError("batch", type(batch).__name__, "(inputs, targets) tensors, or a DataLoader of such pairs") from None
     except StopIteration:
         raise ConfigError("batch", "an empty data loader", "a data loader with at least one batch") from None
+    except (KeyboardInterrupt, VanishingError):
+        raise
+    except Exception as exc:
+        raise UserCodeError("reading the first batch of the data loader", exc,
+                            hint="Check the data set and the loader.") from exc
 
     def cycle() -> Iterator[tuple[Tensor, Tensor]]:
         while True:
@@ -106,20 +151,45 @@ def resolve_factory(out: Any) -> ModelCase:
     return ModelCase(model, cycle, loss_fn, first)
 
 
-def _random_batch(model: nn.Module, n: int = 64) -> tuple[Tensor, Tensor]:
+def _random_batch(model: nn.Module, n: int = 64) -> tuple[tuple[Tensor, Tensor], str]:
+    """Random inputs shaped for the first layer, random class targets, and a sentence saying so."""
     first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))), None)
+    g = torch.Generator().manual_seed(0)  # not torch's global generator
     if isinstance(first, nn.Linear):
-        x = torch.randn(n, first.in_features)
+        x = torch.randn(n, first.in_features, generator=g)
     elif isinstance(first, nn.Conv2d):
-        x = torch.randn(n, first.in_channels, 28, 28)
+        x = torch.randn(n, first.in_channels, 28, 28, generator=g)
     elif isinstance(first, nn.Conv1d):
-        x = torch.randn(n, first.in_channels, 64)
+        x = torch.randn(n, first.in_channels, 64, generator=g)
     else:
         raise ConfigError("factory result", "a model without a batch",
                           "(model, batch): inputs cannot be guessed for this model")
     with torch.no_grad():
-        out = model(x)
-    return x, torch.randint(0, out.shape[-1], (n,))
+        out = _forward(model, x, None, "random inputs")
+    k = out.shape[-1]
+    return (x, torch.randint(0, k, (n,), generator=g)), (
+        f"random inputs (standard normal, shape {tuple(x.shape)}) and random targets (uniform over {k} classes)")
+
+
+def _forward(model: nn.Module, x: Tensor, y: Tensor | None, what: str = "the inputs") -> Tensor:
+    """``model(x)``; an exception becomes a :class:`UserCodeError` with the shapes that were passed."""
+    try:
+        return model(x)
+    except (KeyboardInterrupt, VanishingError):
+        raise
+    except Exception as exc:
+        passed = _describe(("inputs", x)) if y is None else _describe(("inputs", x), ("targets", y))
+        raise UserCodeError(f"the forward pass model(inputs) on {what}", exc, passed) from exc
+
+
+def _user_call(call: str, fn: Callable[[], Any], passed: str, hint: str) -> Any:
+    """``fn()``; an exception in the user's code becomes a :class:`UserCodeError` saying which call failed."""
+    try:
+        return fn()
+    except (KeyboardInterrupt, VanishingError, StopIteration):
+        raise
+    except Exception as exc:
+        raise UserCodeError(call, exc, passed, hint) from exc
 
 
 def default_loss(targets: Tensor) -> LossFn:
@@ -153,13 +223,17 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
     try:
         it = case.batches()
         for step in range(steps):
-            x, y = next(it)
+            x, y = _user_call(f"reading batch {step} from the data loader", lambda: next(it), "",
+                              "Check the data set and the loader.")
             if not y.is_floating_point():
                 seen.update(y.reshape(-1).tolist())
             x, y = x.to(device), y.to(device)
             opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = loss_fn(out, y)
+            out = _forward(model, x, y, f"the batch of step {step}")
+            loss = _user_call(f"the loss {getattr(loss_fn, '__name__', type(loss_fn).__name__)}(outputs, targets)",
+                              lambda: loss_fn(out, y), _describe(("outputs", out), ("targets", y)),
+                              "Give targets that fit the loss, or a loss as the factory's third item: "
+                              "(model, batch, loss_fn).")
             value = float(loss.detach())
             if schedule(step):
                 acc = _accuracy(out.detach(), y)
@@ -167,7 +241,8 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
             if not math.isfinite(value):
                 diverged = step
                 break
-            loss.backward()
+            _user_call("the backward pass loss.backward()", loss.backward, "", "The loss must be a scalar "
+                       "tensor that depends on the model's parameters.")
             opt.step()
         trace = probe.trace
     except StopIteration:
@@ -175,6 +250,8 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
     finally:
         probe.detach()
     trace.meta["diverged_step"] = diverged
+    if case.random_inputs:
+        trace.meta["random_inputs"] = case.random_inputs
     base = max(seen.values()) / sum(seen.values()) if seen else None
     trace.meta["majority_baseline"] = base
     return diagnose(trace, majority_baseline=base), trace
