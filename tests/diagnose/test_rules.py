@@ -155,7 +155,22 @@ def test_zero_gradients_do_not_crash():
     assert isinstance(d, Diagnosis)
     fl = flow(make(grad=np.zeros((S, L)), signal=np.zeros((S, L))))
     assert math.isnan(fl["vanishing_orders"]) and math.isnan(fl["signal_vanishing_orders"]) and fl["worst"] is None
-    assert d.verdict == "dead_network" and "exactly 0 from step 0" in d.findings[0].effect
+    assert d.verdict == "dead_network"
+    assert "exactly 0 at every recorded step (0 to 70): the network is dead" in d.findings[0].effect
+
+
+def test_gradients_exactly_zero_from_a_step_on_or_in_some_layers_are_named():
+    grad = np.ones((S, L))
+    grad[5:] = 0.0
+    (f,) = [f for f in diagnose(make(grad=grad)).findings if f.kind == "dead_network"]
+    assert f.severity == "critical" and f.numbers["step"] == 50
+    assert "exactly 0 from step 50 to the last recorded step 70: the network is dead" in f.effect
+    grad = np.ones((S, L))
+    grad[-1, :2] = 0.0
+    d = diagnose(make(grad=grad))
+    (f,) = [f for f in d.findings if f.kind == "zero_gradients"]
+    assert f.layers == ["layer0", "layer1"] and "2 of 6 layers" in f.effect and "step 70" in f.effect
+    assert "dead_network" not in kinds(d)
 
 
 def test_severity_then_rule_order_decides_the_verdict():

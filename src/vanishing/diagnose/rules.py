@@ -40,7 +40,7 @@ from . import fixes as F
 from .findings import MEASURES, Finding, measure_text, measures_text
 
 __all__ = ["Context", "Rule", "RULES", "THRESHOLDS", "vanishing_gradients", "exploding_gradients",
-           "divergence", "saturation", "dead_units", "zero_gradients", "slow_early_layers", "stalled_training",
+           "divergence", "saturation", "dead_units", "dead_network", "zero_gradients", "slow_early_layers", "stalled_training",
            "poor_performance", "random_inputs", "flow"]
 
 THRESHOLDS: dict[str, float] = {
@@ -375,36 +375,49 @@ def dead_units(trace: Trace, ctx: Context) -> list[Finding]:
         reason=reason, fix=fixes[0].text if fixes else "Lower the learning rate or use leaky_relu.", fixes=fixes)]
 
 
-def zero_gradients(trace: Trace, ctx: Context) -> list[Finding]:
-    """Weight gradients exactly 0: in every layer from some recorded step to the end (a dead network),
-    or in some layers at the last recorded step."""
+def _dead_from(trace: Trace) -> tuple[np.ndarray, np.ndarray, int]:
+    """(steps, weight-gradient norms, index of the first recorded step from which every later one is all 0)."""
     steps, g = _rows(trace, "grad_norm")
-    if not len(steps):
-        return []
     recorded = ~np.isnan(g)
-    zero = (g == 0) | ~recorded
-    dead_rows = zero.all(axis=1) & recorded.any(axis=1)
+    dead_rows = ((g == 0) | ~recorded).all(axis=1) & recorded.any(axis=1)
     k = len(steps)
     while k > 0 and dead_rows[k - 1]:
         k -= 1
-    if k < len(steps):
-        start = int(steps[k])
-        nums = {"step": start, "last_step": int(steps[-1])}
-        reason = "A layer passes no gradient when its units are all off (ReLU below 0), its weights are 0, " \
-                 "or its output does not reach the loss."
-        _, dead = _rows(trace, "dead_fraction")
-        if len(dead) and np.isfinite(dead[k]).any():
-            nums["mean_dead_fraction"] = float(np.nanmean(dead[k]))
-            reason += (f" At step {start} {100 * nums['mean_dead_fraction']:.0f} % of the hidden units are off "
-                       f"for the whole batch (mean over layers).")
-        fixes = F.dead_unit_fixes(ctx.config)
-        return [Finding(
-            "dead_network", "critical", list(trace.layer_names), nums,
-            cause="No gradient reaches any weight, so the optimizer has nothing to follow.",
-            effect=(f"Every weight gradient ‖∂L/∂W‖ is exactly 0 from step {start}"
-                    + (f" to the last recorded step {nums['last_step']}" if nums["last_step"] != start else "")
-                    + ": the network is dead; no layer learns."),
-            reason=reason, fix=fixes[0].text if fixes else "Re-initialise the network.", fixes=fixes)]
+    return steps, g, k
+
+
+def dead_network(trace: Trace, ctx: Context) -> list[Finding]:
+    """Every weight gradient exactly 0 from some recorded step to the end."""
+    steps, g, k = _dead_from(trace)
+    if k == len(steps):
+        return []
+    start = int(steps[k])
+    n_zero = int(sum(((g == 0) | np.isnan(g)).all(axis=1) & ~np.isnan(g).all(axis=1)))
+    nums = {"step": start, "last_step": int(steps[-1]), "zero_steps": n_zero, "recorded_steps": len(steps)}
+    when = (f"at every recorded step ({start} to {nums['last_step']})" if k == 0 else
+            f"from step {start}" + (f" to the last recorded step {nums['last_step']}" if nums["last_step"] != start
+                                    else ", the last recorded step")
+            + (f", and at {n_zero - (len(steps) - k)} earlier recorded steps" if n_zero > len(steps) - k else ""))
+    reason = ("A layer passes no gradient when its units are all off (ReLU below 0), its weights are 0, "
+              "or its output does not reach the loss.")
+    _, dead = _rows(trace, "dead_fraction")
+    if len(dead) and np.isfinite(dead[k]).any():
+        nums["mean_dead_fraction"] = float(np.nanmean(dead[k]))
+        reason += (f" At step {start} {100 * nums['mean_dead_fraction']:.0f} % of the hidden units are off "
+                   f"for the whole batch (mean over layers).")
+    fixes = F.dead_unit_fixes(ctx.config)
+    return [Finding(
+        "dead_network", "critical", list(trace.layer_names), nums,
+        cause="No gradient reaches any weight, so the optimizer has nothing to follow.",
+        effect=f"Every weight gradient ‖∂L/∂W‖ is exactly 0 {when}: the network is dead; no layer learns.",
+        reason=reason, fix=fixes[0].text if fixes else "Re-initialise the network.", fixes=fixes)]
+
+
+def zero_gradients(trace: Trace, ctx: Context) -> list[Finding]:
+    """Some layers (not all: that is :func:`dead_network`) get a weight gradient of exactly 0 at the end."""
+    steps, g, k = _dead_from(trace)
+    if k < len(steps) or not len(steps):
+        return []
     last = g[-1]
     zero_layers = [i for i in range(len(last)) if last[i] == 0]
     if not zero_layers:
@@ -533,8 +546,9 @@ RULES: list[Rule] = [
     divergence,
     exploding_gradients,
     dead_units,
-    zero_gradients,
+    dead_network,
     vanishing_gradients,
+    zero_gradients,
     saturation,
     slow_early_layers,
     stalled_training,
