@@ -155,3 +155,22 @@ def test_attribution_parts_with_opposite_signs_are_not_stacked(relu_result):
     act, w = ax.patches[:n], ax.patches[n:2 * n]
     assert all(a.get_x() + a.get_width() <= b.get_x() + 1e-9 for a, b in zip(act, w))
     assert all(b.get_y() == 0 for b in w)
+
+
+def test_gradient_flow_draws_exact_zeros_and_infinities_off_the_log_axis(result):
+    import copy
+
+    r = copy.deepcopy(result)
+    steps, g = r.trace.recorded("grad_norm")
+    rows = np.flatnonzero(np.isin(r.trace.steps, steps))
+    r.trace.data["grad_norm"][rows[-1], :] = 0.0  # the last step: every layer exactly 0
+    r.trace.data["grad_norm"][rows[0], 1] = np.inf
+    ax = plots.gradient_flow(r, theory=False).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert f"step {int(steps[-1])} (all 0)" in labels and f"step {int(steps[0])} (1 layer ±inf)" in labels
+    zeros = [line for line in ax.get_lines() if line.get_marker() == "v"]
+    infs = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(zeros) == 1 and len(zeros[0].get_xdata()) == g.shape[1]
+    assert np.allclose(zeros[0].get_ydata(), 0.02)  # the bottom edge, in axes units
+    assert len(infs) == 1 and np.round(infs[0].get_xdata()).tolist() == [2]
+    assert any("exactly 0" in t.get_text() for t in ax.texts)

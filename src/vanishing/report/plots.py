@@ -117,13 +117,22 @@ def gradient_flow(source: Source, theory: bool = True, ax: Any = None) -> Figure
     ax = ax or fig.add_subplot()
     x = _layer_x(g.shape[1])
     colours = ["#1f77b4", "#9467bd", "#d62728"]
+    off_axis = []  # (colour, layers at 0, layers NaN/inf) that a log axis cannot place
     for c, i in zip(colours, _pick_steps(steps)):
-        ax.plot(x, _positive(g[i]), "o-", color=c, ms=3.5, label=f"step {int(steps[i])}")
+        row = g[i]
+        zero, bad = x[row == 0], x[np.isinf(row)]
+        note = (" (all 0)" if zero.size == row.size else f" ({_n_layers(zero.size)} at 0)" if zero.size else "") + \
+               (f" ({_n_layers(bad.size)} ±inf)" if bad.size else "")
+        ax.plot(x, _positive(row), "o-", color=c, ms=3.5, label=f"step {int(steps[i])}{note}")
+        off_axis.append((c, zero, bad))
     pred = _prediction(source, g.shape[1]) if theory else None
     if pred is not None and np.isfinite(g[0, -1]) and g[0, -1] > 0:
         ax.plot(x, 10 ** (pred + math.log10(g[0, -1])), "--", color="black", lw=1.2,
                 label="theory at init (mean field)")
     ax.set_yscale("log")
+    if not np.any(np.isfinite(g) & (g > 0)):
+        ax.set_ylim(1e-8, 1)  # nothing to place on the axis: a fixed range, so the markers have somewhere to sit
+    _mark_off_axis(ax, off_axis)
     ax.set_xlabel("layer (1 = input side)")
     ax.set_ylabel("‖∂L/∂W‖ (log scale)")
     ax.set_title(f"gradient flow per layer\n{_title(source)}", fontsize=10)
@@ -131,6 +140,27 @@ def gradient_flow(source: Source, theory: bool = True, ax: Any = None) -> Figure
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def _n_layers(n: int) -> str:
+    return f"{n} layer" + ("s" if n != 1 else "")
+
+
+def _mark_off_axis(ax: Any, marks: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
+    """Exact zeros as ▼ on the bottom edge, ±inf as ✕ on the top edge (x in data, y in axes units)."""
+    words = [w for w, on in (("▼ on the bottom edge: exactly 0", any(z.size for _, z, _ in marks)),
+                             ("✕ on the top edge: ±inf", any(b.size for _, _, b in marks))) if on]
+    if words:
+        ax.text(0.99, 0.07, "; ".join(words), transform=ax.transAxes, ha="right", fontsize=8, color="#d62728")
+    for j, (c, zero, bad) in enumerate(marks):
+        dx = 0.15 * (j - (len(marks) - 1) / 2)  # side by side where several steps are 0 on one layer
+        zero, bad = zero + dx, bad + dx
+        if zero.size:
+            ax.plot(zero, np.full(zero.size, 0.02), "v", color=c, ms=7, transform=ax.get_xaxis_transform(),
+                    clip_on=False)
+        if bad.size:
+            ax.plot(bad, np.full(bad.size, 0.98), "x", color=c, ms=7, mew=2, transform=ax.get_xaxis_transform(),
+                    clip_on=False)
 
 
 def log10_range(*sources: Source, name: str = "grad_norm") -> tuple[int, int] | None:
