@@ -172,7 +172,7 @@ class Group:
 def fill_norms(groups: Sequence[Group], host: bool | None = None, acc: torch.dtype | None = None) -> None:
     """Take the norms of several groups in one pass (one ``_foreach_norm`` without member axis);
     ``host`` and ``acc`` as in :func:`norms` and :func:`host_norms`."""
-    todo = [g for g in groups if g._norms is None]
+    todo = [g for g in groups if g._norms is None and g.host is None]
     if not todo:
         return
     tensors = [t for g in todo for t in g.tensors]
