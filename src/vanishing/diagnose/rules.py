@@ -239,14 +239,14 @@ def vanishing_gradients(trace: Trace, ctx: Context) -> list[Finding]:
     else:
         effect = f"{measure_text(fl, key)}: nothing reaches the first layer."
         reason = "The first layers' gradients are exactly zero."
-    weight_keys = [k for k in ("vanishing_orders", "vanishing_orders_final") if fl[f"{k}_step"] is not None]
-    if weight_keys and all(fl[k] < THRESHOLDS["vanishing_warning"] for k in weight_keys):
+    weight = [fl[k] for k in ("vanishing_orders", "vanishing_orders_final") if not math.isnan(fl[k])]
+    if weight and all(v < THRESHOLDS["vanishing_warning"] for v in weight):
         # ‖∂L/∂W_l‖ ≈ ‖∂L/∂z_l‖·‖h_{l-1}‖: a forward signal that shrinks as fast hides the loss in ‖∂L/∂W‖
         effect += (f" The weight gradients do not show it ({measures_text(fl, key)}): each ‖∂L/∂W_l‖ is "
                    f"‖∂L/∂z_l‖ times the layer's input, and the inputs shrink from layer to layer as the "
                    f"backward signal does, so every layer's weight gradient is small, not only the first's.")
     else:
-        effect += f" Other measures: {measures_text(fl, key)}. The early layers hardly learn."
+        effect += f" Other measures: {measures_text(fl, key)}." + (" The early layers hardly learn." if weight else "")
     if math.isfinite(lost_act):
         reason += (f" Of the {SIGNAL_ORDERS} at step {fl['signal_vanishing_orders_step']}, {lost_act:.1f} "
                    f"come from activation derivatives and {lost_w:.1f} from the weights (exact split).")

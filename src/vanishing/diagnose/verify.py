@@ -30,11 +30,12 @@ def _f(v: Any, fmt: str) -> str:
 def before_after_table(rows: Sequence[tuple[str, Any, Diagnosis]]) -> Table:
     """``rows``: (label, RunResult, Diagnosis); the first is the original run."""
     t = Table(title="fixes, verified by re-running")
-    for col in ("run", "verdict", "vanishing orders", "final loss", "test accuracy"):
+    for col in ("run", "verdict", "signal orders, step 0", "weight-grad. orders, step 0", "final loss", "test accuracy"):
         t.add_column(col, justify="left" if col in ("run", "verdict") else "right", no_wrap=col == "verdict")
     for label, result, d in rows:
         s = result.summary
         acc = s.get("final_test_accuracy")
-        t.add_row(label, d.verdict, _f(d.numbers.get("orders"), "+.2f"), _f(s.get("final_loss"), ".3f"),
+        t.add_row(label, d.verdict, _f(s.get("signal_vanishing_orders"), "+.2f"), _f(s.get("vanishing_orders"), "+.2f"),
+                  _f(s.get("final_loss"), ".3f"),
                   "—" if acc is None else _f(100 * acc, ".1f") + " %")
     return t

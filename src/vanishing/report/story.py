@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..results import RunResult
+from ..results.run_result import SIGNAL_ORDERS, WEIGHT_GRAD_ORDERS
 from .terminal import fmt_pct
 
 __all__ = ["story"]
@@ -33,9 +34,10 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
     cb, ca = before.config, after.config
     sb, sa = before.summary, after.summary
     depth = cb['depth']
-    gap_b, gap_a = sb["vanishing_orders"], sa["vanishing_orders"]
-    per_layer_b = 10 ** (-gap_b / max(depth - 1, 1)) if math.isfinite(gap_b) else float("nan")
-    per_layer_a = 10 ** (-gap_a / max(depth - 1, 1)) if math.isfinite(gap_a) else float("nan")
+    gap_b, gap_a = sb["vanishing_orders"], sa["vanishing_orders"]  # weight-gradient orders, step 0
+    sig_b, sig_a = sb["signal_vanishing_orders"], sa["signal_vanishing_orders"]  # signal orders, step 0
+    per_layer_b = 10 ** (-sig_b / max(depth - 1, 1)) if math.isfinite(sig_b) else float("nan")
+    per_layer_a = 10 ** (-sig_a / max(depth - 1, 1)) if math.isfinite(sig_a) else float("nan")
 
     cause = (f"Backpropagation passes the gradient from the loss back to the first layer, multiplying it at "
              f"every layer by the activation's derivative and by the layer's weights. Both networks have "
@@ -45,7 +47,8 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
 
     effect = (f"With {cb['activation']} + {cb['init']}, the first layer's weight gradient at initialisation is "
               f"{sb['first_layer_grad_norm']:.1e} against {sb['last_layer_grad_norm']:.1e} for the last layer: "
-              f"{gap_b:.1f} orders of magnitude smaller.")
+              f"{gap_b:.1f} orders of magnitude smaller ({WEIGHT_GRAD_ORDERS} at step 0: {gap_b:+.2f}; "
+              f"{SIGNAL_ORDERS}, of the backward signal ‖∂L/∂z‖: {sig_b:+.2f}).")
     up_first, up_last = (_median_over_time(before, "update_ratio", 0),
                          _median_over_time(before, "update_ratio", -1))
     if math.isfinite(up_first) and math.isfinite(up_last) and up_first > 0:
@@ -56,9 +59,9 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
                f"{fmt_pct(sb['final_test_accuracy'])}")
     effect += f" — always guessing the commonest class scores {fmt_pct(base)}." if base is not None else "."
 
-    reason = (f"Each layer keeps only about {per_layer_b:.2g} of the gradient it receives "
-              f"(10^-{gap_b / max(depth - 1, 1):.2f}), and {depth - 1} layers compound that into "
-              f"{gap_b:.1f} orders of magnitude.")
+    reason = (f"Each layer passes back only about {per_layer_b:.2g} of the backward signal ‖∂L/∂z‖ it receives "
+              f"(10^-{sig_b / max(depth - 1, 1):.2f}), and {depth - 1} layers compound that into "
+              f"{sig_b:.1f} {SIGNAL_ORDERS} at step 0.")
     act_mean = _step0(before, "act_derivative_mean")
     if act_mean is not None and np.isfinite(act_mean).any():
         reason += (f" The {cb['activation']} derivative averages {np.nanmean(act_mean):.3f} over the hidden units")
@@ -72,8 +75,9 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
 
     acc_gain = (sa["final_test_accuracy"] or 0) - (sb["final_test_accuracy"] or 0)
     fix = (f"{ca['activation']} + {ca['init']}: the {ca['activation']} derivative is 1 on active units and the init "
-           f"keeps the signal's scale, so each layer keeps about {per_layer_a:.2g} of the gradient; first vs last "
-           f"layer differ by {gap_a:.1f} orders instead of {gap_b:.1f}. Test accuracy "
+           f"keeps the signal's scale, so each layer passes back about {per_layer_a:.2g} of ‖∂L/∂z‖; at step 0 the "
+           f"{WEIGHT_GRAD_ORDERS} are {gap_a:+.1f} instead of {gap_b:+.1f} and the {SIGNAL_ORDERS} {sig_a:+.1f} "
+           f"instead of {sig_b:+.1f}. Test accuracy "
            f"{fmt_pct(sa['final_test_accuracy'])} ({100 * acc_gain:+.1f} points), final loss {sa['final_loss']:.3f}. "
            f"Other fixes: leaky_relu or elu activations, batch or layer normalisation (--norm batch), residual "
            f"connections (--residual), or an init matched to the activation (xavier_normal for tanh).")

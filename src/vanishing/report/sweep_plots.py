@@ -25,6 +25,7 @@ import numpy as np
 
 from .._io import save_figure
 from ..errors import ConfigError, VanishingError
+from ..results.run_result import SUMMARY_LABELS
 from ..theory import chi1, chi_c, critical_sigma_w2, depth_scale, sigma_b2_of_init, sigma_w2_of_init
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: the CLI starts without it
@@ -217,12 +218,7 @@ def _cell_note(g: Grid, ijk: tuple[int, int, int], uniform_n: bool) -> str:
 
 
 def _metric_title(value: str, agg: str) -> str:
-    words = {"vanishing_orders": "vanishing orders of ‖∂L/∂W‖ at step 0",
-             "vanishing_orders_final": "vanishing orders of ‖∂L/∂W‖ at the last step",
-             "signal_vanishing_orders": "vanishing orders of back-propagated ‖∂L/∂z‖ at step 0",
-             "predicted_vanishing_orders": "mean-field predicted vanishing orders of ‖∂L/∂z‖",
-             "final_test_accuracy": "test accuracy", "final_train_accuracy": "train accuracy"}
-    name = words.get(value, value)
+    name = SUMMARY_LABELS.get(value, value)
     return name if agg == "mean" else f"{agg} of {name}"
 
 

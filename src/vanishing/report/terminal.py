@@ -117,8 +117,8 @@ def run_summary(result: RunResult) -> RenderableType:
         w = f"{_orders(s['vanishing_orders'])} at step {int(steps[0])}"
         if len(steps) > 1:
             w += f", {_orders(s['vanishing_orders_final'])} at step {int(steps[-1])}"
-        metrics.add_row(WEIGHT_GRAD_ORDERS, w + " (log10 of the last layer's ‖∂L/∂W‖ over the first's; > 0: the "
-                        "first layer gets less)")
+        metrics.add_row(WEIGHT_GRAD_ORDERS, w + " (orders of magnitude: log10 of the last layer's ‖∂L/∂W‖ over the "
+                        "first's; > 0: the first layer gets less)")
     sig_steps, _ = result.trace.recorded("signal_grad_norm") if "signal_grad_norm" in result.trace else ([], None)
     if len(sig_steps):
         text = f"{_orders(s['signal_vanishing_orders'])} at step {int(sig_steps[0])} (the same for ‖∂L/∂z‖)"
