@@ -56,3 +56,32 @@ def test_unknown_versions_and_non_results_are_one_line_errors(tmp_path):
         RunResult.from_dict({**d, "version": 99})
     with pytest.raises(VanishingError, match="not a vanishing run result"):
         RunResult.from_dict({"version": 2})
+
+
+@pytest.mark.parametrize("row,want", [
+    ([1.0, 10.0, 100.0], 2.0),                 # log10(last / first)
+    ([np.nan, 1.0, 0.1, np.nan], -1.0),        # NaN = not recorded: the first and last recorded layers
+    ([0.0, 1.0], math.inf),                    # nothing reaches the first layer
+    ([1.0, 0.0], -math.inf),
+    ([0.0, 0.0], math.nan),                    # both exactly 0: undefined
+    ([math.inf, 1.0], math.nan),               # overflow: no number of orders
+    ([1.0], math.nan),
+])
+def test_orders_lost_is_last_over_first_in_log10(row, want):
+    from vanishing.results.run_result import orders_lost
+
+    got = orders_lost(np.array(row))
+    assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)
+
+
+def test_every_summary_key_is_labelled_with_its_measure_and_step():
+    from vanishing.results.run_result import SIGNAL_ORDERS, SUMMARY_LABELS, WEIGHT_GRAD_ORDERS
+
+    result = RunResult.load_json(V1)
+    assert set(result.summary) <= set(SUMMARY_LABELS)
+    for key in ("vanishing_orders", "vanishing_orders_final", "signal_vanishing_orders", "predicted_vanishing_orders"):
+        label = SUMMARY_LABELS[key]
+        assert (SIGNAL_ORDERS if "signal" in key or "predicted" in key else WEIGHT_GRAD_ORDERS) in label
+        assert "step" in label
+    _, g = result.trace.recorded("grad_norm")
+    assert result.summary["vanishing_orders"] == pytest.approx(math.log10(g[0, -1] / g[0, 0]))
