@@ -18,9 +18,9 @@ HEALTHY = "healthy"
 
 # the measures of orders lost, by their run-summary key: (name, norm, which recorded row: first / last)
 MEASURES: dict[str, tuple[str, str, int]] = {
-    "signal_vanishing_orders": (SIGNAL_ORDERS, "‖∂L/∂z‖", 0),
     "vanishing_orders": (WEIGHT_GRAD_ORDERS, "‖∂L/∂W‖", 0),
     "vanishing_orders_final": (WEIGHT_GRAD_ORDERS, "‖∂L/∂W‖", -1),
+    "signal_vanishing_orders": (SIGNAL_ORDERS, "‖∂L/∂z‖", 0),
 }
 
 
