@@ -69,9 +69,10 @@ def test_phase_diagram_writes_a_figure(tmp_path, suffix, magic):
     (["--sigma-w2", "1e7"], "invalid sigma_w2 10000000.0; a number from 0 to 1e6"),
     (["-a", "relu", "--sigma-b2", "0.1", "--critical"], "invalid sigma_b2 0.1; 0 for relu"),
     (["-a", "softplus", "--critical"], "softplus has a critical point"),
-    ([], "invalid sigma_w2 None; a number >= 0 via --sigma-w2"),
+    ([], "--sigma-w2 is missing: a number >= 0"),
+    (["-a", "foo"], "invalid activation 'foo'"),  # the wrong value before the missing one
     (["--sigma-w2", "1", "--depth", "0"], "invalid depth 0; an integer >= 1"),
-    (["--phase-diagram"], "invalid out None; a figure file ending in .png"),
+    (["--phase-diagram"], "--out is missing: --phase-diagram draws a figure file ending in .png"),
     (["--phase-diagram", "--out", "x.gif"], "invalid out 'x.gif'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, match):

@@ -9,6 +9,8 @@ import importlib
 
 import typer
 
+from ._parser import Command, Group
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -17,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    cls=Group,
 )
 
 _COMMANDS: list[str] = [
@@ -31,6 +35,8 @@ _COMMANDS: list[str] = [
 
 for _name in _COMMANDS:
     importlib.import_module(f"{__name__}.{_name}").register(app)
+for _info in app.registered_commands:  # every command's help names values, not Python types
+    _info.cls = Command
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from ..errors import VanishingError
 from ..threads import ENV_VAR, resolve_threads, run_work, torch_threads
 
-__all__ = ["console", "err_console", "fail", "handle_errors", "threads_option", "training_threads"]
+__all__ = ["console", "err_console", "fail", "handle_errors", "missing", "print_command", "threads_option", "training_threads"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,6 +25,16 @@ def fail(message: str) -> NoReturn:
     """Print ``error: message`` on one line to stderr and exit with status 2."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def missing(flag: str, what: str) -> NoReturn:
+    """Stop at a flag that was needed but not given: ``error: --out is missing: <what>``."""
+    raise VanishingError(f"{flag} is missing: {what}")
+
+
+def print_command(command: str, indent: str = "  ") -> None:
+    """A command for copying: one line however narrow the terminal (never wrapped inside an argument)."""
+    console.print(indent + command, markup=False, highlight=False, soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -46,7 +56,7 @@ def handle_errors(fn: F) -> F:
 def threads_option() -> Any:
     """The ``--threads N`` option of every command that trains."""
     return typer.Option(None, "--threads", metavar="N", show_default=False,
-                        help=f"CPU threads for torch. [default: ${ENV_VAR} if set, else chosen from the network "
+                        help=f"CPU threads for torch. \\[default: ${ENV_VAR} if set, else chosen from the network "
                              "size and the idle cores: 1 for small networks or a busy CPU]")
 
 

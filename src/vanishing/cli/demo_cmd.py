@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..results import RunResult
 from ..report.story import story
 from ..report.terminal import fmt_pct, fmt_sci, gradient_flow_table, layer_labels
-from ._common import console, handle_errors, threads_option, training_threads
+from ._common import console, handle_errors, print_command, threads_option, training_threads
 from .run_cmd import run_with_progress
 
 __all__ = ["register", "DEMO_BROKEN", "DEMO_FIXED"]
@@ -47,8 +47,8 @@ def _side_by_side(before: RunResult, after: RunResult) -> Table:
 def demo_command(
     steps: int = typer.Option(DEMO_BROKEN["steps"], help="Training steps for each of the two runs."),
     seed: int = typer.Option(0, help="Seed shared by both runs."),
-    json_dir: Optional[Path] = typer.Option(None, help="Also write both results as JSON into this folder."),
-    report: Optional[Path] = typer.Option(Path("vanishing-demo.html"), help="HTML report comparing the two runs (plots, story, commands)."),
+    json_dir: Optional[Path] = typer.Option(None, metavar="DIR", help="Also write both results as JSON into this folder."),
+    report: Optional[Path] = typer.Option(Path("vanishing-demo.html"), metavar="FILE", help="HTML report comparing the two runs (plots, story, commands)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
     threads: Optional[int] = threads_option(),
 ) -> None:
@@ -78,7 +78,9 @@ def demo_command(
         for name, res in (("broken", before), ("fixed", after)):
             path = res.save_json(json_dir / f"demo_{name}.json")
             console.print(f"{name} run written to [bold]{path}[/]")
-    console.print(f"\nreproduce either run:\n  {before.command}\n  {after.command}", highlight=False)
+    console.print("\nreproduce either run:")
+    for command in (before.command, after.command):
+        print_command(command)
     if report is not None and not no_report:
         from ..report.html import write_compare  # matplotlib only when a report is written
 

@@ -13,10 +13,18 @@ from ..experiments.run import RunResult, run
 from ..diagnose import diagnose
 from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
-from ._common import console, handle_errors, threads_option, training_threads
+from ._common import console, handle_errors, print_command, threads_option, training_threads
 from ._progress import training_progress
 
 __all__ = ["register", "run_with_progress"]
+
+
+def _default(field: str) -> str:
+    """`` [default: ...]`` of a run setting, read from :class:`RunConfig` (a flag left out takes it)."""
+    value = RunConfig.model_fields[field].default
+    if isinstance(value, bool):
+        value = field if value else f"no-{field}"
+    return f" \\[default: {value}]"  # "\\[": a bracket, not rich markup
 
 
 def run_with_progress(config: RunConfig, label: str = "training") -> RunResult:
@@ -25,24 +33,24 @@ def run_with_progress(config: RunConfig, label: str = "training") -> RunResult:
 
 
 def run_command(
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (keys = these flags with underscores); flags override it."),
-    depth: Optional[int] = typer.Option(None, help="Number of weight layers (hidden layers + read-out). [default: 10]"),
-    width: Optional[int] = typer.Option(None, help="Units per hidden layer. [default: 64]"),
-    activation: Optional[str] = typer.Option(None, help="sigmoid, tanh, hardtanh, softsign, relu, leaky_relu[:negative_slope=..], elu[:alpha=..], selu, gelu, silu, softplus, linear. [default: sigmoid]"),
-    init: Optional[str] = typer.Option(None, help="Weight init spec, e.g. he_normal, xavier_normal, normal:std=0.01, orthogonal:gain=1. [default: xavier_normal]"),
-    bias_init: Optional[str] = typer.Option(None, help="Bias init spec, e.g. zeros, normal:std=0.2236. [default: zeros]"),
-    norm: Optional[str] = typer.Option(None, help="none, batch or layer normalisation after each hidden layer. [default: none]"),
-    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", help="Identity skip around each hidden block. [default: no]"),
-    dataset: Optional[str] = typer.Option(None, help="digits, mnist1d, spirals, circles, teacher, idx:path=DIR. [default: digits]"),
-    optimizer: Optional[str] = typer.Option(None, help="sgd, momentum or adam. [default: sgd]"),
-    lr: Optional[float] = typer.Option(None, help="Learning rate. [default: 0.1]"),
-    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size. [default: 64]"),
-    steps: Optional[int] = typer.Option(None, help="Optimizer steps. [default: 500]"),
-    seed: Optional[int] = typer.Option(None, help="Seed for init, data order and synthetic data. [default: 0]"),
-    record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step). [default: 10]"),
-    device: Optional[str] = typer.Option(None, help="auto (cuda when available), cpu, cuda, cuda:N. [default: auto]"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full result (config, summary, diagnosis, per-layer trace) as JSON here."),
-    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
+    config_file: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="YAML file of settings (keys = these flags with underscores); flags override it."),
+    depth: Optional[int] = typer.Option(None, help="Number of weight layers (hidden layers + read-out)." + _default("depth")),
+    width: Optional[int] = typer.Option(None, help="Units per hidden layer." + _default("width")),
+    activation: Optional[str] = typer.Option(None, metavar="SPEC", help="sigmoid, tanh, hardtanh, softsign, relu, leaky_relu[:negative_slope=..], elu[:alpha=..], selu, gelu, silu, softplus, linear." + _default("activation")),
+    init: Optional[str] = typer.Option(None, metavar="SPEC", help="Weight init spec, e.g. he_normal, xavier_normal, normal:std=0.01, orthogonal:gain=1." + _default("init")),
+    bias_init: Optional[str] = typer.Option(None, metavar="SPEC", help="Bias init spec, e.g. zeros, normal:std=0.2236." + _default("bias_init")),
+    norm: Optional[str] = typer.Option(None, metavar="NAME", help="none, batch or layer normalisation after each hidden layer." + _default("norm")),
+    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", help="Identity skip around each hidden block." + _default("residual")),
+    dataset: Optional[str] = typer.Option(None, metavar="SPEC", help="digits, mnist1d, spirals, circles, teacher, idx:path=DIR." + _default("dataset")),
+    optimizer: Optional[str] = typer.Option(None, metavar="NAME", help="sgd, momentum or adam." + _default("optimizer")),
+    lr: Optional[float] = typer.Option(None, help="Learning rate." + _default("lr")),
+    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size." + _default("batch_size")),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps." + _default("steps")),
+    seed: Optional[int] = typer.Option(None, help="Seed for init, data order and synthetic data." + _default("seed")),
+    record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step)." + _default("record_every")),
+    device: Optional[str] = typer.Option(None, metavar="DEVICE", help="auto (cuda when available), cpu, cuda, cuda:N." + _default("device")),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the full result (config, summary, diagnosis, per-layer trace) as JSON here."),
+    report_path: Optional[Path] = typer.Option(None, "--report", metavar="FILE", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
     try_fixes: bool = typer.Option(False, "--try-fixes", help="Re-run with the diagnosis' top 2 fixes and print before/after."),
     threads: Optional[int] = threads_option(),
 ) -> None:
@@ -78,8 +86,8 @@ def _try_fixes(config: RunConfig, result: RunResult) -> None:
     for fx, fixed in fix_configs(config, diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
         rows.append((fx.name, after, diagnose(after)))
-        console.print(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
-                      highlight=False)
+        print_command(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
+                      indent="")
     if len(rows) == 1:
         console.print("no fix to try: the diagnosis has no config change to suggest")
     else:

@@ -19,7 +19,8 @@ from ..theory import (
     phase_diagram,
     plot_phase_diagram,
 )
-from ._common import console, handle_errors
+from ..activations import get_activation
+from ._common import console, handle_errors, missing
 
 __all__ = ["register"]
 
@@ -96,20 +97,23 @@ def _table(mf: MeanField, depth: int | None, crit: float | None) -> Table:
 
 
 def theory_command(
-    activation: str = typer.Option("tanh", "--activation", "-a", help="sigmoid, tanh, hardtanh, softsign, relu, leaky_relu[:negative_slope=..], elu[:alpha=..], selu, gelu, silu, softplus[:beta=..], linear."),
+    activation: str = typer.Option("tanh", "--activation", "-a", metavar="SPEC", help="sigmoid, tanh, hardtanh, softsign, relu, leaky_relu[:negative_slope=..], elu[:alpha=..], selu, gelu, silu, softplus[:beta=..], linear."),
     sigma_w2: Optional[float] = typer.Option(None, "--sigma-w2", help="σ_w² = weight variance × fan-in (he_normal: 2, lecun/xavier on a square layer: 1)."),
     sigma_b2: float = typer.Option(0.0, "--sigma-b2", help="σ_b² = bias variance."),
     depth: Optional[int] = typer.Option(None, "--depth", help="Also predict the orders of magnitude lost over this many weight layers."),
     critical: bool = typer.Option(False, "--critical", help="Find the σ_w² at which χ₁ = 1 for this σ_b² (analysed there unless --sigma-w2 is given)."),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object on stdout instead of a table (infinite → 'inf', as in every JSON file of vanishing)."),
     diagram: bool = typer.Option(False, "--phase-diagram", help="Draw the (σ_w², σ_b²) plane: depth scale heatmap and critical line (needs --out)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Figure file for --phase-diagram: .png, .svg or .pdf."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Figure file for --phase-diagram: .png, .svg or .pdf."),
 ) -> None:
     """Predict from mean-field theory whether gradients vanish, explode or flow, before training."""
+    get_activation(activation)  # a wrong value is reported before a missing one
+    figure = "a figure file ending in " + ", ".join(FIGURE_SUFFIXES)
     if diagram:
-        if out is None or out.suffix.lower() not in FIGURE_SUFFIXES:
-            raise ConfigError("out", None if out is None else str(out),
-                              "a figure file ending in " + ", ".join(FIGURE_SUFFIXES) + " (--out FILE)")
+        if out is None:
+            missing("--out", f"--phase-diagram draws {figure}")
+        if out.suffix.lower() not in FIGURE_SUFFIXES:
+            raise ConfigError("out", str(out), figure)
         mark = None if sigma_w2 is None else (sigma_w2, sigma_b2)
         path = plot_phase_diagram(phase_diagram(activation), out, mark=mark)
         console.print(f"phase diagram written to [bold]{path}[/]")
@@ -118,7 +122,7 @@ def theory_command(
         raise ConfigError("depth", depth, "an integer >= 1")
     crit = critical_sigma_w2(activation, sigma_b2) if critical else None
     if sigma_w2 is None and crit is None:
-        raise ConfigError("sigma_w2", None, "a number >= 0 via --sigma-w2 (or use --critical or --phase-diagram)")
+        missing("--sigma-w2", "a number >= 0 (or use --critical or --phase-diagram)")
     mf = mean_field(activation, crit if sigma_w2 is None else sigma_w2, sigma_b2)
     if not critical:
         crit = _critical_or_none(mf.activation, mf.sigma_b2)
