@@ -29,7 +29,8 @@ Why stacked parameters and an explicit forward rather than ``torch.func.stack_mo
 ``vmap(functional_call)`` over the same module: measured on the reference sweep's shapes (one run
 of 12 members, depth 10, width 64, batch 64, tanh, one thread; ``python
 benchmarks/sweep_throughput.py --stacking``), a training step (forward, loss, backward) took
-6.5-7.0 ms stacked against 9.3-9.9 ms through ``vmap`` (1.34-1.52× slower); and ``vmap`` cannot
+4.9-5.0 ms stacked against 6.5-7.4 ms through ``vmap`` (1.30-1.48× slower, 5 rounds, 2-core shared
+machine); and ``vmap`` cannot
 keep ∂L/∂z of intermediate outputs (``retain_grad`` and tensor hooks do not work inside it), which
 the signal quantities read.
 """
