@@ -135,9 +135,12 @@ def _fallback_diagnosis(result: RunResult) -> str:
         text, kind = "The gradient norms of the first and last layer could not be compared (not recorded or not finite).", "warning"
     else:
         text = "; ".join(f"{label}: {v:+.2f}" for label, v in named if v is not None and not math.isnan(v)) + "."
-        kind = "warning" if max(known) >= 1.5 or min(known) <= -1.5 else "info"
-        text += (" Above +1.5 the early layers get less than 3 % of the last layer's gradient (vanishing); "
-                 "below −1.5 more than 30 times as much (exploding).")
+        from ..diagnose.rules import THRESHOLDS
+
+        hi, lo = THRESHOLDS["vanishing_warning"], THRESHOLDS["exploding_warning"]
+        kind = "warning" if max(known) >= hi or min(known) <= lo else "info"
+        text += (f" From {hi:+g} the diagnosis calls the gradients vanishing (the first layer gets "
+                 f"{100 * 10 ** -hi:.0f} % of the last layer's), from {lo:+g} exploding.")
     return (f'<div class="finding {kind}"><p>{escape(text)}</p>'
             f"<p class=sub>(from the run summary)</p></div>")
 
