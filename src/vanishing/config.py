@@ -16,6 +16,7 @@ from .activations import get_activation
 from .errors import ConfigError
 from .inits import CRITICAL, get_init
 from .nets.mlp import NORMS
+from .resources import MAX_DEPTH
 from .spec import SEEDS, Spec, format_spec, parse_spec
 
 __all__ = ["RunConfig", "OPTIMIZERS", "MAX_CONFIG_BYTES", "load_config_file", "resolve_init"]
@@ -52,6 +53,13 @@ class RunConfig(BaseModel):
     def _at_least_one(cls, v: int) -> int:
         if v < 1:
             raise ValueError("an integer >= 1")
+        return v
+
+    @field_validator("depth")
+    @classmethod
+    def _not_too_deep(cls, v: int) -> int:
+        if v > MAX_DEPTH:  # what memory allows is checked where the data is known: resources.check_run_fits
+            raise ValueError(f"an integer >= 1 and <= {MAX_DEPTH} (deeper stacks crash torch)")
         return v
 
     @field_validator("seed")

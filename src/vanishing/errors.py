@@ -14,7 +14,7 @@ from __future__ import annotations
 import reprlib
 from typing import Any, Iterable
 
-__all__ = ["VanishingError", "ConfigError", "DataError", "StoreError", "safe_repr", "one_line"]
+__all__ = ["VanishingError", "ConfigError", "DataError", "ResourceError", "StoreError", "safe_repr", "one_line"]
 
 MAX_REPR = 120
 """About the most characters :func:`safe_repr` shows of one value."""
@@ -76,6 +76,11 @@ class DataError(VanishingError):
 
     def __init__(self, message: str):
         super().__init__(one_line(message))
+
+
+class ResourceError(VanishingError):
+    """Work that would not fit this machine (memory), refused before it starts: says what it needs,
+    what is available and what to reduce."""
 
 
 class StoreError(VanishingError):
