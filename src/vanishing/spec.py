@@ -48,6 +48,8 @@ def parse_spec(text: str, field: str = "spec", typed: bool = True) -> Spec:
     """
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(field, text, _GRAMMAR)
+    if not text.strip().isprintable():  # a newline, NUL or terminal escape is never part of a setting
+        raise ConfigError(field, text, f"{_GRAMMAR} of printable characters")
     name, _, rest = text.strip().partition(":")
     name = name.strip()
     if not _NAME.match(name):
