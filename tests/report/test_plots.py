@@ -174,3 +174,20 @@ def test_gradient_flow_draws_exact_zeros_and_infinities_off_the_log_axis(result)
     assert np.allclose(zeros[0].get_ydata(), 0.02)  # the bottom edge, in axes units
     assert len(infs) == 1 and np.round(infs[0].get_xdata()).tolist() == [2]
     assert any("exactly 0" in t.get_text() for t in ax.texts)
+
+
+def test_heatmap_marks_exact_zeros_and_infinities(result):
+    import copy
+
+    r = copy.deepcopy(result)
+    steps, g = r.trace.recorded("grad_norm")
+    rows = np.flatnonzero(np.isin(r.trace.steps, steps))
+    r.trace.data["grad_norm"][rows[-1], :] = 0.0
+    r.trace.data["grad_norm"][rows[0], 1] = np.inf
+    ax = plots.heatmap(r).axes[0]
+    zeros = [line for line in ax.get_lines() if line.get_marker() == "v"]
+    infs = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert zeros[0].get_xdata().tolist() == [len(steps) - 1] * g.shape[1]
+    assert sorted(zeros[0].get_ydata().tolist()) == list(range(1, g.shape[1] + 1))  # layer numbers
+    assert infs[0].get_xdata().tolist() == [0] and infs[0].get_ydata().tolist() == [2]
+    assert any("exactly 0" in t.get_text() and "±inf" in t.get_text() for t in ax.texts)

@@ -191,6 +191,16 @@ def heatmap(source: Source, vrange: tuple[float, float] | None = None) -> Figure
                    interpolation="nearest",
                    extent=(-0.5, len(steps) - 0.5, 0.5, g.shape[1] + 0.5))
     fig.colorbar(im, ax=ax, label="log10 ‖∂L/∂W‖")
+    # cells a log scale cannot colour: exactly 0 (▼) and ±inf (✕), drawn on top of the image
+    words = []
+    for marker, mask, word in (("v", g == 0, "▼ exactly 0"), ("x", np.isinf(g), "✕ ±inf")):
+        col, row = np.nonzero(mask)  # (recorded step index, layer index)
+        if col.size:
+            ax.plot(col, row + 1, marker, color="#d62728", ms=4, ls="none")
+            words.append(word)
+    if words:
+        ax.text(0.99, 1.01, "; ".join(words), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+                color="#d62728")
     ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
     ax.set_xticks(ticks, [str(int(steps[t])) for t in ticks])
     ax.set_yticks(_layer_ticks(g.shape[1]))
