@@ -39,7 +39,7 @@ def _generate(args: dict[str, Any]) -> dict[str, np.ndarray]:
     return {"x": made["x"], "y": made["y"], "x_test": made["x_test"], "y_test": made["y_test"]}
 
 
-@dataset("mnist1d", n=Range(lo=20, multiple_of=10))
+@dataset("mnist1d", n=Range(lo=20, hi=100_000, multiple_of=10))  # 5000 take seconds to generate
 def mnist1d(seed: int, n: int = 5000, shuffle_seq: bool = False) -> Arrays:
     """MNIST-1D: 10 classes of 1-D signals, 40 features; n samples, 80 % train (the package's split).
 

@@ -13,9 +13,16 @@ import numpy as np
 from ..errors import ConfigError
 from ._prep import TEST_FRACTION, split_seed, standardize, stratified_split
 from .dataset import Arrays
+from ..spec import SEEDS
 from .load import Range, dataset
 
 MIN_PER_CLASS = 10  # so that the 20 % test split holds every class
+# Upper bounds, so that a few characters of spec cannot ask for gigabytes: a million samples, and
+# at most 10⁸ float64 numbers (800 MB) in a teacher's inputs or hidden activations
+MAX_SAMPLES = 1_000_000
+MAX_TEACHER_VALUES = 10**8
+SAMPLES = Range(lo=20, hi=MAX_SAMPLES)
+NOISE = Range(lo=0.0, hi=100.0)  # std relative to a signal of size ~1; beyond, standardising overflows
 
 
 def _check_per_class(name: str, n: int, classes: int) -> None:
@@ -34,7 +41,7 @@ def _classification(x: np.ndarray, y: np.ndarray, classes: int, rng: np.random.G
     return Arrays(x_tr, y_tr, x_te, y_te, n_classes=classes)
 
 
-@dataset("spirals", n=Range(lo=20), classes=Range(lo=2), noise=Range(lo=0.0), turns=Range(lo=0.1))
+@dataset("spirals", n=SAMPLES, classes=Range(lo=2, hi=1000), noise=NOISE, turns=Range(lo=0.1, hi=1000.0))
 def spirals(seed: int, n: int = 1000, classes: int = 2, noise: float = 0.1, turns: float = 1.0) -> Arrays:
     """Interleaved spiral arms in 2-D, one per class: radius t, angle 2π(turns·t + k/classes), t ~ U(0, 1).
 
@@ -49,7 +56,7 @@ def spirals(seed: int, n: int = 1000, classes: int = 2, noise: float = 0.1, turn
     return _classification(x, y, classes, rng)
 
 
-@dataset("circles", n=Range(lo=20), classes=Range(lo=2), noise=Range(lo=0.0))
+@dataset("circles", n=SAMPLES, classes=Range(lo=2, hi=1000), noise=NOISE)
 def circles(seed: int, n: int = 1000, classes: int = 2, noise: float = 0.05) -> Arrays:
     """Concentric circles in 2-D, class k on radius (k+1)/classes, uniform angle.
 
@@ -81,8 +88,8 @@ def teacher_forward(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
     return h
 
 
-@dataset("teacher", n=Range(lo=10), dim=Range(lo=1), out=Range(lo=1), depth=Range(lo=1), width=Range(lo=1),
-         noise=Range(lo=0.0), teacher_seed=Range(lo=0))
+@dataset("teacher", n=Range(lo=10, hi=MAX_SAMPLES), dim=Range(lo=1, hi=10_000), out=Range(lo=1, hi=1000),
+         depth=Range(lo=1, hi=100), width=Range(lo=1, hi=10_000), noise=NOISE, teacher_seed=SEEDS)
 def teacher(seed: int, n: int = 1000, dim: int = 10, out: int = 1, depth: int = 3, width: int = 32,
             noise: float = 0.1, teacher_seed: int = 0) -> Arrays:
     """Regression on a random tanh teacher MLP: x ~ N(0, I_dim), y = teacher(x) + noise.
@@ -92,6 +99,10 @@ def teacher(seed: int, n: int = 1000, dim: int = 10, out: int = 1, depth: int = 
     ``noise`` is relative to the signal and predicting 0 gives a test MSE of about 1 + noise².
     Inputs are left as drawn (already standard normal).
     """
+    largest = n * max(dim, width, out)
+    if largest > MAX_TEACHER_VALUES:
+        raise ConfigError("dataset teacher n", n, f"an integer <= {MAX_TEACHER_VALUES // max(dim, width, out)} "
+                          f"for dim={dim}, width={width}, out={out} (at most {MAX_TEACHER_VALUES:.0e} values)")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim))
     clean = teacher_forward(teacher_net(dim, out, depth, width, teacher_seed), x)
