@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
+from ..config import RunConfig
 from ..errors import ConfigError
 from ..experiments.store import Store
 from ..report import sweep_plots
 from ..theory import FIGURE_SUFFIXES
-from ._common import console, handle_errors
+from ._common import console, handle_errors, missing
 
 __all__ = ["register"]
 
 
+def _metrics(rows: list[dict[str, Any]]) -> list[str]:
+    """The fields of ``rows`` that hold a number and are not a setting of the run: what --value can draw."""
+    numeric = {k for r in rows for k, v in r.items() if isinstance(v, Real) and not isinstance(v, bool)}
+    return sorted(numeric - set(RunConfig.model_fields))
+
+
 def plot_command(
     store: Path = typer.Argument(..., metavar="STORE", help="A results database written by `vanishing sweep --store`."),
-    value: list[str] = typer.Option(..., "--value", "-v", help="Metric of each cell, e.g. vanishing_orders, final_test_accuracy; repeat for one band of panels per metric."),
-    x: Optional[str] = typer.Option(None, "--x", help="Field across (e.g. init; sigma_w2 = σ_w² read from the init spec)."),
-    y: Optional[str] = typer.Option(None, "--y", help="Field up (e.g. depth)."),
-    facet: Optional[str] = typer.Option(None, "--facet", help="One panel per value of this field."),
-    where: list[str] = typer.Option([], "--where", help="Keep runs where FIELD OP VALUE holds, e.g. depth>=10 (repeatable)."),
-    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (its name)."),
+    value: list[str] = typer.Option(..., "--value", "-v", metavar="METRIC", help="Numeric metric of each cell, e.g. vanishing_orders, final_test_accuracy (a wrong name lists those in the store); repeat for one band of panels per metric."),
+    x: Optional[str] = typer.Option(None, "--x", metavar="FIELD", help="Field across (e.g. init; sigma_w2 = σ_w² read from the init spec)."),
+    y: Optional[str] = typer.Option(None, "--y", metavar="FIELD", help="Field up (e.g. depth)."),
+    facet: Optional[str] = typer.Option(None, "--facet", metavar="FIELD", help="One panel per value of this field."),
+    where: list[str] = typer.Option([], "--where", metavar="'FIELD OP VALUE'", help="Keep runs where FIELD OP VALUE holds, e.g. depth>=10 (repeatable)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", metavar="NAME", help="Only the runs of this sweep (its name)."),
     phase_diagram: bool = typer.Option(False, "--phase-diagram", help="σ_w² × depth with mean-field depth scales (Schoenholz et al. 2017); --x/--y default to sigma_w2/depth."),
-    agg: str = typer.Option("mean", "--agg", help="Aggregate over the runs of a cell: " + ", ".join(sweep_plots.AGGREGATES)),
+    agg: str = typer.Option("mean", "--agg", metavar="|".join(sweep_plots.AGGREGATES), help="Aggregate over the runs of a cell: " + ", ".join(sweep_plots.AGGREGATES)),
     title: Optional[str] = typer.Option(None, "--title", help="Figure title."),
-    out: Path = typer.Option(..., "--out", "-o", help="Image file to write (" + ", ".join(FIGURE_SUFFIXES) + ")."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE", help="Image file to write (" + ", ".join(FIGURE_SUFFIXES) + ")."),
 ) -> None:
     """Draw a metric of stored runs over two fields (cells average seeds and the other fields)."""
     if out.suffix.lower() not in FIGURE_SUFFIXES:
@@ -35,7 +43,7 @@ def plot_command(
     if agg not in sweep_plots.AGGREGATES:
         raise ConfigError("--agg", agg, list(sweep_plots.AGGREGATES))
     if not phase_diagram and (x is None or y is None):
-        raise ConfigError("--x" if x is None else "--y", None, "a field name (or use --phase-diagram)")
+        missing("--x" if x is None else "--y", "a field name, e.g. depth (or use --phase-diagram)")
     if phase_diagram and facet is not None:
         raise ConfigError("--facet", facet, "no facet with --phase-diagram (select one slice with --where)")
     with Store(store, create=False) as db:
@@ -46,6 +54,11 @@ def plot_command(
             if sweep is None or s["name"] == sweep:
                 for field, values in ((s.get("spec") or {}).get("grid") or {}).items():
                     order.setdefault(field, list(values))
+    if rows:  # an empty selection is reported by the plot itself
+        metrics = _metrics(rows)
+        for name in value:
+            if name not in metrics:
+                raise ConfigError("--value", name, metrics)
     if phase_diagram:
         if len(value) != 1:
             raise ConfigError("--value", value, "one metric with --phase-diagram")

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..experiments.executors import EXECUTORS
-from ._common import console, err_console, handle_errors
+from ..experiments.results import FORMATS
+from ._common import console, err_console, handle_errors, missing, threads_option, training_threads
 from ._progress import sweep_progress
 
 __all__ = ["register"]
@@ -21,11 +22,12 @@ _SHOWN_ROWS = 10
 
 def sweep_command(
     spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="Sweep spec: base, grid, random, seeds, name (see README)."),
-    store_path: Path = typer.Option(Path("results.db"), "--store", help="SQLite results store; created if missing, shared by sweeps."),
-    executor: str = typer.Option("batched", help="batched (same-architecture runs stacked in one computation), sequential, processes (local pool) or ray."),
+    store_path: Path = typer.Option(Path("results.db"), "--store", metavar="FILE", help="SQLite results store; created if missing, shared by sweeps."),
+    executor: str = typer.Option("batched", metavar="|".join(EXECUTORS.names()), help="batched (same-architecture runs stacked in one computation), sequential, processes (local pool) or ray."),
     workers: Optional[int] = typer.Option(None, help="Parallel slots for batched and processes: this process plus N-1 worker processes, one thread each (default: the CPU count; 1 = everything in this process), or CPUs of a local Ray. [default: CPU count]"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001); default starts a local Ray."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001); default starts a local Ray."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the configs and what is already done; run nothing."),
+    threads: Optional[int] = threads_option(),
 ) -> None:
     """Run every config of a sweep spec not yet in the store; a rerun resumes where it stopped."""
     from ..experiments.store import Store, config_hash
@@ -43,7 +45,8 @@ def sweep_command(
                       highlight=False, soft_wrap=True)
         if dry_run:
             return
-        with sweep_progress() as progress:
+        # worker slots take one thread each; the rule applies where runs share this process (sequential)
+        with sweep_progress() as progress, training_threads(threads, *configs):
             outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address,
                                 progress=progress)
         for note in outcome.notes:
@@ -88,19 +91,19 @@ def _summary(rows: list[dict]) -> None:
 
 def results_command(
     store_path: Path = typer.Argument(..., metavar="STORE", help="Results store written by `vanishing sweep`."),
-    where: List[str] = typer.Option([], "--where", help="Filter, repeatable, all must hold: FIELD OP VALUE with OP one of = != < <= > >=, e.g. depth>=10, activation=tanh, verdict!=healthy."),
-    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep (by name)."),
-    fmt: str = typer.Option("table", "--format", help="table, csv or parquet (parquet needs --out)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of the terminal."),
+    where: List[str] = typer.Option([], "--where", metavar="'FIELD OP VALUE'", help="Filter, repeatable, all must hold: FIELD OP VALUE with OP one of = != < <= > >=, e.g. depth>=10, activation=tanh, verdict!=healthy."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", metavar="NAME", help="Only the runs of this sweep (by name)."),
+    fmt: str = typer.Option("table", "--format", metavar="|".join(FORMATS), help="table, csv or parquet (parquet needs --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Write to this file instead of the terminal."),
 ) -> None:
     """One row per run: its config fields, status, summary metrics and verdict."""
-    from ..experiments.results import FORMATS, write_rows
+    from ..experiments.results import write_rows
     from ..experiments.store import Store
 
     if fmt not in FORMATS:
         raise ConfigError("format", fmt, FORMATS)
     if fmt == "parquet" and out is None:
-        raise ConfigError("--out", None, "a file path: parquet is written to a file")
+        missing("--out", "a file path: parquet is written to a file")
     with Store(store_path, create=False) as store:
         rows = store.rows(where, sweep=sweep)
     if not rows:
