@@ -159,6 +159,17 @@ def test_zero_gradients_do_not_crash():
     assert "exactly 0 at every recorded step (0 to 70): the network is dead" in d.findings[0].effect
 
 
+def test_divergence_names_what_became_non_finite_and_where():
+    nf = np.zeros((S, L))
+    nf[3:, :2] = 1
+    loss = np.linspace(2.3, 0.2, S)
+    loss[5:] = np.inf
+    f = diagnose(make(loss=loss, nonfinite_grads=nf)).findings[0]
+    assert f.kind == "divergence" and f.numbers["step"] == 30
+    assert f.effect.startswith("The gradients of layers 1–2 became NaN/Inf at step 30 and the loss became "
+                               "NaN/Inf at step 50")
+
+
 def test_gradients_exactly_zero_from_a_step_on_or_in_some_layers_are_named():
     grad = np.ones((S, L))
     grad[5:] = 0.0

@@ -37,7 +37,7 @@ import numpy as np
 from ..results import Trace
 from ..results.run_result import SIGNAL_ORDERS, orders_lost
 from . import fixes as F
-from .findings import MEASURES, Finding, measure_text, measures_text
+from .findings import MEASURES, Finding, layers_text, measure_text, measures_text
 
 __all__ = ["Context", "Rule", "RULES", "THRESHOLDS", "vanishing_gradients", "exploding_gradients",
            "divergence", "saturation", "dead_units", "dead_network", "zero_gradients", "slow_early_layers", "stalled_training",
@@ -166,23 +166,33 @@ def _fmt_orders(x: float) -> str:
 
 
 # --- rules ---------------------------------------------------------------------------------
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def divergence(trace: Trace, ctx: Context) -> list[Finding]:
     """Non-finite loss or gradients, and the first step where they appeared."""
     bad_steps: list[int] = []
     layers: list[str] = []
+    what: dict[str, int] = {}  # what became non-finite → its first step
     loss = trace.scalars.get("loss")
     if loss is not None:
         # NaN means "not logged" in a trace, so a NaN loss is known only from ctx.diverged_step
-        bad_steps += [int(s) for s in trace.steps[np.isinf(loss)]]
+        inf_steps = [int(s) for s in trace.steps[np.isinf(loss)]]
+        bad_steps += inf_steps
+        if inf_steps:
+            what["the loss"] = inf_steps[0]
     steps, nf = _rows(trace, "nonfinite_grads")
     for s, row in zip(steps, nf):
         if np.nansum(row) > 0:
             bad_steps.append(int(s))
             if not layers:
                 layers = [trace.layers[i].name for i in np.flatnonzero(np.nan_to_num(row) > 0)]
+                what[f"the gradients of {layers_text(layers, trace.layer_names)}"] = int(s)
     diverged_step = ctx.diverged_step if ctx.diverged_step is not None else trace.meta.get("diverged_step")
     if diverged_step is not None:
         bad_steps.append(int(diverged_step))
+        what.setdefault("the loss", int(diverged_step))
     if not bad_steps:
         return []
     step = min(bad_steps)
@@ -195,7 +205,9 @@ def divergence(trace: Trace, ctx: Context) -> list[Finding]:
         "divergence", "critical", layers, nums,
         cause="The updates grew until numbers overflowed: a learning rate too large for the gradient scale, "
               "or gradients that explode through the layers.",
-        effect=f"The loss or the gradients became NaN/Inf at step {step}; training stopped learning there.",
+        effect=_sentence(" and ".join(f"{k} became NaN/Inf at step {v}"
+                                      for k, v in sorted(what.items(), key=lambda kv: kv[1])))
+               + "; training stopped learning there.",
         reason=(f"Last finite loss {before[-1]:.3g}. " if before else "")
                + (f"Step-0 largest weight-gradient norm {nums['max_grad_norm_step0']:.3g}"
                   if nums["max_grad_norm_step0"] is not None else "")
