@@ -43,6 +43,8 @@ def safe_repr(value: Any, limit: int = MAX_REPR) -> str:
     >>> safe_repr("x" * 1000, limit=10)
     "'xxxxxxxxx… (1000 characters)"
     """
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()  # 1280000.0, not np.float64(1280000.0)
     size = ""
     if isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
         # cut before repr: a gigabyte of input is never copied whole

@@ -7,6 +7,7 @@ import gzip
 import struct
 import warnings
 
+import numpy as np
 import pytest
 
 from vanishing.activations import get_activation
@@ -151,6 +152,8 @@ def test_idx_through_load_dataset_names_the_file(tmp_path):
     (bytes(10**6), None),
     (2**70, str(2**70)),
     (10**400, None),
+    (np.float64(1.5), "1.5"),
+    (np.int64(7), "7"),
 ])
 def test_values_shown_one_line_printable_bounded(value, shown):
     text = safe_repr(value)
