@@ -482,7 +482,8 @@ def slow_early_layers(trace: Trace, ctx: Context) -> list[Finding]:
         "slow_early_layers", "warning", names, nums,
         cause="The early layers receive too little gradient for the optimizer to move their weights.",
         effect=f"Per step the first {q} layer(s) change by a median {early:.1e} of their size, the last by "
-               f"{late:.1e} ({_fmt_orders(gap)} orders apart; rule of thumb ~1e-3).",
+               f"{late:.1e}: update ratios {_fmt_orders(gap)} orders apart (medians over the recorded steps; "
+               f"rule of thumb ~1e-3).",
         reason="Small gradients times a shared learning rate give small updates: SGD's step is "
                "proportional to the gradient.",
         fix=fixes[0].text if fixes else "Fix the gradient flow, or use Adam.", fixes=fixes)]
