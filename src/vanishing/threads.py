@@ -1,8 +1,9 @@
 """How many CPU threads torch should use for one of our runs: chosen from the work and the free cores.
 
 Small networks on a busy CPU lose to thread over-subscription: torch's default is one thread per core,
-and a thread that finds its core taken makes every other thread of each matrix product wait for it. The
-measurements behind :data:`WORK_PER_THREAD` are in ``docs/benchmarks.md`` (``benchmarks/busy_cpu.py``).
+and a thread that finds its core taken makes every other thread of each matrix product wait for it. So
+the count is the smaller of what the work pays for (:data:`WORK_PER_THREAD`) and the whole cores left
+idle, rounded down: too few threads cost at most the factor of cores missed, too many cost 2-20×.
 
 Precedence: the ``--threads N`` flag, then the environment variable :data:`ENV_VAR`, then
 :func:`auto_threads`. Only the commands that train our own networks apply it (``run``, ``demo``,
@@ -26,9 +27,13 @@ ENV_VAR = "VANISHING_THREADS"
 WORK_PER_THREAD = 2**24
 """Multiply-adds of one layer's matrix product (batch × width²) that one more thread needs to pay off.
 
-Below it a product is too small to split: the fork and join of each of the few hundred small ops of a
-step cost more than the thread saves. Measured on 2 and more cores (``docs/benchmarks.md``): a second thread
-made a batch-64 width-64 step slower even on an idle CPU, and paid only from products of about 10⁷.
+Below it a product is too small to split: each of the few hundred small ops of a step forks and joins
+its threads, and a thread whose core is taken holds up all the others at every join. On a 2-core AMD EPYC
+under a load average of 5-10, a second thread lost at every size measured, from batch 64 × width 64
+(2.6·10⁵, 22× slower) to batch 1024 × width 1024 (1.1·10⁹, 2.2× slower), and made the demo 5 to 17×
+slower (``benchmarks/busy_cpu.py``). 2²⁴ ≈ 1.7·10⁷ keeps the demo's networks (2.6·10⁵) and anything up
+to batch 64 × width 512 on one thread; larger products get a thread per 2²⁴ where whole cores are idle.
+An idle machine has not yet been measured: the threshold bounds what a thread could gain there.
 """
 
 
