@@ -70,8 +70,8 @@ def story(before: RunResult, after: RunResult) -> list[tuple[str, str]]:
     att_a, att_w = _step0(before, "attribution_activation"), _step0(before, "attribution_weights")
     if att_a is not None and att_w is not None and np.isfinite(att_a).any():
         lost_act, lost_w = -np.nansum(att_a), -np.nansum(att_w)
-        reason += (f" Measured exactly layer by layer, {lost_act:.1f} orders are lost to activation derivatives "
-                   f"and {lost_w:.1f} to the weights ({cb['init']}).")
+        reason += (f" Measured exactly layer by layer, {lost_act:.1f} of these {SIGNAL_ORDERS} are lost to activation "
+                   f"derivatives and {lost_w:.1f} to the weights ({cb['init']}).")
 
     acc_gain = (sa["final_test_accuracy"] or 0) - (sb["final_test_accuracy"] or 0)
     fix = (f"{ca['activation']} + {ca['init']}: the {ca['activation']} derivative is 1 on active units and the init "
