@@ -2,6 +2,7 @@
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -78,3 +79,13 @@ def test_commands_for_copying_are_never_wrapped(monkeypatch):
     command = "vanishing run --depth 20 --width 64 --activation leaky_relu:negative_slope=0.2 --init he_normal"
     _common.print_command(command)
     assert buf.getvalue() == f"  {command}\n"
+
+
+@pytest.mark.parametrize("value", ["config_hash", "error", "depth"])
+def test_plot_value_is_a_numeric_metric_of_the_store(value, tmp_path):
+    store = Path(__file__).parents[1] / "fixtures" / "store_v1.db"
+    res = invoke("plot", str(store), "--value", value, "--x", "depth", "--y", "activation", "--out", str(tmp_path / "p.png"))
+    assert res.exit_code == 2
+    line, = lines(res.output)
+    assert line.startswith(f"error: invalid --value '{value}'; one of: ") and "vanishing_orders" in line
+    assert "config_hash" not in line.split("one of:")[1] and " error" not in line.split("one of:")[1]
