@@ -572,8 +572,8 @@ def test_write_rows_table_csv_parquet(tmp_path, filled):
     table = write_rows(rows, "table", None)
     head = table.splitlines()[0].split()
     # only the config fields that differ, then the headline columns, then the error of the failed run
-    assert head == ["depth", "activation", "residual", "lr", "status", "vanishing_orders", "final_test_accuracy",
-                    "verdict", "duration_s", "error"]
+    assert head == ["depth", "activation", "residual", "lr", "status", "vanishing_orders",
+                    "signal_vanishing_orders", "final_test_accuracy", "verdict", "duration_s", "error"]
     assert len(table.splitlines()) == 1 + len(rows) and "CUDA out of memory" in table
 
     text = write_rows(rows, "csv", None)

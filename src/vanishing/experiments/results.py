@@ -16,7 +16,7 @@ __all__ = ["write_rows", "FORMATS", "TABLE_COLUMNS"]
 
 FORMATS = ("table", "csv", "parquet")
 # a table shows the config fields that vary between rows, then these
-TABLE_COLUMNS = ("status", "vanishing_orders", "final_test_accuracy", "verdict", "duration_s")
+TABLE_COLUMNS = ("status", "vanishing_orders", "signal_vanishing_orders", "final_test_accuracy", "verdict", "duration_s")
 
 
 def write_rows(rows: list[dict[str, Any]], fmt: str, path: str | Path | None = None,
