@@ -24,16 +24,16 @@ __all__ = ["ENV_VAR", "WORK_PER_THREAD", "run_work", "auto_threads", "free_cores
 
 ENV_VAR = "VANISHING_THREADS"
 
-WORK_PER_THREAD = 2**24
+WORK_PER_THREAD = 2**22
 """Multiply-adds of one layer's matrix product (batch × width²) that one more thread needs to pay off.
 
 Below it a product is too small to split: each of the few hundred small ops of a step forks and joins
-its threads, and a thread whose core is taken holds up all the others at every join. On a 2-core AMD EPYC
-under a load average of 5-10, a second thread lost at every size measured, from batch 64 × width 64
-(2.6·10⁵, 22× slower) to batch 1024 × width 1024 (1.1·10⁹, 2.2× slower), and made the demo 5 to 17×
-slower (``benchmarks/busy_cpu.py``). 2²⁴ ≈ 1.7·10⁷ keeps the demo's networks (2.6·10⁵) and anything up
-to batch 64 × width 512 on one thread; larger products get a thread per 2²⁴ where whole cores are idle.
-An idle machine has not yet been measured: the threshold bounds what a thread could gain there.
+its threads, and a thread whose core is taken holds up all the others at every join. Measured on a
+2-core AMD EPYC (a linear layer's forward and backward, 1 vs 2 threads): nearly idle, a second thread
+was 1.33× slower at batch 64 × width 64 (2.6·10⁵), 0.91× at 4.2·10⁶, 0.72× at 1.7·10⁷ and 0.53-0.60×
+from 6.7·10⁷ up; the demo took 3.8-4.4 s on one thread and 5.3-6.2 s on two. Beside one busy process,
+two threads ran the demo past 100 s (one: 5-10 s); under a load average of 7, a second thread lost at
+every size up to 1.1·10⁹ (2-22× slower).
 """
 
 
