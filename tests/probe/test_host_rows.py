@@ -10,6 +10,9 @@ from torch import nn
 from vanishing.probe import NORMS, Probe, watch
 
 
+LARGEST = 4 * 7 * 7 + 4 * 7 * 5  # entries of the LSTM's weights (one layer row), the most any row sums
+
+
 class _Net(nn.Module):
     """An LSTM (two weights and two biases per layer) and a linear head."""
 
@@ -39,12 +42,13 @@ def _trace(host: bool, poison: bool) -> dict[str, np.ndarray]:
     return dict(probe.trace.data)
 
 
-def test_host_rows_equal_the_device_path() -> None:
+def test_host_rows_equal_the_device_path(fp32_rtol) -> None:
     for poison in (False, True):
         a, b = _trace(True, poison), _trace(False, poison)
         assert set(a) == set(b)
         for q in a:
-            np.testing.assert_allclose(a[q], b[q], rtol=1e-6, equal_nan=True, err_msg=q)
+            # float32 sums (host) against float64 sums (device) of the largest layer's entries
+            np.testing.assert_allclose(a[q], b[q], rtol=fp32_rtol(LARGEST), equal_nan=True, err_msg=q)
         if poison:
             assert a["nonfinite_grads"][1].tolist() == [3.0, 1.0]
 
@@ -79,7 +83,7 @@ def _switch_trace(host: bool, flush_every: int) -> dict[str, np.ndarray]:
     return dict(probe.trace.data)
 
 
-def test_deferred_rows_across_flushes_and_changing_gradients() -> None:
+def test_deferred_rows_across_flushes_and_changing_gradients(fp32_rtol) -> None:
     """Rows grouped by which parameters had gradients, flushed every 2 steps or once: the device
     path's numbers."""
     ref = _switch_trace(False, 256)
@@ -87,7 +91,8 @@ def test_deferred_rows_across_flushes_and_changing_gradients() -> None:
         got = _switch_trace(True, flush_every)
         assert set(got) == set(ref)
         for q in ref:
-            np.testing.assert_allclose(got[q], ref[q], rtol=1e-6, equal_nan=True, err_msg=(q, flush_every))
+            np.testing.assert_allclose(got[q], ref[q], rtol=fp32_rtol(LARGEST), equal_nan=True,
+                                       err_msg=(q, flush_every))
     # head b has no gradient on even steps, head a none on odd ones
     assert np.isnan(ref["grad_norm"][0::2, 2]).all() and np.isfinite(ref["grad_norm"][1::2, 2]).all()
     assert np.isnan(ref["grad_norm"][1::2, 1]).all() and np.isfinite(ref["grad_norm"][0::2, 1]).all()

@@ -114,7 +114,7 @@ def test_attribution_sums_to_the_measured_gain_and_matches_manual_logs():
     assert (act[1:] < math.log10(0.25) + 1e-9).all()
 
 
-def test_tiny_gradients_are_not_rounded_to_zero():
+def test_tiny_gradients_are_not_rounded_to_zero(fp32_rtol):
     # a sigmoid net with std=0.01 weights: early gradients ~1e-30, below float32's squared range
     torch.manual_seed(0)
     net = build_mlp(IN, OUT, depth=20, width=16, activation="sigmoid", init="normal:std=0.01")
@@ -125,7 +125,8 @@ def test_tiny_gradients_are_not_rounded_to_zero():
     g = probe.trace["grad_norm"][0]
     ref = np.array([m.weight.grad.double().norm().item() for m in weight_layers(net)])
     assert ref[0] < 1e-25 and ref[0] > 0
-    np.testing.assert_allclose(g, ref, rtol=1e-6)
+    n = max(m.weight.numel() for m in weight_layers(net))
+    np.testing.assert_allclose(g, ref, rtol=fp32_rtol(n))
     s = probe.trace["signal_grad_norm"][0]
     assert (s > 0).all() and s[0] < 1e-25
 
@@ -149,7 +150,7 @@ def test_nonfinite_gradients_are_counted_not_raised():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
-def test_other_dtypes(dtype):
+def test_other_dtypes(dtype, fp32_rtol):
     torch.manual_seed(0)
     net = build_mlp(IN, OUT, depth=3, width=8, activation="tanh").to(dtype)
     x, y = _data()
@@ -157,7 +158,9 @@ def test_other_dtypes(dtype):
         nn.functional.cross_entropy(net(x.to(dtype)), y).backward()
         probe.step()
     ref = [m.weight.grad.double().norm().item() for m in weight_layers(net)]
-    np.testing.assert_allclose(probe.trace["grad_norm"][0], ref, rtol=1e-6)
+    # bfloat16 entries and their squares are exact in float32: the float32 sum's bound applies
+    n = max(m.weight.numel() for m in weight_layers(net))
+    np.testing.assert_allclose(probe.trace["grad_norm"][0], ref, rtol=fp32_rtol(n))
     assert np.isfinite(probe.trace["signal_grad_norm"]).all()
 
 
@@ -223,7 +226,7 @@ def test_functional_and_module_activations_give_the_same_statistics():
 
 @pytest.mark.parametrize("name", [q for q in Q.QUANTITIES if Q.QUANTITIES.get(q).stage in ("signal", "input", "activation")])
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "gelu"])
-def test_a_member_axis_gives_each_members_value(name, activation):
+def test_a_member_axis_gives_each_members_value(name, activation, fp32_rtol):
     """The batched executor calls each quantity with a leading member axis (M, ...), the probe without:
     member m's value must be the value of its slice."""
     q, act = Q.QUANTITIES.get(name), get_activation(activation)
@@ -240,10 +243,11 @@ def test_a_member_axis_gives_each_members_value(name, activation):
     else:
         stacked = q.compute(t, True)
         each = [float(q.compute(t[m])) for m in range(4)]
-    np.testing.assert_allclose(stacked.double().numpy(), each, rtol=1e-6)
+    # float32 sums of one member's 40 entries, in two orders
+    np.testing.assert_allclose(stacked.double().numpy(), each, rtol=fp32_rtol(t[0].numel(), 2))
 
 
-def test_grad_quantities_with_a_member_axis_give_each_members_rows():
+def test_grad_quantities_with_a_member_axis_give_each_members_rows(fp32_rtol):
     g = torch.Generator().manual_seed(0)
     w = [torch.randn(3, 5, 4, generator=g), torch.randn(3, 2, 5, generator=g)]  # (M, out, in) per layer
     gw = [torch.randn_like(x) for x in w]
@@ -261,4 +265,7 @@ def test_grad_quantities_with_a_member_axis_give_each_members_rows():
         assert rows.shape == (3, 2)
         for m in range(3):
             one = q.compute(reading([x[m] for x in w], [x[m] for x in gw], [x[m] for x in gb], False))
-            np.testing.assert_allclose(rows[m].numpy(), one.numpy(), rtol=1e-6, equal_nan=True, err_msg=name)
+            # two float32 summations in different orders (per-member reductions vs _foreach_norm)
+            n = max(x[0].numel() for x in w + gw + gb)
+            np.testing.assert_allclose(rows[m].numpy(), one.numpy(), rtol=fp32_rtol(n, 2), equal_nan=True,
+                                       err_msg=name)

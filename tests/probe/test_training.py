@@ -70,7 +70,7 @@ def test_any_scaler_with_get_scale_works():
         np.testing.assert_allclose(probe.trace[q], ref[q], rtol=1e-5, err_msg=q)
 
 
-def test_gradient_accumulation_is_one_step_per_optimizer_step():
+def test_gradient_accumulation_is_one_step_per_optimizer_step(fp32_rtol):
     net = _net()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     micro = _batches(6)
@@ -99,8 +99,9 @@ def test_gradient_accumulation_is_one_step_per_optimizer_step():
             opt.step()
     t = probe.trace
     assert probe.step_index == 2 and t.steps.tolist() == [0, 1]
-    np.testing.assert_allclose(t["signal_grad_norm"], expected_signal, rtol=1e-6)
-    np.testing.assert_allclose(t["grad_norm"], expected_grad, rtol=1e-6)
+    n = max(max(p.numel() for p in net.parameters()), 3 * 8 * 10)  # a weight, or a step's ∂L/∂z entries
+    np.testing.assert_allclose(t["signal_grad_norm"], expected_signal, rtol=fp32_rtol(n))
+    np.testing.assert_allclose(t["grad_norm"], expected_grad, rtol=fp32_rtol(n))
     np.testing.assert_allclose(t["saturation"][:, :3], expected_sat, rtol=1e-12)
 
 
