@@ -17,6 +17,7 @@ from ..errors import ConfigError, VanishingError
 from ..nets.mlp import build_mlp, weight_layers
 from ..probe import Trace, watch
 from ..probe.schedules import every_and_last
+from ..resources import check_run_fits
 from ..results import RESULT_VERSION, RunResult, TrainOutcome
 from ..train.loop import make_optimizer, resolve_device, train
 
@@ -51,17 +52,22 @@ def _theory_of(key: tuple) -> dict[str, Any] | None:
             "critical_sigma_w2": p.critical_sigma_w2}
 
 
-def setup(config: RunConfig, data: Dataset | None = None) -> tuple[Dataset, torch.nn.Sequential, torch.device]:
+def setup(config: RunConfig, data: Dataset | None = None,
+          members: int = 1) -> tuple[Dataset, torch.nn.Sequential, torch.device]:
     """The data set and the initialised network of ``config`` (seeded exactly as :func:`run` does).
 
     ``data``: the data set ``load_dataset(config.dataset, seed=config.seed)`` already loaded
     (loaders draw from their own generators, so skipping the call changes no random stream).
+    Before the network is built, the memory of ``members`` such runs trained together is estimated
+    and a run that cannot fit this machine is refused (:class:`~vanishing.errors.ResourceError`).
     """
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", config.device, "auto or cpu (CUDA is not available here)")
     if data is None:
         data = load_dataset(config.dataset, seed=config.seed)
+    check_run_fits(config, data.in_features, data.out_features, members=members,
+                   n_train=len(data.x_train), n_test=len(data.x_test))
     model = build_mlp(data.in_features, data.out_features, depth=config.depth, width=config.width,
                       activation=config.activation, init=config.network_init(), bias_init=config.bias_init,
                       norm=config.norm, residual=config.residual, seed=config.seed).to(device)

@@ -314,7 +314,7 @@ class _Members:
         self.datas, models = [], []
         loaded: dict[tuple[str, int], object] = {}  # one load per (data set, seed)
         for c in configs:
-            data, model, _ = setup(c, loaded.get((c.dataset, c.seed)))
+            data, model, _ = setup(c, loaded.get((c.dataset, c.seed)), members=self.M)
             loaded[(c.dataset, c.seed)] = data
             self.datas.append(data)
             models.append(model)
