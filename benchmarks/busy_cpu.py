@@ -17,6 +17,7 @@ core busy) and torch default / automatic.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -83,7 +84,8 @@ def main() -> None:
         for mode in modes:
             idle = statistics.median(times[(job, mode, "idle")])
             busy = statistics.median(times[(job, mode, "busy")])
-            print(f"{job:14s}{mode:20s}{idle:9.2f}{busy:9.2f}{busy / idle:10.2f}x")
+            ratio = f"{busy / idle:10.2f}x" if math.isfinite(idle) and math.isfinite(busy) else f"{'-':>11s}"
+            print(f"{job:14s}{mode:20s}{idle:9.2f}{busy:9.2f}{ratio}  (inf: past --timeout)")
     print("\ntorch default / automatic")
     auto, dflt = list(modes)
     for job in jobs:
