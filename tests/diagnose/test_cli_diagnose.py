@@ -201,3 +201,22 @@ def test_the_example_factories(monkeypatch):
     res = runner.invoke(app, ["diagnose", f"{example}:relu_cnn", "--steps", "40"])
     assert res.exit_code == 0, res.output
     assert "verdict: healthy" in res.output
+
+
+@pytest.mark.parametrize("lr", ["nan", "-1", "0", "inf"])
+def test_a_bad_learning_rate_is_refused_before_the_factory_runs(lr):
+    out = runner.invoke(app, ["diagnose", f"{HERE}:never_called", "--lr", lr])
+    assert out.exit_code == 2, out.output
+    lines = [line for line in out.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "lr" in lines[0] and "Traceback" not in out.output, out.output
+
+
+def test_threads_flag_restores_the_thread_count():
+    before = torch.get_num_threads()
+    out = runner.invoke(app, ["diagnose", f"{HERE}:shallow_relu", "--steps", "4", "--threads", "1"])
+    assert out.exit_code == 0, out.output
+    assert torch.get_num_threads() == before
+
+
+def never_called():
+    raise AssertionError("the factory ran although --lr was refused")

@@ -48,6 +48,19 @@ def test_compare_page(result, relu_result):
     assert result.command in page and relu_result.command in page
 
 
+def test_page_titles_name_the_page(result, relu_result):
+    import re
+
+    def title(page: str) -> str:
+        return re.search(r"<title>(.*?)</title>", page).group(1)
+
+    compare = title(html.render_compare(result, relu_result))
+    for r in (result, relu_result):
+        assert f"{r.config['activation']} + {r.config['init']}".replace("'", "&#x27;") in compare
+    assert title(html.render_compare(result, relu_result, title="vanishing demo: a vs b")) == "vanishing demo: a vs b"
+    assert title(html.render_report(result)).startswith("vanishing report: ")
+
+
 def test_write_report(result, tmp_path):
     path = html.write_report(result, tmp_path / "sub" / "r.html")
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

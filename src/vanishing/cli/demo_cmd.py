@@ -84,7 +84,9 @@ def demo_command(
     if report is not None and not no_report:
         from ..report.html import write_compare  # matplotlib only when a report is written
 
-        path = write_compare(before, after, report, story=story(before, after))
+        title = (f"vanishing demo: {before.config['activation']} + {before.config['init']} "
+                 f"vs {after.config['activation']} + {after.config['init']}")
+        path = write_compare(before, after, report, story=story(before, after), title=title)
         console.print(f"\nreport written to [bold]{path.resolve()}[/] (open it in a browser; it works offline)",
                       highlight=False)
 

@@ -173,11 +173,15 @@ def render_report(result: RunResult) -> str:
     return _page(f"vanishing report: {_headline(result)}", body)
 
 
-def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] = ()) -> str:
+def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] = (),
+                   title: str | None = None) -> str:
     """Two runs side by side: config differences, summaries, plots on shared scales, both commands.
 
     ``story``: optional (heading, text) paragraphs shown first, e.g. :func:`vanishing.report.story.story`.
+    ``title``: the page's title and heading (default: "vanishing compare: A vs B", naming both runs).
     """
+    if title is None:
+        title = f"vanishing compare: {_headline(a)} vs {_headline(b)}"
     da, db = a.config, b.config
     cfg = "".join(
         f"<tr{' class=diff' if da.get(k) != db.get(k) else ''}><th>{escape(k)}</th>"
@@ -209,13 +213,13 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
                                                    for label, fig in zip("AB", pair)) + "</div>")
 
     told = "".join(f'<div class="finding info"><p><b>{escape(h)}</b></p><p>{escape(t)}</p></div>' for h, t in story)
-    body = (f"<h1>vanishing compare</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
+    body = (f"<h1>{escape(title)}</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
             f"{told}<h2>Summary</h2><table>{head}{summ}</table>"
             f"<h2>Plots</h2>{figures}"
             f"<h2>Configuration (differences highlighted)</h2><table>{head}{cfg}</table>"
             f"<h2>Diagnosis of A</h2>{diagnosis_sections(a)}<h2>Diagnosis of B</h2>{diagnosis_sections(b)}"
             f"<h2>Reproduce</h2><pre>{escape(a.command)}\n{escape(b.command)}</pre>")
-    return _page("vanishing compare", body)
+    return _page(title, body)
 
 
 def _share_y(figs: list[Figure | VanishingError]) -> None:
@@ -238,6 +242,7 @@ def write_report(result: RunResult, path: str | Path) -> Path:
     return _write(render_report(result), path)
 
 
-def write_compare(a: RunResult, b: RunResult, path: str | Path, story: Iterable[tuple[str, str]] = ()) -> Path:
+def write_compare(a: RunResult, b: RunResult, path: str | Path, story: Iterable[tuple[str, str]] = (),
+                  title: str | None = None) -> Path:
     """Write :func:`render_compare` to ``path``; returns the path."""
-    return _write(render_compare(a, b, story), path)
+    return _write(render_compare(a, b, story, title), path)
