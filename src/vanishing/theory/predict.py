@@ -15,6 +15,7 @@ rather than :math:`q^*` matters in the first layers, before q settles.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -74,6 +75,10 @@ def predict_gains(activation: str, init: str, bias_init: str, depth: int, width:
                   q0: float = 1.0, out_features: int | None = None) -> Prediction:
     """Predict every layer's squared gradient gain of ``build_mlp(in_features, out_features, depth, width, ...)``.
 
+    A prediction is a pure function of its arguments: the last few thousand are kept (their arrays are
+    read-only), since a diagnosis asks for the same fix configs several times and runs that differ only
+    in seed or learning rate share one.
+
     Args:
         q0: mean square of the input features (1 for standardised inputs).
         out_features: read-out width; only the read-out's σ_w² (fan-averaging inits) depends on it.
@@ -84,6 +89,16 @@ def predict_gains(activation: str, init: str, bias_init: str, depth: int, width:
         >>> p.phase, round(p.orders_lost, 1)
         ('critical', 0.7)
     """
+    args = (activation, init, bias_init, depth, width, in_features, q0, out_features)
+    try:
+        hash(args)
+    except TypeError:  # not a cacheable argument: validated (and refused) below
+        return _predict_gains(*args)
+    return _cached_gains(*args)
+
+
+def _predict_gains(activation: str, init: str, bias_init: str, depth: int, width: int, in_features: int,
+                   q0: float = 1.0, out_features: int | None = None) -> Prediction:
     act = mean_field_activation(activation)
     depth, width, in_features = (_positive_int(n, v) for n, v in
                                  (("depth", depth), ("width", width), ("in_features", in_features)))
@@ -110,8 +125,13 @@ def predict_gains(activation: str, init: str, bias_init: str, depth: int, width:
         crit: float | None = critical_sigma_w2(act.spec, sb)
     except ConfigError:
         crit = None
+    for array in (q, chi, log10_norm):
+        array.setflags(write=False)  # shared by every caller of the cache
     return Prediction(act.spec, depth, sw, sb, sw_first, sw_out, q, chi, log10_norm,
                       0.0 - float(log10_norm[0]), qs, x1, float(depth_scale(x1)), phase(x1), crit)
+
+
+_cached_gains = functools.lru_cache(maxsize=4096)(_predict_gains)
 
 
 _KEYS = ("activation", "init", "bias_init", "depth", "width", "in_features")
