@@ -151,6 +151,6 @@ class Group(TyperGroup):
         except errors.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except errors.Abort:
+        except typer.Abort:
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
