@@ -80,7 +80,7 @@ def test_diverged_run_still_writes_json(tmp_path):
 def test_demo_tells_the_story(tmp_path):
     res = invoke("demo", "--steps", "60", "--json-dir", str(tmp_path))
     assert res.exit_code == 0, res.output
-    for word in ("CAUSE", "EFFECT", "REASON", "FIX", "orders of magnitude"):
+    for word in ("CAUSE", "EFFECT", "REASON", "FIX", "weight-gradient orders (step 0)"):
         assert word in res.output
     broken = json.loads((tmp_path / "demo_broken.json").read_text())["summary"]
     fixed = json.loads((tmp_path / "demo_fixed.json").read_text())["summary"]

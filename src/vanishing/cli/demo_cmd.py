@@ -35,7 +35,7 @@ def _side_by_side(before: RunResult, after: RunResult) -> Table:
     rows = [
         ("first-layer ‖∂L/∂W‖ at step 0", fmt_sci(sb["first_layer_grad_norm"]), fmt_sci(sa["first_layer_grad_norm"])),
         ("last-layer ‖∂L/∂W‖ at step 0", fmt_sci(sb["last_layer_grad_norm"]), fmt_sci(sa["last_layer_grad_norm"])),
-        ("orders of magnitude lost (step 0)", f"{sb['vanishing_orders']:.1f}", f"{sa['vanishing_orders']:.1f}"),
+        ("weight-gradient orders (step 0)", f"{sb['vanishing_orders']:+.1f}", f"{sa['vanishing_orders']:+.1f}"),
         ("final loss", f"{sb['final_loss']:.3f}", f"{sa['final_loss']:.3f}"),
         ("final test accuracy", fmt_pct(sb["final_test_accuracy"]), fmt_pct(sa["final_test_accuracy"])),
     ]
