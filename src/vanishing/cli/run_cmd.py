@@ -10,7 +10,7 @@ import typer
 from .._io import check_writable
 from ..config import RunConfig, load_config_file
 from ..experiments.run import RunResult, run
-from ..diagnose import diagnose
+from ..diagnose import Diagnosis, diagnose
 from ..diagnose.render import diagnosis_renderable
 from ..report.terminal import run_summary
 from ._common import console, handle_errors, print_command, threads_option, training_threads
@@ -66,9 +66,10 @@ def run_command(
     with training_threads(threads, config):
         result = run_with_progress(config)
         console.print(run_summary(result))
-        console.print(diagnosis_renderable(diagnose(result)))
+        diagnosis = diagnose(result)
+        console.print(diagnosis_renderable(diagnosis))
         if try_fixes:
-            _try_fixes(config, result)
+            _try_fixes(config, result, diagnosis)
     if json_path is not None:
         path = result.save_json(json_path)
         console.print(f"result written to [bold]{path}[/]")
@@ -78,10 +79,9 @@ def run_command(
         console.print(f"report written to [bold]{write_report(result, report_path)}[/]", highlight=False)
 
 
-def _try_fixes(config: RunConfig, result: RunResult) -> None:
+def _try_fixes(config: RunConfig, result: RunResult, diagnosis: Diagnosis) -> None:
     from ..diagnose.verify import before_after_table, fix_configs
 
-    diagnosis = diagnose(result)
     rows = [("as given", result, diagnosis)]
     for fx, fixed in fix_configs(config, diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
