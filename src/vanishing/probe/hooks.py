@@ -237,6 +237,14 @@ class Hooks:
                     self.stray_at.setdefault(self.stray[id(t)], len(self.order))
 
     # --- the model ------------------------------------------------------------------
+    def begin_forward(self) -> None:
+        """A forward pass starts that is not one call of the model (Lightning's ``training_step``)."""
+        self._before_model(self.model, ())
+
+    def end_forward(self) -> None:
+        """That forward pass ended (idempotent; the model's own forward hook may have ended it)."""
+        self._after_model(self.model, (), None)
+
     def _before_model(self, module: nn.Module, args: Any) -> None:
         # functional activations are seen through a TorchFunctionMode, entered only for the
         # discovery pass and, later, on due steps of models where it found some
