@@ -154,7 +154,7 @@ def test_two_optimizers_each_fill_their_own_layers(tmp_path, fp32_rtol):
 def test_trace_before_fit_is_an_error():
     from vanishing.errors import VanishingError
 
-    with pytest.raises(VanishingError, match="trainer.fit"):
+    with pytest.raises(VanishingError, match="GradientFlow has recorded nothing yet"):
         GradientFlow().trace
 
 

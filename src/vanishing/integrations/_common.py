@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..diagnose import Diagnosis, diagnose
+from ..errors import VanishingError
 from ..probe import Probe, Trace
+from ..probe.layers import LayerSpec
+from ..probe.probe import QuantitySpec
+from ..probe.schedules import ScheduleLike
 from ..results import codec
 
-__all__ = ["step_metrics", "write_outputs"]
+__all__ = ["Recording", "step_metrics", "write_outputs"]
+
+
+class Recording:
+    """What both callbacks hold: the probe's settings, the probe once training starts, and what the end of
+    training made (:attr:`diagnosis`, :attr:`paths`)."""
+
+    def __init__(self, every: ScheduleLike, quantities: QuantitySpec, layers: LayerSpec, stray_params: bool,
+                 report: bool, prefix: str):
+        self.every, self.quantities, self.layers, self.stray_params = every, quantities, layers, stray_params
+        self.report, self.prefix = report, prefix
+        self.probe: Probe | None = None
+        self.diagnosis: Diagnosis | None = None
+        self.paths: dict[str, Path] = {}
+
+    @property
+    def trace(self) -> Trace:
+        """Everything recorded so far."""
+        if self.probe is None:
+            raise VanishingError(f"{type(self).__name__} has recorded nothing yet: it starts when training starts")
+        return self.probe.trace
+
+    def start(self, model: Any, scaler: Any = None) -> Probe:
+        self.probe = Probe(model, None, every=self.every, quantities=self.quantities, layers=self.layers,
+                           scaler=scaler, stray_params=self.stray_params).attach()
+        self.probe.meta["model"] = type(model).__name__
+        return self.probe
+
+    def finish(self, where: str | Path | None) -> None:
+        """Detach; with ``where`` (the main process), diagnose and write the files there."""
+        if self.probe is None:
+            return
+        self.probe.detach()
+        if where is not None:
+            self.diagnosis, self.paths = write_outputs(self.probe.trace, where, self.report)
 
 
 def step_metrics(probe: Probe, step: int, prefix: str) -> dict[str, float]:

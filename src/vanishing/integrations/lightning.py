@@ -24,19 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 
-from ..diagnose import Diagnosis
-from ..errors import VanishingError
-from ..probe import Probe, Trace
 from ..probe.layers import LayerSpec
 from ..probe.probe import QuantitySpec
 from ..probe.schedules import ScheduleLike
-from ._common import step_metrics, write_outputs
+from ._common import Recording, step_metrics
 
 __all__ = ["GradientFlow"]
 
 
-class GradientFlow(pl.Callback):
+class GradientFlow(Recording, pl.Callback):
     """Record the probe's per-layer gradient-flow quantities during ``trainer.fit``.
 
     Args:
@@ -50,27 +48,14 @@ class GradientFlow(pl.Callback):
     def __init__(self, every: ScheduleLike = None, quantities: QuantitySpec = None, layers: LayerSpec = None,
                  stray_params: bool = False, dirpath: str | Path | None = None, report: bool = False,
                  log: bool = True, prefix: str = "gradient_flow"):
-        self.every, self.quantities, self.layers, self.stray_params = every, quantities, layers, stray_params
-        self.dirpath, self.report, self.log, self.prefix = dirpath, report, log, prefix
-        self.probe: Probe | None = None
-        self.diagnosis: Diagnosis | None = None
-        self.paths: dict[str, Path] = {}
+        super().__init__(every, quantities, layers, stray_params, report, prefix)
+        self.dirpath, self.log = dirpath, log
         self._read: set[int] = set()  # optimizers read in the current step
         self._log_step = 0
 
-    @property
-    def trace(self) -> Trace:
-        """Everything recorded so far."""
-        if self.probe is None:
-            raise VanishingError("GradientFlow has recorded nothing yet: it starts with trainer.fit")
-        return self.probe.trace
-
     # --- Lightning hooks -----------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        scaler = getattr(trainer.precision_plugin, "scaler", None)  # 16-mixed: signals are read scaled
-        self.probe = Probe(pl_module, None, every=self.every, quantities=self.quantities, layers=self.layers,
-                           scaler=scaler, stray_params=self.stray_params).attach()
-        self.probe.meta["model"] = type(pl_module).__name__
+        self.start(pl_module, getattr(trainer.precision_plugin, "scaler", None))  # 16-mixed: signals unscaled
         self._read = set()
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
@@ -97,7 +82,7 @@ class GradientFlow(pl.Callback):
         if probe is None:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if hasattr(loss, "detach") and getattr(loss, "numel", lambda: 0)() == 1:
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
             probe.log(loss=loss.detach())
         if not self._read:  # accumulating: the step goes on
             return
@@ -111,13 +96,8 @@ class GradientFlow(pl.Callback):
                     logger.log_metrics(metrics, step=self._log_step)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.probe is None:
-            return
-        self.probe.detach()
-        if trainer.is_global_zero:
-            where = self.dirpath if self.dirpath is not None else Path(trainer.default_root_dir) / "vanishing"
-            self.diagnosis, self.paths = write_outputs(self.probe.trace, where, self.report)
+        where = self.dirpath if self.dirpath is not None else Path(trainer.default_root_dir) / "vanishing"
+        self.finish(where if trainer.is_global_zero else None)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if self.probe is not None:
-            self.probe.detach()
+        self.finish(None)

@@ -25,18 +25,15 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..diagnose import Diagnosis
-from ..errors import VanishingError
-from ..probe import Probe, Trace
 from ..probe.layers import LayerSpec
 from ..probe.probe import QuantitySpec
 from ..probe.schedules import ScheduleLike
-from ._common import step_metrics, write_outputs
+from ._common import Recording, step_metrics
 
 __all__ = ["GradientFlowCallback"]
 
 
-class GradientFlowCallback(TrainerCallback):
+class GradientFlowCallback(Recording, TrainerCallback):
     """Record the probe's per-layer gradient-flow quantities during ``Trainer.train()``.
 
     Args:
@@ -50,11 +47,8 @@ class GradientFlowCallback(TrainerCallback):
     def __init__(self, every: ScheduleLike = None, quantities: QuantitySpec = None, layers: LayerSpec = None,
                  stray_params: bool = False, trainer: Any = None, output_dir: str | Path | None = None,
                  report: bool = False, prefix: str = "gradient_flow"):
-        self.every, self.quantities, self.layers, self.stray_params = every, quantities, layers, stray_params
-        self.trainer, self.output_dir, self.report, self.prefix = trainer, output_dir, report, prefix
-        self.probe: Probe | None = None
-        self.diagnosis: Diagnosis | None = None
-        self.paths: dict[str, Path] = {}
+        super().__init__(every, quantities, layers, stray_params, report, prefix)
+        self.trainer, self.output_dir = trainer, output_dir
         self._log_step = 0
 
     @classmethod
@@ -64,17 +58,8 @@ class GradientFlowCallback(TrainerCallback):
         trainer.add_callback(cb)
         return cb
 
-    @property
-    def trace(self) -> Trace:
-        """Everything recorded so far."""
-        if self.probe is None:
-            raise VanishingError("GradientFlowCallback has recorded nothing yet: it starts with trainer.train()")
-        return self.probe.trace
-
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        self.probe = Probe(model, None, every=self.every, quantities=self.quantities, layers=self.layers,
-                           stray_params=self.stray_params).attach()
-        self.probe.meta["model"] = type(model).__name__
+        self.start(model)
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.probe is not None:
@@ -100,9 +85,5 @@ class GradientFlowCallback(TrainerCallback):
             self.probe.recorder.log(max(self.probe.step_index - 1, 0), {"loss": float(logs["loss"])})
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.probe is None:
-            return
-        self.probe.detach()
-        if state.is_world_process_zero:
-            where = self.output_dir if self.output_dir is not None else Path(args.output_dir) / "vanishing"
-            self.diagnosis, self.paths = write_outputs(self.probe.trace, where, self.report)
+        where = self.output_dir if self.output_dir is not None else Path(args.output_dir) / "vanishing"
+        self.finish(where if state.is_world_process_zero else None)
