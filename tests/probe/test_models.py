@@ -96,7 +96,7 @@ MODELS = {
     "resnet": (SmallResNet, lambda g: torch.randn(8, 1, 8, 8, generator=g),
                ["stem", "bn", "block1.conv1", "block1.bn1", "block1.conv2", "block1.bn2",
                 "block2.conv1", "block2.bn1", "block2.conv2", "block2.bn2", "block2.down.0", "block2.down.1", "fc"]),
-    "lstm": (LSTMClassifier, lambda g: torch.randint(0, 11, (8, 5), generator=g), ["embed", "lstm", "fc"]),
+    "lstm": (LSTMClassifier, lambda g: torch.randint(0, 11, (8, 5), generator=g), ["embed", "lstm.l0", "lstm.l1", "fc"]),
     "transformer": (SmallTransformer, lambda g: torch.randint(0, 11, (8, 5), generator=g),
                     ["embed", *_tf_layers(0), *_tf_layers(1), "fc"]),
 }
@@ -120,13 +120,20 @@ def test_model_kinds_train_with_finite_sensible_readings(kind):
     t = probe.trace
     assert t.layer_names == expected
     assert t.steps.tolist() == [0, 1, 2]
+    # a stacked LSTM's inner boundaries are inside one fused call: its signal is seen at the top row,
+    # its input gradient at the bottom row
+    no_signal = [i for i, n in enumerate(t.layer_names) if n == "lstm.l0"]
+    no_input = [0] + [i for i, n in enumerate(t.layer_names) if n == "lstm.l1"]
     for q in ("grad_norm", "param_norm", "signal_grad_norm", "update_ratio"):
-        v = t[q]
+        v = np.delete(t[q], no_signal, axis=1) if q == "signal_grad_norm" else t[q]
         assert np.isfinite(v).all() and (v > 0).all(), (q, v)
+    assert np.isnan(t["signal_grad_norm"][:, no_signal]).all()
     np.testing.assert_array_equal(t["nonfinite_grads"], 0)
     # every layer but the first receives a backpropagated input signal (embeddings take integer input)
-    assert np.isfinite(t["input_grad_norm"][:, 1:]).all() and np.isnan(t["input_grad_norm"][:, 0]).all()
-    assert np.isfinite(t["attribution_weights"][:, 1:]).all()
+    assert np.isfinite(np.delete(t["input_grad_norm"], no_input, axis=1)).all()
+    assert np.isnan(t["input_grad_norm"][:, no_input]).all()
+    inner = [i for i, n in enumerate(t.layer_names) if n.startswith("lstm.")]  # their boundaries are fused
+    assert np.isfinite(np.delete(t["attribution_weights"], [0, *inner], axis=1)).all()
     assert np.isfinite(t.scalars["loss"]).all()
     for layer in t.layers:
         assert layer.n_params > 0 and layer.shape
@@ -147,14 +154,18 @@ def test_transformer_functional_relu_follows_linear1():
     assert acts["encoder.layers.0.linear1"] == "relu" and acts["encoder.layers.0.self_attn"] is None
 
 
-def test_lstm_counts_all_weight_matrices(fp32_rtol):
+def test_stacked_lstm_has_one_row_per_layer_with_its_weight_matrices(fp32_rtol):
     net = LSTMClassifier()
     t = _one_step(net, torch.randint(0, 11, (4, 5)))
-    i = t.layer_names.index("lstm")
-    w = [p.grad for n, p in net.lstm.named_parameters() if "weight" in n]
-    assert len(w) == 4
-    ref = math.sqrt(sum(float(x.double().norm()) ** 2 for x in w))
-    assert t["grad_norm"][0, i] == pytest.approx(ref, rel=fp32_rtol(sum(x.numel() for x in w)))
+    for k in (0, 1):
+        i = t.layer_names.index(f"lstm.l{k}")
+        w = [p.grad for n, p in net.lstm.named_parameters() if n in (f"weight_ih_l{k}", f"weight_hh_l{k}")]
+        b = [p.grad for n, p in net.lstm.named_parameters() if n in (f"bias_ih_l{k}", f"bias_hh_l{k}")]
+        ref = math.sqrt(sum(float(x.double().norm()) ** 2 for x in w))
+        assert t["grad_norm"][0, i] == pytest.approx(ref, rel=fp32_rtol(sum(x.numel() for x in w)))
+        ref_b = math.sqrt(sum(float(x.double().norm()) ** 2 for x in b))
+        assert t["bias_grad_norm"][0, i] == pytest.approx(ref_b, rel=fp32_rtol(sum(x.numel() for x in b)))
+        assert t.layers[i].type == "LSTM" and t.layers[i].shape == tuple(net.lstm.get_parameter(f"weight_ih_l{k}").shape)
 
 
 def _one_step(net, x):

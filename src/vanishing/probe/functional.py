@@ -69,16 +69,18 @@ def bound_activation(func: Callable, args: tuple, kwargs: dict) -> BoundActivati
 class ActivationMode(TorchFunctionMode):
     """Reports each known activation function call: ``on_activation(act, x)`` before it runs on
     ``x``; where that returns true and φ' is taken from the output (``act.has_output_derivative``),
-    ``on_output(y)`` after it.
+    ``on_output(y)`` after it; ``on_args(args)``, where given, sees the arguments of every call.
     """
 
     def __init__(self, on_activation: Callable[[BoundActivation, Tensor], bool],
-                 on_output: Callable[[Any], None]):
+                 on_output: Callable[[Any], None], on_args: Callable[[tuple], None] | None = None):
         super().__init__()
-        self.on_activation, self.on_output = on_activation, on_output
+        self.on_activation, self.on_output, self.on_args = on_activation, on_output, on_args
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.on_args is not None:
+            self.on_args(args)
         if func in _SPECS and args and isinstance(args[0], Tensor):
             act = bound_activation(func, args, kwargs)
             if act is not None and self.on_activation(act, args[0]) and act.has_output_derivative:

@@ -37,8 +37,13 @@ class Hooks:
     ``due = (signal, input, activation)`` what it wants; :meth:`set_due` updates both.
     """
 
-    def __init__(self, model: nn.Module, candidates: dict[nn.Module, str], on_freeze: Callable[[], None]):
+    def __init__(self, model: nn.Module, candidates: dict[nn.Module, str], on_freeze: Callable[[], None],
+                 stray: dict[str, Tensor] | None = None):
         self.model, self.candidates, self.on_freeze = model, candidates, on_freeze
+        # stray parameters (name → tensor) and, once seen as an argument on the discovery pass, the
+        # number of layers run before their first use: their place in the layer order
+        self.stray = {id(p): n for n, p in (stray or {}).items()}
+        self.stray_at: dict[str, int] = {}
         self.acts = {m: a for m in model.modules() if (a := activation_from_module(m)) is not None}
         self.order: list[nn.Module] = []
         self.index: dict[nn.Module, int] = {}
@@ -205,13 +210,20 @@ class Hooks:
             self.functional = True
         return claimed
 
+    def _on_args(self, args: tuple) -> None:
+        for a in args:
+            for t in (a if isinstance(a, (tuple, list)) else (a,)):
+                if isinstance(t, Tensor) and id(t) in self.stray:
+                    self.stray_at.setdefault(self.stray[id(t)], len(self.order))
+
     # --- the model ------------------------------------------------------------------
     def _before_model(self, module: nn.Module, args: Any) -> None:
         # functional activations are seen through a TorchFunctionMode, entered only for the
         # discovery pass and, later, on due steps of models where it found some
         wanted = not self.frozen or (self.due[2] and self.functional)
         if self._mode is None and wanted and torch.is_grad_enabled():
-            self._mode = ActivationMode(self._on_functional_activation, self._on_output)
+            self._mode = ActivationMode(self._on_functional_activation, self._on_output,
+                                        self._on_args if self.stray and not self.frozen else None)
             self._mode.__enter__()
 
     def _after_model(self, module: nn.Module, args: Any, output: Any) -> None:

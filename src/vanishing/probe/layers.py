@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Union
 
@@ -10,10 +11,14 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from .trace import LayerInfo
 
-__all__ = ["ATOMIC", "LayerSpec", "LayerParams", "candidates", "split_params", "layer_info", "tensors_in"]
+__all__ = ["ATOMIC", "FUSED", "LayerSpec", "LayerParams", "Row", "candidates", "split_params", "layer_info",
+           "module_rows", "stray_params", "stray_row", "shared_rows", "tensors_in"]
 
 # modules probed as one layer although they have parameterised children
 ATOMIC: tuple[type[nn.Module], ...] = (nn.MultiheadAttention,)
+# modules that fuse several stacked layers into one call: one row per stacked layer k (``*_l{k}`` parameters)
+FUSED: tuple[type[nn.Module], ...] = (nn.RNNBase,)
+_STACKED = re.compile(r"_l(\d+)(?:_reverse)?$")
 
 LayerSpec = Union[None, Iterable[Union[nn.Module, str]], Callable[[str, nn.Module], bool]]
 
@@ -86,6 +91,63 @@ def layer_info(name: str, module: nn.Module, activation: str | None = None) -> L
     shape = tuple(params.weights[0].shape) if params.weights else ()
     n = sum(p.numel() for p in module.parameters())
     return LayerInfo(name or type(module).__name__, type(module).__name__, shape, n, activation)
+
+
+@dataclass
+class Row:
+    """One row of the trace: a layer, one stacked layer of a fused module, or a stray parameter."""
+
+    info: LayerInfo
+    weights: list[nn.Parameter]
+    biases: list[nn.Parameter]
+
+
+def module_rows(name: str, module: nn.Module, activation: str | None = None) -> list[Row]:
+    """The rows of one watched module: one, or one per stacked layer of a :data:`FUSED` module
+    (``nn.LSTM``/``nn.GRU``/``nn.RNN`` with ``num_layers`` > 1), named ``"<name>.l<k>"``, from its
+    ``*_l<k>`` parameters (a bidirectional layer's ``*_l<k>_reverse`` ones included)."""
+    if isinstance(module, FUSED) and getattr(module, "num_layers", 1) > 1:
+        groups: dict[int, list[tuple[str, nn.Parameter]]] = {}
+        for pname, p in module.named_parameters(recurse=False):
+            m = _STACKED.search(pname)
+            groups.setdefault(int(m.group(1)) if m else 0, []).append((pname, p))
+        base = name or type(module).__name__
+        rows = []
+        for k in sorted(groups):
+            ws = [p for n, p in groups[k] if "bias" not in n]
+            bs = [p for n, p in groups[k] if "bias" in n]
+            info = LayerInfo(f"{base}.l{k}", type(module).__name__, tuple(ws[0].shape) if ws else (),
+                             sum(p.numel() for _, p in groups[k]), activation if k == max(groups) else None)
+            rows.append(Row(info, ws, bs))
+        return rows
+    params = split_params(module)
+    return [Row(layer_info(name, module, activation), params.weights, params.biases)]
+
+
+def stray_params(model: nn.Module, watched: Iterable[nn.Module]) -> dict[str, nn.Parameter]:
+    """Full name → parameter of every parameter of ``model`` that no watched module holds
+    (``cls_token``, ``pos_embed`` on a module with children), in registration order."""
+    held = {id(p) for m in watched for p in m.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) not in held}
+
+
+def stray_row(name: str, p: nn.Parameter) -> Row:
+    """A stray parameter as a row of its own (a bias if its own name says so)."""
+    info = LayerInfo(name, "Parameter", tuple(p.shape), p.numel(), None)
+    bias = "bias" in name.rsplit(".", 1)[-1]
+    return Row(info, [] if bias else [p], [p] if bias else [])
+
+
+def shared_rows(rows: list[Row]) -> list[list[int]]:
+    """Groups (sorted row indices) of rows holding the same weight tensor (tied embeddings)."""
+    owners: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        for p in r.weights:
+            key = id(p)
+            if i not in owners.setdefault(key, []):
+                owners[key].append(i)
+    groups = sorted({tuple(v) for v in owners.values() if len(v) > 1})
+    return [list(g) for g in groups]
 
 
 def tensors_in(obj, depth: int = 0) -> list[Tensor]:

@@ -3,11 +3,15 @@ and the storage (:mod:`.recorder`); :func:`watch` makes and attaches one.
 
 Where numbers come from (step ``k`` = the ``k``-th optimizer step, from 0):
 
-- ``grad`` quantities read the accumulated ``.grad`` just before ``optimizer.step()``
-  (optimizer step pre-hook; or in :meth:`Probe.step` without an optimizer), all norms in one pass;
+- ``grad`` quantities read the accumulated ``.grad`` where it is final for the step: just before
+  ``optimizer.step()`` (optimizer step pre-hook), or, for ``optimizer.step(closure)``, right after
+  the closure's first evaluation (the gradient at the weights the step starts from; LBFGS's later
+  evaluations, at trial weights, are not read); without an optimizer, in :meth:`Probe.read` /
+  :meth:`Probe.step`. All norms in one pass;
 - ``update`` quantities compare weights copied in the pre-hook with the weights after the step;
 - ``signal`` / ``input`` quantities come from tensor hooks put on layer outputs / input views during
-  the forward passes of step ``k`` and fired by their backward passes;
+  the forward passes of step ``k`` and fired by their backward passes (with a closure: those of its
+  first evaluation);
 - ``activation`` quantities read φ' of the first activation that runs after a layer.
 
 Only forward passes run with autograd on are looked at: evaluation under ``torch.no_grad()`` is
@@ -25,7 +29,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, VanishingError
 from .hooks import Hooks
-from .layers import LayerSpec, candidates, layer_info, split_params
+from .layers import LayerSpec, Row, candidates, module_rows, shared_rows, stray_row
+from .layers import stray_params as find_stray
 from .quantities import QUANTITIES, GradReading, Group, UpdateReading, all_finite, fill_norms
 from .recorder import Recorder, StepBuffer
 from .schedules import ScheduleLike, resolve
@@ -49,7 +54,7 @@ class Probe:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
                  quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
-                 flush_every: int = 256):
+                 flush_every: int = 256, stray_params: bool = False):
         if not isinstance(model, nn.Module):
             raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
         self.model, self.optimizer, self.scaler = model, optimizer, scaler
@@ -57,12 +62,16 @@ class Probe:
         self.meta: dict[str, Any] = {}
         self.step_index = 0
         self.recorder = Recorder(flush_every)
-        self.hooks = Hooks(model, candidates(model, layers), self._on_freeze)
+        found = candidates(model, layers)
+        self.hooks = Hooks(model, found, self._on_freeze, find_stray(model, found) if stray_params else None)
         first = next(iter(model.parameters()), None)
         self.device = first.device if first is not None else torch.device("cpu")
         self.host_norms = self.device.type == "cpu"  # float32-then-exact norms on the CPU
         self.layers: list[LayerInfo] = []
+        self.shared: list[list[int]] = []  # groups of rows holding the same weight tensor
         self._handles: list[Any] = []
+        self._remap: dict[str, list[int]] | None = None  # stage → row of each module (fused modules)
+        self._read_done = False  # this step's gradients are read
         self._snapshot: list[Tensor] | None = None
         self._before: Group | None = None
         self._trace: Trace | None = None
@@ -75,8 +84,8 @@ class Probe:
             self._begin_step()
             self.hooks.attach()
             if self.optimizer is not None:
-                self._handles = [self.optimizer.register_step_pre_hook(lambda *_: self._before_update()),
-                                 self.optimizer.register_step_post_hook(lambda *_: self._after_update())]
+                self._handles = [self.optimizer.register_step_pre_hook(self._pre_step),
+                                 self.optimizer.register_step_post_hook(lambda *_: self.advance())]
         return self
 
     def detach(self) -> None:
@@ -95,10 +104,27 @@ class Probe:
 
     # --- public stepping and logging ---------------------------------------------------
     def step(self) -> None:
-        """Finish the current step and advance (only without an optimizer: it advances by itself)."""
+        """Read this step's gradients and advance: :meth:`read` then :meth:`advance` (only without an
+        optimizer: with one, the probe does both around each ``optimizer.step()``)."""
         if self.optimizer is not None:
             raise VanishingError("this probe advances after each optimizer.step(); do not call probe.step()")
-        self._before_update()
+        self.read()
+        self.advance()
+
+    def read(self, params: Iterable[Tensor] | None = None) -> None:
+        """Take the ``grad`` readings of the current step now, from the ``.grad`` present (the first
+        call of a step also copies the weights for ``update`` quantities).
+
+        ``params``: read only the layers of these parameters (one optimizer's); called once per
+        optimizer in a step, each call fills its own layers of the step's rows. For loops and
+        callbacks that own the moment the gradients are final (Lightning's ``on_before_optimizer_step``).
+        """
+        self._before_update(None if params is None else {id(p) for p in params})
+
+    def advance(self) -> None:
+        """Finish the current step (``update`` and forward quantities) and start the next."""
+        if not self._read_done:  # a closure that was never evaluated: read what is there now
+            self._before_update()
         self._after_update()
 
     def log(self, **scalars: float | Tensor) -> None:
@@ -117,12 +143,32 @@ class Probe:
     def trace(self) -> Trace:
         """Everything recorded so far (flushes device buffers; cached until new data arrives)."""
         if self._trace is None or not self.recorder.fresh:
-            meta = {**self.meta, "probe": probe_meta(self.schedules, self._unused, self.scaler is not None)}
+            meta = {**self.meta, "probe": probe_meta(self.schedules, self._unused, self.scaler is not None,
+                                                     self.shared)}
             self._trace = self.recorder.trace(self.layers, self.schedules, meta)
         return self._trace
 
     # --- one step ----------------------------------------------------------------------
+    def _pre_step(self, optimizer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        """The optimizer's step pre-hook: read now, or, given a closure, after its first evaluation."""
+        closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0] is the optimizer
+        if closure is None:
+            self._before_update()
+            return None
+
+        def read_after_first_evaluation(*a: Any, **k: Any) -> Any:
+            out = closure(*a, **k)
+            if not self._read_done:
+                self._before_update()
+                self.hooks.buf.closed = True  # later evaluations (LBFGS: trial weights) are not pooled
+            return out
+
+        if len(args) > 1:
+            return (args[0], read_after_first_evaluation, *args[2:]), kwargs
+        return args, {**kwargs, "closure": read_after_first_evaluation}
+
     def _begin_step(self) -> None:
+        self._read_done = False
         k = self.step_index
         self.due = [QUANTITIES.get(q) for q, s in self.schedules.items() if s(k)]
         by_stage: dict[str, list] = {}
@@ -134,28 +180,31 @@ class Probe:
         self.hooks.set_due(buf, *(s in by_stage for s in _FORWARD))
 
     @torch.no_grad()
-    def _before_update(self) -> None:
+    def _before_update(self, params: set[int] | None = None) -> None:
         if not self.hooks.frozen:
             self.hooks.freeze()
+        first, self._read_done = not self._read_done, True
         grad_qs = self.by_stage.get("grad", []) if self.layers else []
-        update = bool(self.layers and self.optimizer is not None and self._weights and "update" in self.by_stage)
+        update = bool(first and self.layers and self._weights and "update" in self.by_stage
+                      and (self.optimizer is not None or params is not None))
         if not (grad_qs or update):
             return
-        r = self._grad_reading()
+        r = self._grad_reading(params)
         needs = {n for q in grad_qs for n in q.needs} | ({"weights"} if update else set())
         groups = [getattr(r, n) for n in ("weight_grads", "bias_grads", "weights") if n in needs]
         fill_norms(groups, self.host_norms, self._acc)
-        self.recorder.put(self.step_index, self._compute(grad_qs, r, groups))
+        self.recorder.put(self.step_index, self._compute(grad_qs, r, groups), merge=not first)
         if update:  # one persistent copy of the weights, reused every time
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in self._weights]
             torch._foreach_copy_(self._snapshot, self._weights)
             self._before = r.weights
 
-    def _grad_reading(self) -> GradReading:
-        """The weights and the gradients present now (a parameter may have none this step)."""
+    def _grad_reading(self, params: set[int] | None = None) -> GradReading:
+        """The weights and the gradients present now (a parameter may have none this step; with
+        ``params``, ids of parameters, only theirs count)."""
         def present(ps: list[Tensor], layer: tuple[int, ...]) -> Group:
-            grads = [p.grad for p in ps]
+            grads = [p.grad if params is None or id(p) in params else None for p in ps]
             if any(g is None for g in grads):  # not `None in`: Tensor ==
                 keep = [i for i, g in enumerate(grads) if g is not None]
                 return Group([grads[i] for i in keep], tuple(layer[i] for i in keep))
@@ -175,6 +224,12 @@ class Probe:
             self._before = None
         buf = self.hooks.buf
         if buf.due and self.layers:
+            if self._remap is not None:  # module index → row index, per stage
+                for stage, qs in buf.due.items():
+                    to = self._remap[stage]
+                    for q in qs:
+                        if q.name in buf.values:
+                            buf.values[q.name] = {to[i]: v for i, v in buf.values[q.name].items()}
             rows.update(buf.rows(len(self.layers), self.device))
         buf.closed = True
         self.recorder.put(self.step_index, rows)
@@ -204,29 +259,51 @@ class Probe:
         return float(scale) if scale.device.type == "cpu" else scale.to(torch.float64)
 
     def _on_freeze(self) -> None:
-        """The layers are known: their descriptions and parameters, grouped by layer."""
+        """The layers are known: the trace's rows (a module's, a fused module's stacked layers, stray
+        parameters at their first use), their descriptions and parameters, grouped by row."""
         h = self.hooks
-        self.layers = [layer_info(h.candidates.get(m, ""), m, h.act_of[i].spec if i in h.act_of else None)
-                       for i, m in enumerate(h.order)]
+        rows: list[Row] = []
+        first: list[int] = []  # each module's first row
+        stray = list(h.stray.values())
+        before = {n: h.stray_at.get(n, 0) for n in stray}  # unused on the discovery pass: input side
+        for i, m in enumerate(h.order + [None]):
+            rows += [stray_row(n, p) for n, p in self._stray_items() if before[n] == i]
+            if m is not None:
+                first.append(len(rows))
+                rows += module_rows(h.candidates.get(m, ""), m, h.act_of[i].spec if i in h.act_of else None)
+        last = [f + len(module_rows("", m)) - 1 for f, m in zip(first, h.order)]
+        self._remap = (None if first == list(range(len(first))) and last == first
+                       else {"signal": last, "activation": last, "input": first})
+        self.layers = [r.info for r in rows]
+        self.shared = shared_rows(rows)
         self._weights, self._biases, w_layer, b_layer = [], [], [], []
-        for i, m in enumerate(h.order):
-            params = split_params(m)
-            self._weights += params.weights
-            self._biases += params.biases
-            w_layer += [i] * len(params.weights)
-            b_layer += [i] * len(params.biases)
+        for i, r in enumerate(rows):
+            self._weights += r.weights
+            self._biases += r.biases
+            w_layer += [i] * len(r.weights)
+            b_layer += [i] * len(r.biases)
         self._w_layer, self._b_layer = tuple(w_layer), tuple(b_layer)
         wide = any(p.dtype == torch.float64 for p in self._weights + self._biases)
         self._acc = torch.float64 if wide else torch.float32  # the CPU path's first norm pass
+
+    def _stray_items(self) -> list[tuple[str, Tensor]]:
+        by_name = dict(self.model.named_parameters())
+        return [(n, by_name[n]) for n in self.hooks.stray.values()]
 
     @property
     def _unused(self) -> list[str]:
         return [n for m, n in self.hooks.candidates.items() if m not in self.hooks.index] if self.hooks.frozen else []
 
 
-def probe_meta(schedules: Mapping[str, Callable[[int], bool]], unused: list[str], scaler: bool) -> dict[str, Any]:
-    """The ``probe`` entry of a trace's meta: what was recorded when."""
-    return {"quantities": {q: repr(s) for q, s in schedules.items()}, "unused_layers": list(unused), "scaler": scaler}
+def probe_meta(schedules: Mapping[str, Callable[[int], bool]], unused: list[str], scaler: bool,
+               shared: list[list[int]] | None = None) -> dict[str, Any]:
+    """The ``probe`` entry of a trace's meta: what was recorded when; ``shared_weights``: groups of
+    layer indices that hold the same weight tensor (tied embeddings), where there are any."""
+    out = {"quantities": {q: repr(s) for q, s in schedules.items()}, "unused_layers": list(unused), "scaler": scaler}
+    if shared:
+        out["shared_weights"] = [list(g) for g in shared]
+    return out
+
 
 
 def resolve_quantities(quantities: QuantitySpec, default: Callable[[int], bool]) -> dict[str, Callable[[int], bool]]:
@@ -251,7 +328,8 @@ def resolve_quantities(quantities: QuantitySpec, default: Callable[[int], bool])
 
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
-          quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None) -> Probe:
+          quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
+          stray_params: bool = False) -> Probe:
     """Attach a :class:`Probe` to ``model`` and return it.
 
     Args:
@@ -263,6 +341,9 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
             overriding ``every`` for that quantity.
         layers: a list of modules or module names, or a filter ``(name, module) -> bool``.
         scaler: a ``torch.amp.GradScaler``; backpropagated signals are recorded unscaled.
+        stray_params: also give each parameter that no layer holds (a ``cls_token`` or ``pos_embed``
+            on a module with children) a row of its own, named by its full parameter name and
+            placed where the forward pass first uses it (``grad``/``update`` quantities only).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
@@ -273,4 +354,5 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
         >>> probe.trace["grad_norm"].shape
         (3, 2)
     """
-    return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler).attach()
+    return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler,
+                 stray_params=stray_params).attach()

@@ -5,6 +5,7 @@ which the batched executor uses too)."""
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -77,6 +78,11 @@ class StepBuffer:
         return out
 
 
+def _merged(old: Tensor | Callable[[], Tensor], new: Tensor | Callable[[], Tensor]) -> Tensor:
+    old, new = (t() if callable(t) else t for t in (old, new))
+    return torch.where(torch.isnan(new), old, new)
+
+
 def _floats(reading: Any) -> Any:
     """A reading (a value or a tuple of values) with its one-element CPU tensors as Python floats."""
     if isinstance(reading, tuple):
@@ -95,9 +101,14 @@ class Recorder:
         self.host_scalars: dict[int, dict[str, float]] = {}
         self.fresh = True  # nothing new since the last trace
 
-    def put(self, step: int, rows: Mapping[str, Tensor | Callable[[], Tensor]]) -> None:
+    def put(self, step: int, rows: Mapping[str, Tensor | Callable[[], Tensor]], merge: bool = False) -> None:
+        """Add rows of ``step``; with ``merge``, a row already there keeps its values where the new one is NaN
+        (several optimizers reading their own layers in one step)."""
         if rows:
-            self.pending.setdefault(step, {}).update(rows)
+            row = self.pending.setdefault(step, {})
+            if merge:
+                rows = {q: (partial(_merged, row[q], t) if q in row else t) for q, t in rows.items()}
+            row.update(rows)
             self.fresh = False
             if len(self.pending) >= self.flush_every:
                 self.flush()
@@ -125,6 +136,14 @@ class Recorder:
         for k, q, v in scal:
             self.host_scalars.setdefault(k, {})[q] = float(next(it)) if isinstance(v, Tensor) else v
         self.pending, self.pending_scalars = {}, {}
+
+    def row(self, step: int) -> dict[str, np.ndarray]:
+        """Quantity → (L,) host values of one step still pending (one transfer; for loggers)."""
+        row = self.pending.get(step, {})
+        for q, t in row.items():
+            if callable(t):
+                row[q] = t()
+        return dict(zip(row, to_host(list(row.values())))) if row else {}
 
     def trace(self, layers: list[LayerInfo], schedules: Mapping[str, Any], meta: dict[str, Any]) -> Trace:
         self.flush()
