@@ -207,7 +207,7 @@ def main() -> None:
     timing_args(ap, clock="wall")
     ap.add_argument("--cockpit", action="store_true", help="add Cockpit economy (if cockpit is installed; slow)")
     args = ap.parse_args()
-    clock = timing_setup(args)
+    clock = timing_setup(ap, args)
     notes = []
     cockpit = args.cockpit and cockpit_available()
     if args.cockpit and not cockpit:

@@ -238,8 +238,8 @@ def timing_args(ap: argparse.ArgumentParser, clock: str = "cpu") -> None:
                     help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
 
 
-def timing_setup(args: argparse.Namespace) -> Callable[[], float]:
-    """Resolve the --quick defaults in place; set the threads; the clock."""
+def timing_setup(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Callable[[], float]:
+    """Resolve the --quick defaults in place; set the threads; the clock. Bad values: a usage error (exit 2)."""
     q = args.quick
     args.steps = args.steps or (4 if q else 100)
     args.warmup = args.warmup if args.warmup is not None else (2 if q else 10)
@@ -248,7 +248,10 @@ def timing_setup(args: argparse.Namespace) -> Callable[[], float]:
     args.models = args.models or ("mlp" if q else "mlp,cnn")
     for key in args.models.split(","):
         if key not in MODELS:
-            raise SystemExit(f"--models: unknown model {key!r}; one of: {', '.join(MODELS)}")
+            ap.error(f"--models: unknown model {key!r}; one of: {', '.join(MODELS)}")
+    for name in ("steps", "rounds", "segment", "threads"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: {getattr(args, name)}; a positive integer")
     torch.set_num_threads(args.threads)
     return time.process_time if args.clock == "cpu" else time.perf_counter
 
@@ -262,7 +265,7 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true",
                     help="also time W&B-style histograms and, if installed, Cockpit economy (slow)")
     args = ap.parse_args()
-    clock = timing_setup(args)
+    clock = timing_setup(ap, args)
     tools = dict(TOOLS)
     skipped = []
     if args.peers:

@@ -33,3 +33,11 @@ def test_peers_quick():
     for line in ("| bare", "| vanishing.watch, default schedule", "| Lightning grad_norm every step",
                  "| wandb.watch gradients, log_freq=1", "what each tool reports"):
         assert line in r.stdout, r.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present: the check would run")
+def test_gpu_check_skips_cleanly_without_cuda():
+    r = _run("benchmarks/gpu_check.py", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "gpu_check: skipped: no CUDA device (torch.cuda.is_available() is False)"
+    assert r.stderr == ""
