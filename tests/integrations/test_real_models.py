@@ -208,3 +208,23 @@ def test_a_fresh_resnet18_is_healthy_and_a_deep_plain_sigmoid_cnn_is_vanishing()
     sick = _diagnosed(plain_sigmoid_cnn())
     assert sick.verdict == "vanishing_gradients", [f"{f.kind}: {f.effect}" for f in sick.problems]
     assert sick.numbers["signal_vanishing_orders"] >= 2.5
+
+
+def test_a_module_called_twice_reports_the_signal_of_both_calls(fp32_rtol):
+    """‖∂L/∂z‖ of a layer called twice is the root-sum-square over its two outputs' gradients."""
+    model, batch, loss_fn = _case("tied_twice")
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    outputs: list[torch.Tensor] = []
+    hook = model.hidden.register_forward_hook(lambda m, a, out: out.retain_grad() or outputs.append(out))
+    want = []
+    with watch(model, opt, every=1, quantities=["signal_grad_norm"]) as probe:
+        for batch_ in [batch(torch.Generator().manual_seed(k)) for k in range(STEPS)]:
+            outputs.clear()
+            opt.zero_grad()
+            loss_fn(model, batch_).backward()
+            assert len(outputs) == 2
+            want.append(math.sqrt(sum(torch.linalg.vector_norm(z.grad.double()).item() ** 2 for z in outputs)))
+            opt.step()
+    hook.remove()
+    got = probe.trace["signal_grad_norm"][:, probe.trace.layer_names.index("hidden")]
+    assert got == pytest.approx(np.array(want), rel=_rtol(fp32_rtol, outputs), abs=0)
