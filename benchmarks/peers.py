@@ -118,7 +118,7 @@ class Report:
     diagnosis: str
 
 
-class Subject1:
+class ReportSubject:
     """The reports' model, its optimizer, three clean batches and one more; ``poison = True`` sets one
     entry of the first weight's gradient to NaN (a hook put on before any tool's, so every tool sees it)."""
 
@@ -147,7 +147,7 @@ class Subject1:
 
 
 def report_vanishing() -> Report:
-    s = Subject1()
+    s = ReportSubject()
     probe = watch(s.net, s.opt, every=1)
     s.steps()
     trace = probe.trace
@@ -167,7 +167,7 @@ def _names_parameters(keys: list[str], net: nn.Module, prefix: str) -> bool:
 
 
 def report_lightning() -> Report:
-    s = Subject1()
+    s = ReportSubject()
     out: list[dict[str, float]] = []
     s.steps(lambda loss: out.append(lightning_norms(s.net)))
     per_param = _names_parameters(list(out[-1]), s.net, "grad_2.0_norm/")
@@ -178,7 +178,7 @@ def report_lightning() -> Report:
 
 
 def report_wandb(wb: WandbRun) -> Report:
-    s = Subject1()
+    s = ReportSubject()
     wb.wandb.watch(s.net, log="gradients", log_freq=1, idx=0)
     wb.capture = True
     s.steps(lambda loss: wb.run.log({"loss": loss.item()}))
@@ -196,7 +196,8 @@ def report_wandb(wb: WandbRun) -> Report:
         values = [*hist.histogram, *hist.bins]
         held = int(round(sum(hist.histogram)))
         shown = ("yes: a non-finite value in the histogram" if not all(map(math.isfinite, values)) else
-                 f"no: the NaN is dropped (histogram of {held} of {first.numel()} entries)")
+                 f"no: the NaN is dropped (histogram of {held} of {first.numel()} entries)" if held < first.numel()
+                 else "no")
     return Report("no: one histogram per parameter gradient" if per_param else "unclear: keys " + ", ".join(keys)[:60],
                   shown, "none")
 
