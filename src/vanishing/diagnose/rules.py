@@ -24,6 +24,10 @@ Thresholds:
   of thumb is ~1e-3) and ≥ 1.5 orders below the last quarter's.
 * stalled training: the loss's robust (median of a window) start-to-end relative drop < 2 %.
 * poor performance: final accuracy within 10 % of the way from the majority baseline to 1.
+* tied weights: where the first and last layers with a weight gradient hold the same weight tensor
+  (``trace.meta["probe"]["shared_weights"]``: GPT-2's ``wte``/``lm_head``), the weight-gradient measures
+  would compare that tensor's gradient with itself (0 orders by construction): they are left out (NaN),
+  the rules use the signal norms, and an info finding says so.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from .findings import MEASURES, Finding, layers_text, measure_text, measures_tex
 
 __all__ = ["Context", "Rule", "RULES", "THRESHOLDS", "vanishing_gradients", "exploding_gradients",
            "divergence", "saturation", "dead_units", "dead_network", "zero_gradients", "slow_early_layers", "stalled_training",
-           "poor_performance", "random_inputs", "flow"]
+           "poor_performance", "random_inputs", "tied_weights", "flow"]
 
 THRESHOLDS: dict[str, float] = {
     "vanishing_warning": 1.5, "vanishing_critical": 2.5,
@@ -88,17 +92,31 @@ def _orders(row: np.ndarray | None) -> float:
     return math.nan if row is None else orders_lost(row)
 
 
+def _tied_ends(trace: Trace, row: np.ndarray) -> list[str]:
+    """The names of the first and last layers with a recorded norm in ``row`` where they hold one weight
+    tensor (comparing them compares a weight gradient with itself); [] otherwise."""
+    groups = (trace.meta.get("probe") or {}).get("shared_weights") or []
+    idx = np.flatnonzero(~np.isnan(row))
+    if idx.size < 2 or not groups:
+        return []
+    a, b = int(idx[0]), int(idx[-1])
+    return [trace.layers[a].name, trace.layers[b].name] if any(a in g and b in g for g in groups) else []
+
+
 def flow(trace: Trace, ctx: Context | None = None) -> dict[str, Any]:
     """The measures of orders lost, as the run summary names them: weight-gradient orders at the first
     and the last recorded step (``vanishing_orders``, ``vanishing_orders_final``), signal orders at the
     first (``signal_vanishing_orders``); the step of each (``<key>_step``); ``worst``: the key of the
-    largest (> 0 vanishing)."""
+    largest (> 0 vanishing). A weight-gradient measure whose end layers share one weight is NaN, and
+    ``tied``: the names of those two layers."""
     if ctx is not None and "flow" in ctx.cache:
         return ctx.cache["flow"]
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"tied": []}
     for key, (_, _, which) in MEASURES.items():
         steps, values = _rows(trace, "signal_grad_norm" if key.startswith("signal") else "grad_norm")
-        out[key] = _orders(values[which]) if len(steps) else math.nan
+        tied = [] if key.startswith("signal") or not len(steps) else _tied_ends(trace, values[which])
+        out["tied"] = out["tied"] or tied
+        out[key] = _orders(values[which]) if len(steps) and not tied else math.nan
         out[f"{key}_step"] = int(steps[which]) if len(steps) else None
     known = [k for k in MEASURES if not math.isnan(out[k])]
     out["worst"] = max(known, key=lambda k: out[k]) if known else None
@@ -217,6 +235,13 @@ def divergence(trace: Trace, ctx: Context) -> list[Finding]:
         fixes=F.divergence_fixes(ctx.config))]
 
 
+def _tied_text(fl: Mapping[str, Any]) -> str:
+    if not fl["tied"]:
+        return ""
+    return (f" The weight-gradient measures are left out: {fl['tied'][0]} and {fl['tied'][1]} share one weight, "
+            f"so they would compare a gradient with itself; the signal norms are used.")
+
+
 def _starved(trace: Trace, fl: Mapping[str, Any], key: str) -> list[str]:
     """Layers whose norm (of the measure ``key``, at its step) is below 10 % of the last layer's."""
     steps, values = _rows(trace, "signal_grad_norm" if key.startswith("signal") else "grad_norm")
@@ -262,6 +287,7 @@ def vanishing_gradients(trace: Trace, ctx: Context) -> list[Finding]:
     if math.isfinite(lost_act):
         reason += (f" Of the {SIGNAL_ORDERS} at step {fl['signal_vanishing_orders_step']}, {lost_act:.1f} "
                    f"come from activation derivatives and {lost_w:.1f} from the weights (exact split).")
+    effect += _tied_text(fl)
     theory_text, theory_nums = _theory_text(ctx, fl["measured_gain"])
     reason += theory_text
     nums.update(theory_nums)
@@ -304,6 +330,7 @@ def exploding_gradients(trace: Trace, ctx: Context) -> list[Finding]:
     effect = (f"{measure_text(fl, key)}: the first layer's {MEASURES[key][1]} is 10^{-lo:.1f} times the last "
               f"layer's; steps are far too large for the early layers." if key and math.isfinite(lo) else
               f"A weight-gradient norm of {big:.3g} at step 0; steps are far too large.")
+    effect += _tied_text(fl)
     return [Finding(
         "exploding_gradients", severity, [trace.layers[0].name] if n else [], nums,
         cause="The per-layer gain of the backward pass is above 1 (weights too large for the activation), "
@@ -447,6 +474,24 @@ def zero_gradients(trace: Trace, ctx: Context) -> list[Finding]:
         fix=fixes[0].text if fixes else "Re-initialise these layers.", fixes=fixes)]
 
 
+def tied_weights(trace: Trace, ctx: Context) -> list[Finding]:
+    """The first and last layers share one weight (tied embeddings): say that the weight-gradient
+    measures are left out and the signal norms are used."""
+    fl = flow(trace, ctx)
+    if not fl["tied"]:
+        return []
+    first, last = fl["tied"]
+    sig = fl["signal_vanishing_orders"]
+    return [Finding(
+        "tied_weights", "info", [first, last], {"layers": [first, last], "signal_vanishing_orders": sig},
+        cause=f"The first and last layers, {first} and {last}, hold the same weight tensor (tied weights).",
+        effect="Their weight gradient is one tensor, so a first-vs-last comparison of weight gradients reads "
+               "0 orders by construction; the weight-gradient measures are left out.",
+        reason="The vanishing and exploding rules use the backpropagated signal ‖∂L/∂z‖ instead: "
+               + measure_text(fl, "signal_vanishing_orders") + ".",
+        fix="Nothing to fix: this is how the measures are read for a model with tied weights.")]
+
+
 def random_inputs(trace: Trace, ctx: Context) -> list[Finding]:
     """No data was given: say what the inputs were and what that means for the other findings."""
     if not ctx.random_inputs:
@@ -567,4 +612,5 @@ RULES: list[Rule] = [
     stalled_training,
     poor_performance,
     random_inputs,
+    tied_weights,
 ]

@@ -16,6 +16,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 from ..activations import BoundActivation, get_activation
+from .composite import _FUNCTIONS as COMPOSITE_FUNCTIONS
+from .composite import MeasuredActivation, function_activation
 
 __all__ = ["ActivationMode", "bound_activation"]
 
@@ -72,7 +74,7 @@ class ActivationMode(TorchFunctionMode):
     ``on_output(y)`` after it; ``on_args(args)``, where given, sees the arguments of every call.
     """
 
-    def __init__(self, on_activation: Callable[[BoundActivation, Tensor], bool],
+    def __init__(self, on_activation: Callable[[BoundActivation | MeasuredActivation, Tensor], bool],
                  on_output: Callable[[Any], None], on_args: Callable[[tuple], None] | None = None):
         super().__init__()
         self.on_activation, self.on_output, self.on_args = on_activation, on_output, on_args
@@ -81,8 +83,8 @@ class ActivationMode(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.on_args is not None:
             self.on_args(args)
-        if func in _SPECS and args and isinstance(args[0], Tensor):
-            act = bound_activation(func, args, kwargs)
+        if (func in _SPECS or func in COMPOSITE_FUNCTIONS) and args and isinstance(args[0], Tensor):
+            act = bound_activation(func, args, kwargs) or function_activation(func, args, kwargs)
             if act is not None and self.on_activation(act, args[0]) and act.has_output_derivative:
                 out = func(*args, **kwargs)
                 self.on_output(out)

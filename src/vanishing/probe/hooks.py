@@ -20,7 +20,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from ..activations import BoundActivation, activation_from_module
+from ..activations import BoundActivation
+from .composite import MeasuredActivation, is_elementwise, maybe_activation, module_activation
 from .functional import ActivationMode
 from .layers import tensors_in
 from .recorder import StepBuffer
@@ -44,7 +45,9 @@ class Hooks:
         # number of layers run before their first use: their place in the layer order
         self.stray = {id(p): n for n, p in (stray or {}).items()}
         self.stray_at: dict[str, int] = {}
-        self.acts = {m: a for m in model.modules() if (a := activation_from_module(m)) is not None}
+        self.acts: dict[nn.Module, Any] = {m: a for m in model.modules() if (a := module_activation(m)) is not None}
+        # parameter-free leaves that may be unknown activations: looked at on the discovery pass only
+        self.maybe = [m for m in model.modules() if m not in self.acts and m not in candidates and maybe_activation(m)]
         self.order: list[nn.Module] = []
         self.index: dict[nn.Module, int] = {}
         self.act_of: dict[int, BoundActivation] = {}
@@ -52,6 +55,7 @@ class Hooks:
         self.buf = StepBuffer({})
         self.due = (True, True, True)
         self._cursor: int | None = None  # last layer run, not yet followed by an activation
+        self._outputs: list[Tensor] = []  # that layer's outputs: an activation must take one of them itself
         self._awaiting: tuple[int, BoundActivation, Tensor] | None = None  # activation whose output is due
         self._mode: ActivationMode | None = None
         self._handles: list[Any] = []
@@ -120,6 +124,9 @@ class Hooks:
                 add(m.register_forward_pre_hook(partial(self._before_activation, act)))
                 if act.has_output_derivative:
                     add(m.register_forward_hook(self._after_activation))
+            if not self.frozen:
+                for m in self.maybe:
+                    add(m.register_forward_pre_hook(self._before_unknown))
             add(self.model.register_forward_pre_hook(self._before_model))
         add(self.model.register_forward_hook(self._after_model, always_call=True))
 
@@ -159,7 +166,7 @@ class Hooks:
                 return
             idx = self.index[module] = len(self.order)
             self.order.append(module)
-        self._cursor = idx
+        self._cursor, self._outputs = idx, tensors_in(output)
         if self.due[0]:
             hook = partial(self._output_grad, self.buf, idx)
             for t in tensors_in(output):
@@ -182,13 +189,14 @@ class Hooks:
     def _after_activation(self, module: nn.Module, args: tuple, output: Any) -> None:
         self._on_output(output)
 
-    def _on_activation(self, act: BoundActivation, x: Tensor) -> bool:
-        """The first activation after a layer belongs to it; its statistics come from its input, or
+    def _on_activation(self, act: BoundActivation | MeasuredActivation, x: Tensor) -> bool:
+        """The first activation after a layer that takes the layer's output itself (not a transformed
+        copy: GPT-2's gelu_new calls tanh on one) belongs to it; its statistics come from its input, or
         from its output where φ' is cheaper so (``act.has_output_derivative``)."""
         idx = self._cursor
-        if idx is None or not torch.is_grad_enabled():
+        if idx is None or not torch.is_grad_enabled() or not any(x is t for t in self._outputs):
             return False
-        self._cursor = None
+        self._cursor, self._outputs = None, []
         if not self.frozen:
             self.act_of.setdefault(idx, act)
         if self.due[2]:
@@ -197,6 +205,18 @@ class Hooks:
             else:
                 self.buf.activation(idx, act, x, None)
         return True
+
+    def _before_unknown(self, module: nn.Module, args: tuple) -> None:
+        """Discovery pass: a parameter-free module taking a layer's output itself is an activation
+        if it is elementwise (its φ' is then measured through autograd on it)."""
+        if self.frozen or module in self.acts or not args or not isinstance(args[0], Tensor):
+            return
+        x = args[0]
+        if self._cursor is None or not any(x is t for t in self._outputs) or len(tensors_in(args)) != 1:
+            return
+        if is_elementwise(module.forward, x):
+            act = self.acts[module] = MeasuredActivation(f"unknown:{type(module).__name__}", module.forward, "unknown")
+            self._on_activation(act, x)
 
     def _on_output(self, y: Any) -> None:
         if self._awaiting is not None:
@@ -217,6 +237,14 @@ class Hooks:
                     self.stray_at.setdefault(self.stray[id(t)], len(self.order))
 
     # --- the model ------------------------------------------------------------------
+    def begin_forward(self) -> None:
+        """A forward pass starts that is not one call of the model (Lightning's ``training_step``)."""
+        self._before_model(self.model, ())
+
+    def end_forward(self) -> None:
+        """That forward pass ended (idempotent; the model's own forward hook may have ended it)."""
+        self._after_model(self.model, (), None)
+
     def _before_model(self, module: nn.Module, args: Any) -> None:
         # functional activations are seen through a TorchFunctionMode, entered only for the
         # discovery pass and, later, on due steps of models where it found some
@@ -230,6 +258,6 @@ class Hooks:
         if self._mode is not None:
             mode, self._mode = self._mode, None
             mode.__exit__(None, None, None)
-        self._cursor, self._awaiting = None, None
+        self._cursor, self._awaiting, self._outputs = None, None, []
         if not self.frozen and self.order and torch.is_grad_enabled():
             self.freeze()

@@ -127,6 +127,19 @@ class Probe:
             self._before_update()
         self._after_update()
 
+    def begin_forward(self) -> None:
+        """Mark the start of a forward pass that is not one call of the watched model (a Lightning
+        ``training_step`` calling submodules): functional activations are seen from here."""
+        self.hooks.begin_forward()
+
+    def end_forward(self) -> None:
+        """Mark its end (before the backward pass); harmless where the model's own call ended it."""
+        self.hooks.end_forward()
+
+    def row(self, step: int) -> dict[str, Any]:
+        """Quantity → (L,) numpy values recorded at ``step`` (for loggers; one host transfer)."""
+        return self.recorder.row(step)
+
     def log(self, **scalars: float | Tensor) -> None:
         """Record scalars (floats or one-element tensors, kept on device until the flush) at the current step."""
         self.recorder.log(self.step_index, scalars)

@@ -138,12 +138,12 @@ class Recorder:
         self.pending, self.pending_scalars = {}, {}
 
     def row(self, step: int) -> dict[str, np.ndarray]:
-        """Quantity → (L,) host values of one step still pending (one transfer; for loggers)."""
+        """Quantity → (L,) host values of one step (pending ones: one transfer; for loggers)."""
         row = self.pending.get(step, {})
         for q, t in row.items():
             if callable(t):
                 row[q] = t()
-        return dict(zip(row, to_host(list(row.values())))) if row else {}
+        return {**self.host.get(step, {}), **(dict(zip(row, to_host(list(row.values())))) if row else {})}
 
     def trace(self, layers: list[LayerInfo], schedules: Mapping[str, Any], meta: dict[str, Any]) -> Trace:
         self.flush()

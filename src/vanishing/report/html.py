@@ -154,6 +154,8 @@ def _page(title: str, body: str) -> str:
 
 def _headline(result: RunResult) -> str:
     c = result.config
+    if not {"depth", "width", "activation", "init"} <= set(c):  # a watched model of the user's (callbacks)
+        return str(result.trace.meta.get("model") or f"a watched model, {len(result.trace.layers)} layers")
     return (f"{c['depth']} layers × {c['width']}, {c['activation']} + {c['init']}, "
             f"{result.dataset.get('description', c['dataset'])}")
 
