@@ -10,7 +10,8 @@ time / bare time in the same round). Interleaving short segments on one model ke
 free of the machine's drift and of the placement of separately built models.
 
     python benchmarks/probe_overhead.py            # full (a few minutes on 2 cores)
-    python benchmarks/probe_overhead.py --quick    # smoke version (~1 minute)
+    python benchmarks/probe_overhead.py --peers    # also W&B-style histograms and Cockpit (if installed; hours)
+    python benchmarks/probe_overhead.py --quick    # smoke run (seconds): MLP, 4 steps, one round
 
 Targets: norms every step ≤ 1.02× the floor row (one ``_foreach_norm`` of gradients and weights
 read to the host, the least any per-step norm recording can do), full set on the default
@@ -85,65 +86,92 @@ class Subject:
         self.data = [batch(g) for _ in range(8)]
 
 
-class Variant:
-    """A variant's per-step work on a subject; its probe lives for the whole round (its schedule
-    runs on across segments), attached only while the variant is being timed."""
+class Tool:
+    """What a variant adds to the bare loop: ``attach``/``detach`` around its timed segments,
+    ``after_backward(net, loss)`` between backward and the optimizer step, or a whole ``step(i, x, y)``
+    of its own (then on its own ``net``/``opt``)."""
 
-    def __init__(self, name: str, subject: Subject, warmup: int):
-        self.name, self.net, self.opt, self.data = name, subject.net, subject.opt, subject.data
-        self.probe, self.extra, self.cockpit_step, self.i = None, None, None, 0
-        if name == "norms every step":
-            self.probe = watch(self.net, self.opt, every=1, quantities=list(NORMS))
-        elif name == "full, default schedule":
-            self.probe = watch(self.net, self.opt)
-        elif name == "full every step":
-            self.probe = watch(self.net, self.opt, every=1)
-        elif name == "lightning .norm().item() loop":
-            self.extra = lightning_norms
-        elif name == FLOOR:
-            self.extra = read_floor
-        elif name == "wandb-style histograms":
-            self.extra = wandb_histograms
-        elif name == "cockpit economy":  # BackPACK extends the modules it is given: a model of its own
-            torch.manual_seed(0)
-            self.net = subject.make()[0]
-            self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
-            self.cockpit_step = _cockpit(self.net, self.opt)
+    def __init__(self, attach: Callable[[], object] | None = None, detach: Callable[[], object] | None = None,
+                 after_backward: Callable[[nn.Module, torch.Tensor], object] | None = None,
+                 step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+                 net: nn.Module | None = None, opt: torch.optim.Optimizer | None = None):
+        self.attach, self.detach = attach or (lambda: None), detach or (lambda: None)
+        self.after_backward, self.step, self.net, self.opt = after_backward, step, net, opt
+
+
+def probe_tool(**kwargs) -> Callable[[Subject], Tool]:
+    """A variant that watches the subject with ``watch(net, opt, **kwargs)``."""
+    def make(subject: Subject) -> Tool:
+        probe = watch(subject.net, subject.opt, **kwargs)
+        return Tool(probe.attach, probe.detach)
+    return make
+
+
+def cockpit_tool(subject: Subject) -> Tool:
+    """Cockpit's economy configuration; BackPACK extends the modules it is given: a model of its own."""
+    torch.manual_seed(0)
+    net = subject.make()[0]
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    return Tool(step=_cockpit(net, opt), net=net, opt=opt)
+
+
+TOOLS: dict[str, Callable[[Subject], Tool]] = {
+    "bare": lambda s: Tool(),
+    "norms every step": probe_tool(every=1, quantities=list(NORMS)),
+    "full, default schedule": probe_tool(),
+    "full every step": probe_tool(every=1),
+    FLOOR: lambda s: Tool(after_backward=lambda net, loss: read_floor(net)),
+    "lightning .norm().item() loop": lambda s: Tool(after_backward=lambda net, loss: lightning_norms(net)),
+}
+PEERS: dict[str, Callable[[Subject], Tool]] = {  # opt-in (--peers): slow, and Cockpit takes hours
+    "wandb-style histograms": lambda s: Tool(after_backward=lambda net, loss: wandb_histograms(net)),
+    "cockpit economy": cockpit_tool,
+}
+
+
+class Variant:
+    """A tool's per-step work on a subject; the tool lives for the whole round (a probe's schedule
+    runs on across segments) and is attached only while the variant is being timed."""
+
+    def __init__(self, name: str, subject: Subject, warmup: int, make_tool: Callable[[Subject], Tool]):
+        self.name, self.data, self.i = name, subject.data, 0
+        self.tool = make_tool(subject)
+        self.net, self.opt = self.tool.net or subject.net, self.tool.opt or subject.opt
+        self.tool.attach()
         self.steps(warmup)  # layer discovery, the first log-spaced records: untimed
-        if self.probe is not None:
-            self.probe.detach()
+        self.tool.detach()
 
     def steps(self, n: int) -> None:
         for _ in range(n):
             x, y = self.data[self.i % len(self.data)]
             self.i += 1
             self.opt.zero_grad()
-            if self.cockpit_step is not None:
-                self.cockpit_step(self.i, x, y)
+            if self.tool.step is not None:
+                self.tool.step(self.i, x, y)
                 continue
-            F.cross_entropy(self.net(x), y).backward()
-            if self.extra is not None:
-                self.extra(self.net)
+            loss = F.cross_entropy(self.net(x), y)
+            loss.backward()
+            if self.tool.after_backward is not None:
+                self.tool.after_backward(self.net, loss)
             self.opt.step()
 
     def timed(self, n: int, clock: Callable[[], float]) -> float:
         """Seconds per step over ``n`` steps."""
-        if self.probe is not None:
-            self.probe.attach()
+        self.tool.attach()
         t0 = clock()
         self.steps(n)
         elapsed = clock() - t0
-        if self.probe is not None:
-            self.probe.detach()
+        self.tool.detach()
         return elapsed / n
 
 
-def one_round(make, variants: list[str], steps: int, warmup: int, segment: int, first: int,
-              clock: Callable[[], float]) -> dict[str, float]:
+def one_round(make, tools: dict[str, Callable[[Subject], Tool]], steps: int, warmup: int, segment: int,
+              first: int, clock: Callable[[], float]) -> dict[str, float]:
     """Seconds per step of each variant in one round: ``steps`` steps each, in segments of
     ``segment`` steps interleaved across the variants in rotating order; median per variant."""
     subject = Subject(make)
-    vs = {v: Variant(v, subject, warmup) for v in variants}
+    variants = list(tools)
+    vs = {v: Variant(v, subject, warmup, tools[v]) for v in variants}
     per: dict[str, list[float]] = {v: [] for v in variants}
     for k in range(max(1, steps // segment)):
         r = (first + k) % len(variants)
@@ -181,53 +209,92 @@ def cockpit_available() -> bool:
     return True
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer steps and rounds")
-    ap.add_argument("--steps", type=int, default=None, help="timed steps per run")
-    ap.add_argument("--warmup", type=int, default=10)
+def measure(make, tools: dict[str, Callable[[Subject], Tool]], steps: int, warmup: int, segment: int, rounds: int,
+            clock: Callable[[], float]) -> dict[str, list[float]]:
+    """Seconds per step of each variant, one entry per round (the rounds rotate who goes first)."""
+    times: dict[str, list[float]] = {v: [] for v in tools}
+    for r in range(rounds):
+        for v, t in one_round(make, tools, steps, warmup, segment, r, clock).items():
+            times[v].append(t)
+    return times
+
+
+def ratio(times: dict[str, list[float]], variant: str, base: str = "bare") -> float:
+    """The median over rounds of (variant time / ``base`` time in the same round): robust to the
+    machine's drift between rounds."""
+    return statistics.median(t / b for t, b in zip(times[variant], times[base]))
+
+
+def timing_args(ap: argparse.ArgumentParser, clock: str = "cpu") -> None:
+    """The options every interleaved benchmark shares."""
+    ap.add_argument("--quick", action="store_true", help="smoke run: a few steps, one round, MLP only")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per variant and round")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps per variant and round")
     ap.add_argument("--segment", type=int, default=10, help="steps per interleaved segment")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
-    ap.add_argument("--models", default="mlp,cnn")
-    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+    ap.add_argument("--models", default=None, help="comma-separated: mlp, cnn (default both; --quick: mlp)")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default=clock,
                     help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
-    args = ap.parse_args()
-    steps = args.steps or (30 if args.quick else 100)
-    rounds = args.rounds or (3 if args.quick else 7)
-    torch.set_num_threads(args.threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    variants = ["bare", "norms every step", "full, default schedule", "full every step", FLOOR,
-                "lightning .norm().item() loop", "wandb-style histograms"]
-    has_cockpit = cockpit_available()
-    if has_cockpit:
-        variants.append("cockpit economy")
-    models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {steps} timed steps per variant "
-          f"and round in segments of {args.segment} after {args.warmup} warm-up, {rounds} rounds, medians")
+
+
+def timing_setup(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Callable[[], float]:
+    """Resolve the --quick defaults in place; set the threads; the clock. Bad values: a usage error (exit 2)."""
+    q = args.quick
+    args.steps = args.steps or (4 if q else 100)
+    args.warmup = args.warmup if args.warmup is not None else (2 if q else 10)
+    args.segment = min(args.segment, args.steps)
+    args.rounds = args.rounds or (1 if q else 7)
+    args.models = args.models or ("mlp" if q else "mlp,cnn")
     for key in args.models.split(","):
-        title, make = models[key]
-        times: dict[str, list[float]] = {v: [] for v in variants}
-        for r in range(rounds):
-            for v, t in one_round(make, variants, steps, args.warmup, args.segment, r, clock).items():
-                times[v].append(t)
+        if key not in MODELS:
+            ap.error(f"--models: unknown model {key!r}; one of: {', '.join(MODELS)}")
+    for name in ("steps", "rounds", "segment", "threads"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: {getattr(args, name)}; a positive integer")
+    torch.set_num_threads(args.threads)
+    return time.process_time if args.clock == "cpu" else time.perf_counter
+
+
+MODELS = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    timing_args(ap)
+    ap.add_argument("--peers", action="store_true",
+                    help="also time W&B-style histograms and, if installed, Cockpit economy (slow)")
+    args = ap.parse_args()
+    clock = timing_setup(ap, args)
+    tools = dict(TOOLS)
+    skipped = []
+    if args.peers:
+        tools.update(PEERS)
+        if not cockpit_available():
+            del tools["cockpit economy"]
+            skipped.append("cockpit economy: skipped: cockpit not installed")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {args.steps} timed steps per "
+          f"variant and round in segments of {args.segment} after {args.warmup} warm-up, {args.rounds} rounds, medians")
+    for key in args.models.split(","):
+        title, make = MODELS[key]
+        times = measure(make, tools, args.steps, args.warmup, args.segment, args.rounds, clock)
         bare = statistics.median(times["bare"])
         print(f"\n{title}: bare {bare * 1e3:.2f} ms/step")
         print(f"| {'variant':<32} | ms/step | × bare | × floor | target |")
         print(f"|{'-' * 34}|---------|--------|---------|--------|")
-        for v in variants:
+        for v in tools:
             med = statistics.median(times[v])
-            # the median of per-round ratios is robust to the machine's drift between rounds
-            ratio = statistics.median(t / b for t, b in zip(times[v], times["bare"]))
-            vs_floor = statistics.median(t / f for t, f in zip(times[v], times[FLOOR]))
+            r, vs_floor = ratio(times, v), ratio(times, v, FLOOR)
             mark = ""
             if v in TARGETS:
-                mark = f"≤ {TARGETS[v]:.2f} × bare " + ("ok" if ratio <= TARGETS[v] else "MISSED")
+                mark = f"≤ {TARGETS[v]:.2f} × bare " + ("ok" if r <= TARGETS[v] else "MISSED")
             elif v in FLOOR_TARGETS:
                 mark = f"≤ {FLOOR_TARGETS[v]:.2f} × floor " + ("ok" if vs_floor <= FLOOR_TARGETS[v] else "MISSED")
-            print(f"| {v:<32} | {med * 1e3:7.2f} | {ratio:6.3f} | {vs_floor:7.3f} | {mark} |")
-        if not has_cockpit:
-            print("cockpit economy: skipped: cockpit not installed")
+            print(f"| {v:<32} | {med * 1e3:7.2f} | {r:6.3f} | {vs_floor:7.3f} | {mark} |")
+        for line in skipped:
+            print(line)
+        if not args.peers:
+            print("peers (W&B-style histograms, Cockpit): not timed; --peers adds them")
 
 
 if __name__ == "__main__":
