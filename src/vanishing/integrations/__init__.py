@@ -1,0 +1,15 @@
+"""Thin adapters between vanishing and the tools practitioners watch: live logging with alarms to
+TensorBoard, MLflow or W&B (:class:`LiveLogger`), and the sinks it writes through.
+
+A whole trace is exported with :meth:`Trace.to_tensorboard <vanishing.results.Trace.to_tensorboard>`,
+``to_mlflow`` and ``to_wandb``; the sinks and the metric keys live in the torch-free
+:mod:`vanishing.results` so those methods need no torch.
+"""
+
+from ..results.sinks import MemorySink, MlflowSink, Sink, TensorBoardSink, WandbSink
+from . import alarms
+from .alarms import ALARMS, Alarm, Reading
+from .live import LiveLogger
+
+__all__ = ["LiveLogger", "Alarm", "Reading", "ALARMS", "alarms", "Sink", "TensorBoardSink", "MlflowSink",
+           "WandbSink", "MemorySink"]

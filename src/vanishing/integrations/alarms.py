@@ -1,0 +1,142 @@
+"""Alarm rules checked on each step the probe records while training: small functions in a list.
+
+A rule reads one recorded step (:class:`Reading`: the quantities' (L,) rows) and returns an
+:class:`Alarm` — one line with the numbers — or ``None``. Adding a rule = writing one function and
+appending it to :data:`ALARMS`; a variant is a ``functools.partial`` (``partial(vanishing, ratio=1e-6)``).
+They cost a few numpy operations on L numbers, so they may run on every recorded step.
+
+Thresholds:
+
+* vanishing: a layer's weight gradient ‖∂L/∂W‖ below 1e-8 of the last layer's. That is below float32's
+  relative precision (2⁻²³ ≈ 1.2e-7): where the last layer learns at a usual rate, that layer's updates
+  are smaller than the rounding of its own weights — it has stopped learning, not slowed down.
+  (The diagnosis judges a whole run and warns far earlier, at 1.5 orders.)
+* exploding: a layer's weight gradient above 1e8 times the last layer's (the mirror image).
+* zero gradient: a layer's weight gradient exactly 0 while another layer's is not (dead units, a
+  detached branch, a frozen input).
+* non-finite: any NaN or ±Inf reading, or any NaN/Inf gradient entry (``nonfinite_grads``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..diagnose.findings import layers_text
+from ..results import LayerInfo
+
+__all__ = ["Alarm", "Reading", "AlarmRule", "ALARMS", "THRESHOLDS", "vanishing", "exploding", "zero_gradient",
+           "nonfinite"]
+
+THRESHOLDS: dict[str, float] = {"vanishing_ratio": 1e-8, "exploding_ratio": 1e8}
+
+_W = "weight gradient ‖∂L/∂W‖"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A rule that fired: its name, the step, and one line saying what with the numbers."""
+
+    rule: str
+    step: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"step {self.step}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One recorded step: ``values`` quantity → (L,) float64; ``counted`` quantity → (L,) bool, the
+    layers the quantity applies to (see :mod:`vanishing.results.metrics`); the layers, input side first."""
+
+    step: int
+    values: Mapping[str, np.ndarray]
+    counted: Mapping[str, np.ndarray]
+    layers: Sequence[LayerInfo]
+
+    def layer(self, i: int) -> str:
+        """``"layer 3 (fc3)"``: the layer's number from 1 and its name."""
+        return f"layer {i + 1} ({self.layers[i].name})"
+
+    def span(self, idx: np.ndarray) -> str:
+        return layers_text([int(i) for i in idx], [x.name for x in self.layers])
+
+
+AlarmRule = Callable[[Reading], "Alarm | None"]
+
+
+def _relative(r: Reading) -> tuple[np.ndarray, float] | None:
+    """(L−1,) each earlier layer's weight gradient over the last layer's, and the last one's; None when
+    there is no finite positive last-layer gradient to compare with."""
+    g = r.values.get("grad_norm")
+    if g is None or len(g) < 2 or not (np.isfinite(g[-1]) and g[-1] > 0):
+        return None
+    with np.errstate(invalid="ignore"):
+        return g[:-1] / g[-1], float(g[-1])
+
+
+def vanishing(r: Reading, ratio: float = THRESHOLDS["vanishing_ratio"]) -> Alarm | None:
+    """A layer's weight gradient below ``ratio`` of the last layer's (exact zeros: :func:`zero_gradient`)."""
+    rel = _relative(r)
+    if rel is None:
+        return None
+    q, last = rel
+    bad = np.flatnonzero((q > 0) & (q < ratio))
+    if not len(bad):
+        return None
+    w = int(bad[np.argmin(q[bad])])
+    more = f"; {r.span(bad)} are all below" if len(bad) > 1 else ""
+    return Alarm("vanishing", r.step, f"{r.layer(w)}'s {_W} {r.values['grad_norm'][w]:.2e} fell below {ratio:.0e} "
+                                      f"of the last layer's ({last:.2e}): {q[w]:.1e}{more}")
+
+
+def exploding(r: Reading, ratio: float = THRESHOLDS["exploding_ratio"]) -> Alarm | None:
+    """A layer's weight gradient above ``ratio`` times the last layer's (finite values only)."""
+    rel = _relative(r)
+    if rel is None:
+        return None
+    q, last = rel
+    bad = np.flatnonzero(np.isfinite(q) & (q > ratio))
+    if not len(bad):
+        return None
+    w = int(bad[np.argmax(q[bad])])
+    more = f"; {r.span(bad)} are all above" if len(bad) > 1 else ""
+    return Alarm("exploding", r.step, f"{r.layer(w)}'s {_W} {r.values['grad_norm'][w]:.2e} rose above {ratio:.0e} "
+                                      f"times the last layer's ({last:.2e}): {q[w]:.1e}{more}")
+
+
+def zero_gradient(r: Reading) -> Alarm | None:
+    """A layer whose weight gradient is exactly 0 while another layer's is positive."""
+    g = r.values.get("grad_norm")
+    if g is None or not np.any(g > 0):
+        return None
+    zero = np.flatnonzero(g == 0)
+    if not len(zero):
+        return None
+    return Alarm("zero_gradient", r.step, f"the {_W} of {r.span(zero)} is exactly 0 "
+                                          f"(largest elsewhere {np.nanmax(g):.2e})")
+
+
+def nonfinite(r: Reading) -> Alarm | None:
+    """Any NaN or ±Inf reading in a layer the quantity applies to, or NaN/Inf gradient entries."""
+    parts = []
+    entries = r.values.get("nonfinite_grads")
+    if entries is not None and np.nansum(entries) > 0:
+        hit = np.flatnonzero(entries > 0)
+        parts.append(f"{np.nansum(entries):.0f} NaN/Inf gradient entries in {r.span(hit)}")
+    for q, v in r.values.items():
+        bad = np.flatnonzero(~np.isfinite(v) & r.counted.get(q, np.ones(len(v), bool)))
+        if len(bad) and q != "nonfinite_grads":
+            kinds = "/".join(k for k, m in (("NaN", np.isnan), ("Inf", np.isinf)) if m(v[bad]).any())
+            parts.append(f"{q} {kinds} in {r.span(bad)}")
+    if not parts:
+        return None
+    shown = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more quantities" if len(parts) > 3 else "")
+    return Alarm("nonfinite", r.step, f"non-finite values: {shown}")
+
+
+ALARMS: list[AlarmRule] = [nonfinite, vanishing, exploding, zero_gradient]
+"""The rules a :class:`~vanishing.integrations.LiveLogger` checks unless told otherwise."""
