@@ -1,0 +1,178 @@
+"""LiveLogger on a real training loop: what reaches the sink, when, and the alarms on the way."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import vanishing
+from vanishing.errors import ConfigError
+from vanishing.integrations import LiveLogger, MemorySink
+
+pytestmark = pytest.mark.integrations
+
+
+class Scaled(nn.Module):
+    """fc1 → tanh → ×scale → fc2 → tanh → fc3: fc1's gradient is ``scale`` times smaller than otherwise."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 1)
+        self.scale = scale
+
+    def forward(self, x):
+        return self.fc3(torch.tanh(self.fc2(self.scale * torch.tanh(self.fc1(x)))))
+
+
+def train(model, opt, steps, bad_step=None, probe=None):
+    g = torch.Generator().manual_seed(1)
+    for k in range(steps):
+        x = torch.randn(16, 4, generator=g)
+        if k == bad_step:
+            x[0, 0] = math.inf
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        if probe is not None:
+            probe.log(loss=loss)
+        opt.step()
+
+
+class TimedSink(MemorySink):
+    """Notes the probe's step count each time it is flushed."""
+
+    def __init__(self, probe_ref):
+        super().__init__()
+        self.probe_ref, self.flushed_at = probe_ref, []
+
+    def flush(self):
+        self.flushed_at.append(self.probe_ref[0].step_index)
+
+
+def test_every_finished_step_is_written_once_with_the_trace_values():
+    model = Scaled()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = vanishing.watch(model, opt, every=[0, 1, 2, 3, 5, 8, 9])
+    sink = MemorySink()
+    with LiveLogger(probe, sink, every=3, alarms=[]):
+        train(model, opt, 10, probe=probe)
+    t = probe.trace
+    assert [s for s, _ in sink.rows] == t.steps.tolist() == list(range(10))  # loss logged every step
+    names = [f"{i + 1:02d}_{n}" for i, n in enumerate(t.layer_names)]
+    for i, (step, row) in enumerate(sink.rows):
+        assert row["vanishing/loss"] == t.scalars["loss"][i]
+        for q, v in t.data.items():
+            recorded = step in (0, 1, 2, 3, 5, 8, 9)
+            assert (f"vanishing/nonfinite/{q}" in row) == recorded
+            for layer, name in enumerate(names):
+                key = f"vanishing/{q}/{name}"
+                if recorded and np.isfinite(v[i, layer]):
+                    assert row[key] == v[i, layer]
+                else:
+                    assert key not in row
+
+
+def test_rows_go_out_every_n_steps_and_the_rest_on_close():
+    model = Scaled()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = vanishing.watch(model, opt, every=1)
+    ref = [probe]
+    sink = TimedSink(ref)
+    live = LiveLogger(probe, sink, every=4, alarms=[])
+    train(model, opt, 10)
+    assert sink.flushed_at == [4, 8] and [s for s, _ in sink.rows] == list(range(8))
+    live.close()
+    assert sink.flushed_at == [4, 8, 10] and [s for s, _ in sink.rows] == list(range(10))
+
+
+def test_close_removes_the_hook():
+    model = Scaled()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = vanishing.watch(model, opt, every=1)
+    hooks = len(opt._optimizer_step_post_hooks)
+    live = LiveLogger(probe, MemorySink(), every=1)
+    assert len(opt._optimizer_step_post_hooks) == hooks + 1
+    live.close()
+    live.close()
+    assert len(opt._optimizer_step_post_hooks) == hooks
+    train(model, opt, 2)  # no error, nothing written after close
+    assert [s for s, _ in live.sink.rows] == []
+
+
+def test_a_vanishing_layer_raises_one_alarm_with_its_numbers_and_rows_go_out_at_once():
+    model = Scaled(scale=1e-10)  # fc1's weight gradient ~1e-10 of fc3's
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    probe = vanishing.watch(model, opt, every=1)
+    seen = []
+    live = LiveLogger(probe, MemorySink(), every=100,
+                      on_alarm=lambda a: seen.append((a, [s for s, _ in live.sink.rows])))
+    train(model, opt, 3)
+    live.close()
+    assert [a.rule for a, _ in seen] == ["vanishing"]  # fired once, not once per step
+    alarm, written = seen[0]
+    assert alarm.step == 0 and written == [0]  # the row was written before the alarm was told
+    g = probe.trace["grad_norm"][0]
+    assert g[0] / g[2] < 1e-8
+    assert alarm.message.startswith(f"layer 1 (fc1)'s weight gradient ‖∂L/∂W‖ {g[0]:.2e} fell below 1e-08 "
+                                    f"of the last layer's ({g[2]:.2e}): {g[0] / g[2]:.1e}")
+    assert live.sink.alerts == [(0, alarm.message)]
+
+
+def test_non_finite_gradients_raise_an_alarm_at_their_step_and_are_counted():
+    model = Scaled()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = vanishing.watch(model, opt, every=1)
+    sink = MemorySink()
+    with LiveLogger(probe, sink, every=100) as live:
+        train(model, opt, 4, bad_step=2)
+    assert [(a.rule, a.step) for a in live.alarms][:1] == [("nonfinite", 2)]
+    assert "NaN/Inf gradient entries in layer" in live.alarms[0].message
+    rows = dict(sink.rows)
+    t = probe.trace
+    bad = int((~np.isfinite(t["grad_norm"][2])).sum())
+    assert bad > 0 and rows[2]["vanishing/nonfinite/grad_norm"] == bad
+    assert rows[2]["vanishing/nonfinite/any"] == 1.0 and rows[1]["vanishing/nonfinite/any"] == 0.0
+
+
+def test_without_an_optimizer_update_is_called_after_each_step():
+    model = Scaled()
+    probe = vanishing.watch(model, every=1)
+    live = LiveLogger(probe, MemorySink(), every=1, alarms=[])
+    for _ in range(3):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        probe.step()
+        live.update()
+    assert [s for s, _ in live.sink.rows] == [0, 1, 2]
+
+
+def test_live_rows_reach_tensorboard_with_the_alarm_as_text(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vanishing.integrations import TensorBoardSink
+
+    model = Scaled(scale=1e-10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    probe = vanishing.watch(model, opt, every=1)
+    with LiveLogger(probe, TensorBoardSink(tmp_path), every=2) as live:
+        train(model, opt, 3)
+    ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "tensors": 0})
+    ea.Reload()
+    g = probe.trace["grad_norm"]
+    assert [(e.step, e.value) for e in ea.Scalars("vanishing/grad_norm/01_fc1")] == [
+        (k, float(np.float32(g[k, 0]))) for k in range(3)]
+    [text] = ea.Tensors("vanishing/alarm")
+    assert text.step == 0 and text.tensor_proto.string_val[0].decode() == live.alarms[0].message
+
+
+@pytest.mark.parametrize("kwargs, field", [({"every": 0}, "every"), ({"every": 2.5}, "every"),
+                                           ({"sink": object()}, "sink")])
+def test_bad_arguments_name_the_field(kwargs, field):
+    model = Scaled()
+    probe = vanishing.watch(model, every=1)
+    args = {"sink": MemorySink(), **kwargs}
+    with pytest.raises(ConfigError, match=f"^invalid {field} "):
+        LiveLogger(probe, **args)
