@@ -121,6 +121,18 @@ def test_a_vanishing_layer_raises_one_alarm_with_its_numbers_and_rows_go_out_at_
     assert live.sink.alerts == [(0, alarm.message)]
 
 
+def test_check_every_reads_every_n_steps_and_keeps_each_alarm_at_its_own_step():
+    model = Scaled()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = vanishing.watch(model, opt, every=1)
+    seen = []
+    live = LiveLogger(probe, MemorySink(), every=100, check_every=4,
+                      on_alarm=lambda a: seen.append((a.step, probe.step_index, [s for s, _ in live.sink.rows])))
+    train(model, opt, 6, bad_step=1)
+    live.close()
+    assert seen == [(1, 4, [0, 1, 2, 3])]  # found at the read after step 3, about step 1
+
+
 def test_non_finite_gradients_raise_an_alarm_at_their_step_and_are_counted():
     model = Scaled()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -168,7 +180,7 @@ def test_live_rows_reach_tensorboard_with_the_alarm_as_text(tmp_path):
     assert text.step == 0 and text.tensor_proto.string_val[0].decode() == live.alarms[0].message
 
 
-@pytest.mark.parametrize("kwargs, field", [({"every": 0}, "every"), ({"every": 2.5}, "every"),
+@pytest.mark.parametrize("kwargs, field", [({"every": 0}, "every"), ({"every": 2.5}, "every"), ({"check_every": 0}, "check_every"),
                                            ({"sink": object()}, "sink")])
 def test_bad_arguments_name_the_field(kwargs, field):
     model = Scaled()

@@ -36,18 +36,24 @@ class LiveLogger:
     starts to hold and again only after it has stopped holding. :meth:`close` (or leaving the ``with``
     block) writes the rest, removes the hook and closes the sink.
 
+    Reading ``probe.trace`` rebuilds it, a cost that grows with the steps recorded so far. With the
+    probe's default schedule (a record every 50 steps) that is a read every 50 steps; with a probe
+    recording every step of a long run, check every ``check_every`` steps instead (alarms then come
+    up to that many steps late).
+
     Keys and the treatment of NaN/Inf are those of :mod:`vanishing.results.metrics`; which steps a
     quantity was due on comes from the probe's own schedules.
     """
 
     def __init__(self, probe, sink: Sink, every: int = 50, alarms: Sequence[AlarmRule] | None = None,
-                 on_alarm: Callable[[Alarm], None] | None = None, prefix: str = PREFIX):
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ConfigError("every", every, "an integer >= 1 (steps between writes)")
+                 on_alarm: Callable[[Alarm], None] | None = None, check_every: int = 1, prefix: str = PREFIX):
+        for name, n in (("every", every), ("check_every", check_every)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ConfigError(name, n, "an integer >= 1 (steps)")
         if not isinstance(sink, Sink):
             raise ConfigError("sink", type(sink).__name__, "an object with write, alert, flush and close "
                                                            "(TensorBoardSink, MlflowSink, WandbSink, MemorySink)")
-        self.probe, self.sink, self.every, self.prefix = probe, sink, every, prefix
+        self.probe, self.sink, self.every, self.check_every, self.prefix = probe, sink, every, check_every, prefix
         self.rules = list(ALARMS if alarms is None else alarms)
         self.on_alarm = on_alarm
         self.alarms: list[Alarm] = []
@@ -64,7 +70,8 @@ class LiveLogger:
         if done <= self._read:
             return []
         write = done - self._written >= self.every
-        if not (write or (self.rules and self._recorded(self._read, done))):
+        check = self.rules and done - self._read >= self.check_every and self._recorded(self._read, done)
+        if not (write or check):
             return []
         fired = self._read_until(done)
         if fired or write:

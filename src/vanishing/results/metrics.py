@@ -31,6 +31,7 @@ A NaN scalar is "not logged" in a trace and so is not written; ±Inf scalars are
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable, Mapping
 
 import numpy as np
@@ -73,9 +74,14 @@ def layer_keys(trace: Trace, quantity: str, prefix: str = PREFIX) -> list[str]:
     >>> layer_keys(t, "grad_norm")
     ['vanishing/grad_norm/01_fc1', 'vanishing/grad_norm/02_fc2', 'vanishing/grad_norm/03_fc3']
     """
-    width = max(2, len(str(len(trace.layers))))
-    return [metric_key(prefix, quantity, f"{i + 1:0{width}d}_{name}" if name else f"{i + 1:0{width}d}")
-            for i, name in enumerate(trace.layer_names)]
+    return list(_layer_keys(tuple(trace.layer_names), quantity, prefix))
+
+
+@lru_cache(maxsize=256)  # a live logger asks for the same keys on every read
+def _layer_keys(names: tuple[str, ...], quantity: str, prefix: str) -> tuple[str, ...]:
+    width = max(2, len(str(len(names))))
+    return tuple(metric_key(prefix, quantity, f"{i + 1:0{width}d}_{name}" if name else f"{i + 1:0{width}d}")
+                 for i, name in enumerate(names))
 
 
 def applicable(values: np.ndarray) -> np.ndarray:
@@ -124,12 +130,14 @@ def metric_rows(trace: Trace, start: int | None = None, stop: int | None = None,
     if where.stop <= where.start:
         return []
     when = due_mask(trace, due, where)
+    names = tuple(trace.layer_names)
     per_layer = []  # (keys, nonfinite key, values (S', L), finite (S', L), counted (S',), due (S',))
     for q, v in trace.data.items():
         part = v[where]
         finite = np.isfinite(part)
-        per_layer.append((layer_keys(trace, q, prefix), metric_key(prefix, "nonfinite", q), part.tolist(),
-                          finite.tolist(), ((~finite) & applicable(v)).sum(axis=1).tolist(), when[q].tolist()))
+        counted = ((~finite) & applicable(v)).sum(axis=1)
+        per_layer.append((_layer_keys(names, q, prefix), metric_key(prefix, "nonfinite", q), part.tolist(),
+                          finite.tolist(), counted.tolist(), when[q].tolist()))
     scalars = [(metric_key(prefix, s), metric_key(prefix, "nonfinite", s), v[where].tolist())
                for s, v in trace.scalars.items()]
     flag = metric_key(prefix, "nonfinite", "any")
