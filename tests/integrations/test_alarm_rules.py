@@ -45,8 +45,10 @@ def test_no_comparison_without_a_finite_positive_last_layer():
         assert exploding(reading([1e20, 1.0, 1.0, last])) is None
 
 
-def test_zero_gradient_needs_another_layer_that_learns():
-    assert zero_gradient(reading([0.0, 0.0, 0.0, 0.0])) is None
+def test_zero_gradient_names_the_layers_or_the_whole_network():
+    assert zero_gradient(reading([1e-30, 1.0, 1.0, 1.0])) is None
+    assert zero_gradient(reading([0.0, 0.0, 0.0, 0.0])).message == (
+        "the weight gradient ‖∂L/∂W‖ of every layer (layers 1–4) is exactly 0")
     a = zero_gradient(reading([0.0, 0.0, 0.5, 1.0]))
     assert a.message == "the weight gradient ‖∂L/∂W‖ of layers 1–2 is exactly 0 (largest elsewhere 1.00e+00)"
 
@@ -58,6 +60,12 @@ def test_nonfinite_reads_counted_layers_and_gradient_entries():
     assert a.message == ("non-finite values: 8 NaN/Inf gradient entries in layers 1, 3; "
                          "grad_norm NaN/Inf in layers 1, 3")
     assert nonfinite(reading([1.0, 1.0, 1.0, 1.0], nonfinite_grads=[0, 0, 0, 0])) is None
+
+
+def test_nonfinite_tells_the_sign_and_leaves_derived_logs_of_zero_alone():
+    r = reading([1.0, 1.0, 1.0, 1.0], param_norm=[math.inf, -math.inf, 1, 1],
+                attribution_activation=[math.nan, -math.inf, 0.1, 0.2])
+    assert nonfinite(r).message == "non-finite values: param_norm Inf/-Inf in layers 1–2"
 
 
 def test_the_default_rules_are_quiet_on_a_healthy_step():

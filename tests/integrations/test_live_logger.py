@@ -188,3 +188,20 @@ def test_bad_arguments_name_the_field(kwargs, field):
     args = {"sink": MemorySink(), **kwargs}
     with pytest.raises(ConfigError, match=f"^invalid {field} "):
         LiveLogger(probe, **args)
+
+
+def test_the_example_script_prints_the_alarms_the_docs_show(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    out = subprocess.run([sys.executable, str(root / "examples" / "live_alarms.py")], cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    docs = (root / "docs" / "integrations.md").read_text()
+    shown = docs.split("python examples/live_alarms.py", 1)[1].split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(out) == len(shown) == 6
+    for got, doc in zip(out, shown):
+        # the numbers depend on the CPU's float32 rounding in their last digits: compare the words
+        words = lambda line: [w for w in line.split() if not any(c.isdigit() for c in w.strip("(),:;"))]  # noqa: E731
+        assert words(got) == words(doc)

@@ -12,9 +12,10 @@ Thresholds:
   are smaller than the rounding of its own weights — it has stopped learning, not slowed down.
   (The diagnosis judges a whole run and warns far earlier, at 1.5 orders.)
 * exploding: a layer's weight gradient above 1e8 times the last layer's (the mirror image).
-* zero gradient: a layer's weight gradient exactly 0 while another layer's is not (dead units, a
-  detached branch, a frozen input).
-* non-finite: any NaN or ±Inf reading, or any NaN/Inf gradient entry (``nonfinite_grads``).
+* zero gradient: a layer's weight gradient exactly 0 (dead units, saturation to exactly φ' = 0, a
+  detached branch); every layer's: a dead network.
+* non-finite: any NaN or ±Inf measured reading, or any NaN/Inf gradient entry (``nonfinite_grads``);
+  derived quantities (``attribution_*``, a log10 of norms) are left out: their ±Inf follows from an exact 0.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..diagnose.findings import layers_text
+from ..probe.quantities import QUANTITIES
 from ..results import LayerInfo
 
 __all__ = ["Alarm", "Reading", "AlarmRule", "ALARMS", "THRESHOLDS", "vanishing", "exploding", "zero_gradient",
@@ -109,19 +111,27 @@ def exploding(r: Reading, ratio: float = THRESHOLDS["exploding_ratio"]) -> Alarm
 
 
 def zero_gradient(r: Reading) -> Alarm | None:
-    """A layer whose weight gradient is exactly 0 while another layer's is positive."""
+    """Layers whose weight gradient is exactly 0 (all of them: a dead network, or a loss of exactly 0)."""
     g = r.values.get("grad_norm")
-    if g is None or not np.any(g > 0):
+    if g is None:
         return None
     zero = np.flatnonzero(g == 0)
     if not len(zero):
         return None
+    if len(zero) == len(g):
+        return Alarm("zero_gradient", r.step, f"the {_W} of every layer ({r.span(zero)}) is exactly 0")
     return Alarm("zero_gradient", r.step, f"the {_W} of {r.span(zero)} is exactly 0 "
                                           f"(largest elsewhere {np.nanmax(g):.2e})")
 
 
+def _measured(q: str) -> bool:
+    """A quantity read from the model, not derived from others (a derived log10 of an exact 0 is −Inf)."""
+    return q not in QUANTITIES or QUANTITIES.get(q).stage != "derived"
+
+
 def nonfinite(r: Reading) -> Alarm | None:
-    """Any NaN or ±Inf reading in a layer the quantity applies to, or NaN/Inf gradient entries."""
+    """Any NaN or ±Inf measured reading in a layer the quantity applies to, or NaN/Inf gradient entries.
+    Derived quantities are left out: their ±Inf follows from exact zeros (:func:`zero_gradient`)."""
     parts = []
     entries = r.values.get("nonfinite_grads")
     if entries is not None and np.nansum(entries) > 0:
@@ -129,8 +139,10 @@ def nonfinite(r: Reading) -> Alarm | None:
         parts.append(f"{np.nansum(entries):.0f} NaN/Inf gradient entries in {r.span(hit)}")
     for q, v in r.values.items():
         bad = np.flatnonzero(~np.isfinite(v) & r.counted.get(q, np.ones(len(v), bool)))
-        if len(bad) and q != "nonfinite_grads":
-            kinds = "/".join(k for k, m in (("NaN", np.isnan), ("Inf", np.isinf)) if m(v[bad]).any())
+        if len(bad) and q != "nonfinite_grads" and _measured(q):
+            x = v[bad]
+            kinds = "/".join(k for k, hit in (("NaN", np.isnan(x)), ("Inf", x == np.inf), ("-Inf", x == -np.inf))
+                             if hit.any())
             parts.append(f"{q} {kinds} in {r.span(bad)}")
     if not parts:
         return None
