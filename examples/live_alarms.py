@@ -40,6 +40,22 @@ CASES = {  # name → (network, step at which one input entry is +inf)
 }
 
 
+def train(model: nn.Module, opt: torch.optim.Optimizer, steps: int, bad_step: int | None = None,
+          probe: vanishing.Probe | None = None) -> None:
+    """``steps`` SGD steps on random inputs (seeded), loss mean(y²); at ``bad_step`` one input entry is +inf."""
+    g = torch.Generator().manual_seed(1)
+    for k in range(steps):
+        x = torch.randn(16, 4, generator=g)
+        if k == bad_step:
+            x[0, 0] = math.inf
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        if probe is not None:
+            probe.log(loss=loss.detach())
+        opt.step()
+
+
 def main() -> None:
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     for i, (name, (make, bad_step)) in enumerate(CASES.items()):
@@ -47,17 +63,8 @@ def main() -> None:
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         probe = vanishing.watch(model, opt, every=1)
         sink = TensorBoardSink(f"runs/live-alarms/{i}") if tensorboard else MemorySink()
-        g = torch.Generator().manual_seed(1)
         with LiveLogger(probe, sink, every=10) as live:
-            for k in range(6):
-                x = torch.randn(16, 4, generator=g)
-                if k == bad_step:
-                    x[0, 0] = math.inf
-                opt.zero_grad()
-                loss = model(x).pow(2).mean()
-                loss.backward()
-                probe.log(loss=loss.detach())
-                opt.step()
+            train(model, opt, 6, bad_step, probe)
         print(f"{name}:")
         for alarm in live.alarms:
             print(f"  {alarm}")

@@ -1,11 +1,13 @@
 """LiveLogger on a real training loop: what reaches the sink, when, and the alarms on the way."""
 
-import math
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import vanishing
 from vanishing.errors import ConfigError
@@ -14,31 +16,18 @@ from vanishing.integrations import LiveLogger, MemorySink
 pytestmark = pytest.mark.integrations
 
 
-class Scaled(nn.Module):
-    """fc1 → tanh → ×scale → fc2 → tanh → fc3: fc1's gradient is ``scale`` times smaller than otherwise."""
-
-    def __init__(self, scale: float = 1.0):
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 1)
-        self.scale = scale
-
-    def forward(self, x):
-        return self.fc3(torch.tanh(self.fc2(self.scale * torch.tanh(self.fc1(x)))))
+def _example():
+    """examples/live_alarms.py, whose networks and loop these tests train."""
+    path = Path(__file__).parents[2] / "examples" / "live_alarms.py"
+    spec = importlib.util.spec_from_file_location("live_alarms_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def train(model, opt, steps, bad_step=None, probe=None):
-    g = torch.Generator().manual_seed(1)
-    for k in range(steps):
-        x = torch.randn(16, 4, generator=g)
-        if k == bad_step:
-            x[0, 0] = math.inf
-        opt.zero_grad()
-        loss = model(x).pow(2).mean()
-        loss.backward()
-        if probe is not None:
-            probe.log(loss=loss)
-        opt.step()
+EXAMPLE = _example()
+Scaled = EXAMPLE.Net  # fc1 → tanh → ×scale → fc2 → tanh → fc3: fc1's gradient ``scale`` times smaller
+train = EXAMPLE.train
 
 
 class TimedSink(MemorySink):
@@ -191,10 +180,6 @@ def test_bad_arguments_name_the_field(kwargs, field):
 
 
 def test_the_example_script_prints_the_alarms_the_docs_show(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).parents[2]
     out = subprocess.run([sys.executable, str(root / "examples" / "live_alarms.py")], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout.splitlines()

@@ -70,44 +70,33 @@ class Reading:
 AlarmRule = Callable[[Reading], "Alarm | None"]
 
 
-def _relative(r: Reading) -> tuple[np.ndarray, float] | None:
-    """(L−1,) each earlier layer's weight gradient over the last layer's, and the last one's; None when
-    there is no finite positive last-layer gradient to compare with."""
+def _against_last(r: Reading, rule: str, ratio: float, above: bool) -> Alarm | None:
+    """Layers whose weight gradient over the last layer's is above (below) ``ratio``; the most extreme
+    is named. No comparison without a finite, positive last-layer gradient; exact zeros are left to
+    :func:`zero_gradient`."""
     g = r.values.get("grad_norm")
     if g is None or len(g) < 2 or not (np.isfinite(g[-1]) and g[-1] > 0):
         return None
     with np.errstate(invalid="ignore"):
-        return g[:-1] / g[-1], float(g[-1])
+        q = g[:-1] / g[-1]
+    bad = np.flatnonzero(np.isfinite(q) & (q > ratio) if above else (q > 0) & (q < ratio))
+    if not len(bad):
+        return None
+    w = int(bad[np.argmax(q[bad]) if above else np.argmin(q[bad])])
+    went, of, side = ("rose above", "times", "above") if above else ("fell below", "of", "below")
+    more = f"; {r.span(bad)} are all {side}" if len(bad) > 1 else ""
+    return Alarm(rule, r.step, f"{r.layer(w)}'s {_W} {g[w]:.2e} {went} {ratio:.0e} {of} the last layer's "
+                               f"({g[-1]:.2e}): {q[w]:.1e}{more}")
 
 
 def vanishing(r: Reading, ratio: float = THRESHOLDS["vanishing_ratio"]) -> Alarm | None:
     """A layer's weight gradient below ``ratio`` of the last layer's (exact zeros: :func:`zero_gradient`)."""
-    rel = _relative(r)
-    if rel is None:
-        return None
-    q, last = rel
-    bad = np.flatnonzero((q > 0) & (q < ratio))
-    if not len(bad):
-        return None
-    w = int(bad[np.argmin(q[bad])])
-    more = f"; {r.span(bad)} are all below" if len(bad) > 1 else ""
-    return Alarm("vanishing", r.step, f"{r.layer(w)}'s {_W} {r.values['grad_norm'][w]:.2e} fell below {ratio:.0e} "
-                                      f"of the last layer's ({last:.2e}): {q[w]:.1e}{more}")
+    return _against_last(r, "vanishing", ratio, above=False)
 
 
 def exploding(r: Reading, ratio: float = THRESHOLDS["exploding_ratio"]) -> Alarm | None:
     """A layer's weight gradient above ``ratio`` times the last layer's (finite values only)."""
-    rel = _relative(r)
-    if rel is None:
-        return None
-    q, last = rel
-    bad = np.flatnonzero(np.isfinite(q) & (q > ratio))
-    if not len(bad):
-        return None
-    w = int(bad[np.argmax(q[bad])])
-    more = f"; {r.span(bad)} are all above" if len(bad) > 1 else ""
-    return Alarm("exploding", r.step, f"{r.layer(w)}'s {_W} {r.values['grad_norm'][w]:.2e} rose above {ratio:.0e} "
-                                      f"times the last layer's ({last:.2e}): {q[w]:.1e}{more}")
+    return _against_last(r, "exploding", ratio, above=True)
 
 
 def zero_gradient(r: Reading) -> Alarm | None:
