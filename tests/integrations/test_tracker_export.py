@@ -135,6 +135,13 @@ def test_a_missing_package_names_the_extra(method, extra, monkeypatch, tmp_path)
         getattr(trace(), method)(*args)
 
 
+def test_an_unwritable_logdir_is_a_one_line_error(tmp_path):
+    pytest.importorskip("tensorboard")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(VanishingError, match=r"^cannot write TensorBoard events .*file"):
+        trace().to_tensorboard(tmp_path / "file")
+
+
 def test_wandb_without_an_active_run_says_so(monkeypatch):
     wandb = pytest.importorskip("wandb")
     monkeypatch.setattr(wandb, "run", None)

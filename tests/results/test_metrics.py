@@ -147,3 +147,9 @@ def test_keys_are_numbered_from_one_and_padded_to_the_layer_count():
 
 def test_a_part_made_of_dots_cannot_climb_out_of_its_key():
     assert metric_key("vanishing", "..", "a/b") == "vanishing/_/a_b"
+
+
+def test_a_long_layer_name_keeps_its_end_within_mlflows_250_characters():
+    name = "encoder." * 40 + "layers.11.attn"
+    [key] = layer_keys(Trace(np.arange(1), [LayerInfo(name, "Linear", (1, 1), 1)]), "grad_norm")
+    assert len(key) == 250 and key.startswith("vanishing/grad_norm/01_") and key.endswith("encoder.layers.11.attn")

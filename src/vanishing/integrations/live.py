@@ -29,7 +29,7 @@ class LiveLogger:
 
     After each ``optimizer.step()`` (a step post-hook on ``probe.optimizer``; without an optimizer, or
     from a framework's callback, call :meth:`update` after each step) it reads the steps finished since
-    its last read from ``probe.trace`` — only on steps the probe recorded something, so steps where
+    its last read (the first: since it was made) from ``probe.trace`` — only on steps the probe recorded something, so steps where
     nothing is due cost a few Python calls — and checks ``alarms`` (default :data:`~.alarms.ALARMS`)
     on each of them. Rows go to the sink every ``every`` steps, and immediately when an alarm fires;
     the alarm follows as ``sink.alert`` and ``on_alarm(alarm)``. A rule fires when its condition
@@ -61,13 +61,14 @@ class LiveLogger:
         self._read = self._written = probe.step_index  # steps below these are read / written
         self._pending: list[MetricRow] = []
         self._active: set[str] = set()
+        self._closed = False
         opt = getattr(probe, "optimizer", None)
         self._handle = opt.register_step_post_hook(lambda *_: self.update()) if opt is not None else None
 
     def update(self) -> list[Alarm]:
         """Read the steps finished since the last read; write if due; returns the alarms that fired now."""
         done = self.probe.step_index  # steps below it are complete
-        if done <= self._read:
+        if self._closed or done <= self._read:
             return []
         write = done - self._written >= self.every
         check = self.rules and done - self._read >= self.check_every and self._recorded(self._read, done)
@@ -84,6 +85,9 @@ class LiveLogger:
 
     def close(self) -> None:
         """Write every finished step, remove the hook, close the sink (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._handle is not None:
             self._handle.remove()
             self._handle = None

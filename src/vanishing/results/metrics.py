@@ -47,8 +47,9 @@ MetricRow = tuple[int, dict[str, float]]
 
 Due = Callable[[str, int], bool]
 
-# MLflow takes only alphanumerics, `_ - . / space` in a key; `/` separates a key's parts here
+# MLflow takes only alphanumerics, `_ - . / space` in a key, at most 250 of them; `/` separates parts here
 _BAD = re.compile(r"[^0-9A-Za-z_\-. ]")
+MAX_KEY = 250
 
 
 def _part(text: str) -> str:
@@ -80,7 +81,9 @@ def layer_keys(trace: Trace, quantity: str, prefix: str = PREFIX) -> list[str]:
 @lru_cache(maxsize=256)  # a live logger asks for the same keys on every read
 def _layer_keys(names: tuple[str, ...], quantity: str, prefix: str) -> tuple[str, ...]:
     width = max(2, len(str(len(names))))
-    return tuple(metric_key(prefix, quantity, f"{i + 1:0{width}d}_{name}" if name else f"{i + 1:0{width}d}")
+    room = MAX_KEY - len(metric_key(prefix, quantity, "0" * width + "_"))
+    # a long name keeps its end, the part that tells layers apart (blocks.11.attn.proj)
+    return tuple(metric_key(prefix, quantity, f"{i + 1:0{width}d}_{name[-room:]}" if name else f"{i + 1:0{width}d}")
                  for i, name in enumerate(names))
 
 
@@ -116,9 +119,9 @@ def metric_rows(trace: Trace, start: int | None = None, stop: int | None = None,
                 due: Due | None = None) -> list[MetricRow]:
     """The steps ``start <= step < stop`` of ``trace`` as metric rows (see the module doc for the keys).
 
-    Which layers count and which all-NaN rows are due is judged on the whole trace, so rows made from a
-    growing trace in pieces (the live logger) equal those made from it at once, up to layers whose first
-    value arrives later.
+    Which layers count for a quantity is judged on the whole of ``trace``: rows made from a growing
+    trace in pieces (the live logger) equal those made from it at once, up to a layer whose first value
+    arrives after some of its NaN.
 
     >>> from vanishing.results import LayerInfo
     >>> t = Trace(np.array([0, 1]), [LayerInfo("a", "Linear", (1, 1), 1), LayerInfo("b", "Linear", (1, 1), 1)],

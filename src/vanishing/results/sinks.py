@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
 
+from .._io import _writing
 from ..errors import VanishingError
 from .metrics import PREFIX, MetricRow, metric_key
 
@@ -90,7 +91,8 @@ class TensorBoardSink:
 
         self.logdir = Path(logdir)
         self._event, self._summary, self._text = Event, Summary, text_pb
-        self._writer = EventFileWriter(str(self.logdir))
+        with _writing(self.logdir / "events.out.tfevents", "TensorBoard events"):
+            self._writer = EventFileWriter(str(self.logdir))
         self._alarm_tag = metric_key(prefix, "alarm")
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
