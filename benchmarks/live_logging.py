@@ -90,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     args.read_at = [100, 1000, 4000]
     if args.quick:
-        args.rounds, args.steps, args.depth, args.width, args.batch, args.read_at = 2, 60, 6, 32, 16, [20, 80]
+        args.rounds, args.steps, args.depth, args.width, args.batch, args.read_at = 1, 30, 4, 16, 8, [10, 40]
 
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     names = list(VARIANTS)

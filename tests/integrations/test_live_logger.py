@@ -190,3 +190,11 @@ def test_the_example_script_prints_the_alarms_the_docs_show(tmp_path):
         # the numbers depend on the CPU's float32 rounding in their last digits: compare the words
         words = lambda line: [w for w in line.split() if not any(c.isdigit() for c in w.strip("(),:;"))]  # noqa: E731
         assert words(got) == words(doc)
+
+
+@pytest.mark.slow
+def test_the_live_logging_benchmark_runs_in_quick_mode():
+    root = Path(__file__).parents[2]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "live_logging.py"), "--quick"], check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    assert "+ LiveLogger (memory), every step" in out and "one probe.trace read" in out
