@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..errors import ConfigError
+from ..probe import Probe
+from ..results import Trace
 from ..results.metrics import PREFIX, MetricRow, applicable, due_mask, metric_rows, span
 from ..results.sinks import Sink, write_rows
 from .alarms import ALARMS, Alarm, AlarmRule, Reading
@@ -29,9 +31,9 @@ class LiveLogger:
 
     After each ``optimizer.step()`` (a step post-hook on ``probe.optimizer``; without an optimizer, or
     from a framework's callback, call :meth:`update` after each step) it reads the steps finished since
-    its last read (the first: since it was made) from ``probe.trace`` — only on steps the probe recorded something, so steps where
-    nothing is due cost a few Python calls — and checks ``alarms`` (default :data:`~.alarms.ALARMS`)
-    on each of them. Rows go to the sink every ``every`` steps, and immediately when an alarm fires;
+    its last read (the first: since it was made) from ``probe.trace`` — only when the probe recorded
+    something on them, so a step where nothing is due costs a few Python calls — and checks ``alarms``
+    (default :data:`~.alarms.ALARMS`) on each recorded step. Rows go to the sink every ``every`` steps, and immediately when an alarm fires;
     the alarm follows as ``sink.alert`` and ``on_alarm(alarm)``. A rule fires when its condition
     starts to hold and again only after it has stopped holding. :meth:`close` (or leaving the ``with``
     block) writes the rest, removes the hook and closes the sink.
@@ -45,7 +47,7 @@ class LiveLogger:
     quantity was due on comes from the probe's own schedules.
     """
 
-    def __init__(self, probe, sink: Sink, every: int = 50, alarms: Sequence[AlarmRule] | None = None,
+    def __init__(self, probe: Probe, sink: Sink, every: int = 50, alarms: Sequence[AlarmRule] | None = None,
                  on_alarm: Callable[[Alarm], None] | None = None, check_every: int = 1, prefix: str = PREFIX):
         for name, n in (("every", every), ("check_every", check_every)):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -77,10 +79,7 @@ class LiveLogger:
         fired = self._read_until(done)
         if fired or write:
             self._write(done)
-        for a in fired:
-            self.sink.alert(a.step, a.message)
-            if self.on_alarm is not None:
-                self.on_alarm(a)
+        self._tell(fired)
         return fired
 
     def close(self) -> None:
@@ -94,10 +93,7 @@ class LiveLogger:
         done = self.probe.step_index
         fired = self._read_until(done) if done > self._read else []
         self._write(done)
-        for a in fired:
-            self.sink.alert(a.step, a.message)
-            if self.on_alarm is not None:
-                self.on_alarm(a)
+        self._tell(fired)
         self.sink.close()
 
     def __enter__(self) -> "LiveLogger":
@@ -126,7 +122,7 @@ class LiveLogger:
         self._read = done
         return fired
 
-    def _check(self, trace, where: slice, due) -> list[Alarm]:
+    def _check(self, trace: Trace, where: slice, due: Callable[[str, int], bool] | None) -> list[Alarm]:
         when = due_mask(trace, due, where)
         counted = {q: applicable(v) for q, v in trace.data.items()}
         fired = []
@@ -140,6 +136,12 @@ class LiveLogger:
             self._active = set(now)
         self.alarms += fired
         return fired
+
+    def _tell(self, fired: list[Alarm]) -> None:
+        for a in fired:
+            self.sink.alert(a.step, a.message)
+            if self.on_alarm is not None:
+                self.on_alarm(a)
 
     def _write(self, done: int) -> None:
         rows, self._pending = self._pending, []
