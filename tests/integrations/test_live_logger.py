@@ -169,7 +169,8 @@ def test_live_rows_reach_tensorboard_with_the_alarm_as_text(tmp_path):
     assert text.step == 0 and text.tensor_proto.string_val[0].decode() == live.alarms[0].message
 
 
-@pytest.mark.parametrize("kwargs, field", [({"every": 0}, "every"), ({"every": 2.5}, "every"), ({"check_every": 0}, "check_every"),
+@pytest.mark.parametrize("kwargs, field", [({"every": 0}, "every"), ({"every": 2.5}, "every"),
+                                           ({"check_every": 0}, "check_every"),
                                            ({"sink": object()}, "sink")])
 def test_bad_arguments_name_the_field(kwargs, field):
     model = Scaled()

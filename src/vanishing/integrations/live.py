@@ -33,13 +33,14 @@ class LiveLogger:
     from a framework's callback, call :meth:`update` after each step) it reads the steps finished since
     its last read (the first: since it was made) from ``probe.trace`` — only when the probe recorded
     something on them, so a step where nothing is due costs a few Python calls — and checks ``alarms``
-    (default :data:`~.alarms.ALARMS`) on each recorded step. Rows go to the sink every ``every`` steps, and immediately when an alarm fires;
-    the alarm follows as ``sink.alert`` and ``on_alarm(alarm)``. A rule fires when its condition
-    starts to hold and again only after it has stopped holding. :meth:`close` (or leaving the ``with``
-    block) writes the rest, removes the hook and closes the sink.
+    (default :data:`~.alarms.ALARMS`) on each recorded step. Rows go to the sink every ``every``
+    steps, and immediately when an alarm fires; the alarm follows as ``sink.alert`` and
+    ``on_alarm(alarm)``. A rule fires when its condition starts to hold and again only after it has
+    stopped holding. :meth:`close` (or leaving the ``with`` block) writes the rest, removes the hook
+    and closes the sink.
 
     Reading ``probe.trace`` rebuilds it, a cost that grows with the steps recorded so far. With the
-    probe's default schedule (a record every 50 steps) that is a read every 50 steps; with a probe
+    probe's default schedule (log-spaced early, then every 50 steps) that is a read every 50 steps; with a probe
     recording every step of a long run, check every ``check_every`` steps instead (alarms then come
     up to that many steps late).
 
