@@ -153,3 +153,23 @@ def test_a_long_layer_name_keeps_its_end_within_mlflows_250_characters():
     name = "encoder." * 40 + "layers.11.attn"
     [key] = layer_keys(Trace(np.arange(1), [LayerInfo(name, "Linear", (1, 1), 1)]), "grad_norm")
     assert len(key) == 250 and key.startswith("vanishing/grad_norm/01_") and key.endswith("encoder.layers.11.attn")
+
+
+def test_a_stored_result_with_non_finite_gradients_is_counted_where_they_are():
+    """The v1 result fixture (grad_norm holds inf, -inf and NaN at one step): each counted at its step, the
+    never-applicable dead_fraction (a tanh net) never counted, every finite value written."""
+    from pathlib import Path
+
+    from vanishing.results import RunResult
+
+    t = RunResult.load_json(Path(__file__).parents[1] / "fixtures" / "result_v1.json").trace
+    rows = dict(metric_rows(t))
+    assert list(rows) == t.steps.tolist()
+    inf_per_step = (~np.isfinite(t["grad_norm"])).sum(axis=1)
+    assert inf_per_step.sum() > 0
+    assert [rows[s]["vanishing/nonfinite/grad_norm"] for s in t.steps.tolist()] == inf_per_step.tolist()
+    assert [rows[s]["vanishing/nonfinite/any"] for s in t.steps.tolist()] == (inf_per_step > 0).astype(float).tolist()
+    assert all(rows[s]["vanishing/nonfinite/dead_fraction"] == 0 for s in rows)
+    assert not any(k.startswith("vanishing/dead_fraction/") for row in rows.values() for k in row)
+    for q, v in t.data.items():
+        assert sum(1 for row in rows.values() for k in row if k.startswith(f"vanishing/{q}/")) == np.isfinite(v).sum()
