@@ -180,6 +180,7 @@ def test_bad_arguments_name_the_field(kwargs, field):
         LiveLogger(probe, **args)
 
 
+@pytest.mark.slow
 def test_the_example_script_prints_the_alarms_the_docs_show(tmp_path):
     root = Path(__file__).parents[2]
     out = subprocess.run([sys.executable, str(root / "examples" / "live_alarms.py")], cwd=tmp_path, check=True,
