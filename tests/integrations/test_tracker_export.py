@@ -64,6 +64,9 @@ def test_tensorboard_event_file_holds_one_scalar_tag_per_quantity_and_layer(tmp_
 
 def test_mlflow_run_holds_every_series_at_its_steps(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
+    from vanishing.results import sinks
+
+    monkeypatch.setattr(sinks, "_MLFLOW_BATCH", 7)  # sent in parts along the way, and the rest at the end
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())

@@ -110,6 +110,9 @@ class TensorBoardSink:
         self._writer.close()
 
 
+_MLFLOW_BATCH = 10_000  # metrics held before a send (MLflow's REST API takes 1000 per request)
+
+
 class MlflowSink:
     """Metrics of the MLflow run ``run_id`` (default: the active run, started if there is none, as
     ``mlflow.log_metrics`` does), sent in batches with explicit steps; alarms as run tags
@@ -131,6 +134,8 @@ class MlflowSink:
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
         self._pending += [self._metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        if len(self._pending) >= _MLFLOW_BATCH:  # a long trace is sent in parts, not held whole
+            self.flush()
 
     def alert(self, step: int, message: str) -> None:
         self._alarms += 1
