@@ -100,6 +100,12 @@ def test_results_import_no_torch_and_no_torch_using_module_of_ours():
                        or (_within(t, ("vanishing",)) and not _within(t, TORCH_FREE_BOTTOM))) == []
 
 
+def test_only_the_shells_import_the_integrations():
+    """The integrations sit above experiments and report: only the CLI (and the web playground) may use them."""
+    assert _violations(("vanishing",), lambda t: _within(t, _ours("integrations")),
+                       exempt=_ours("integrations", "cli", "playground", "__main__")) == []
+
+
 def test_only_the_cli_draws_progress_bars():
     bars = ("rich.progress", "rich.live", "tqdm")
     assert _violations(("vanishing",), lambda t: _within(t, bars), exempt=_ours("cli")) == []

@@ -187,6 +187,43 @@ class Trace:
             return pd.DataFrame(columns=columns)
         return pd.concat(frames, ignore_index=True)[columns]
 
+    # --- experiment trackers (see vanishing.results.metrics for the keys, NaN/Inf as counts) -------
+    def to_tensorboard(self, logdir: str | Path, prefix: str = "vanishing") -> Path:
+        """Write every recorded value as TensorBoard scalars ``prefix/<quantity>/<NN>_<layer>`` at its step,
+        plus ``prefix/nonfinite/...`` counts; returns ``logdir``. Needs ``vanishing[tensorboard]``.
+
+        >>> trace.to_tensorboard("runs/deep-tanh")  # doctest: +SKIP
+        """
+        from .sinks import TensorBoardSink, write_rows
+
+        sink = TensorBoardSink(logdir, prefix)
+        try:
+            write_rows(sink, self._metric_rows(prefix))
+        finally:
+            sink.close()
+        return sink.logdir
+
+    def to_mlflow(self, run_id: str | None = None, prefix: str = "vanishing") -> str:
+        """Log every recorded value as MLflow metrics with explicit steps to ``run_id`` (default: the
+        active run, started if none); returns the run id. Needs ``vanishing[mlflow]``."""
+        from .sinks import MlflowSink, write_rows
+
+        sink = MlflowSink(run_id, prefix)
+        write_rows(sink, self._metric_rows(prefix))
+        return sink.run_id
+
+    def to_wandb(self, run: Any = None, prefix: str = "vanishing") -> int:
+        """Log every recorded step to the W&B ``run`` (default: ``wandb.run``), plotted against
+        ``prefix/step``; returns the number of steps logged. Needs ``vanishing[wandb]``."""
+        from .sinks import WandbSink, write_rows
+
+        return write_rows(WandbSink(run, prefix), self._metric_rows(prefix))
+
+    def _metric_rows(self, prefix: str) -> list:
+        from .metrics import metric_rows
+
+        return metric_rows(self, prefix=prefix)
+
     def __repr__(self) -> str:
         return (f"Trace(steps={len(self.steps)}, layers={len(self.layers)}, "
                 f"data=[{', '.join(self.data)}], scalars=[{', '.join(self.scalars)}])")
