@@ -97,6 +97,9 @@ def test_accumulation_and_clipping_read_before_clipping(tmp_path, fp32_rtol):
     np.testing.assert_allclose(t["grad_norm"], np.array(model.lightning_norms), rtol=fp32_rtol(64))
     np.testing.assert_allclose(t["grad_norm"], np.array(model.reference), rtol=fp32_rtol(64))
     assert (t["grad_norm"] > 1e-3).any()  # larger than the clip: read before clipping
+    # the update is lr × the clipped gradient: its weights' part is at most 0.1 × 1e-3 per step
+    moved = np.sqrt(((t["update_ratio"] * t["param_norm"]) ** 2).sum(axis=1))
+    assert (moved > 0).all() and (moved <= 1e-4 * (1 + 1e-5)).all()
     # logged per layer with an explicit step (the global step when the gradients were read)
     steps = [s for s, m in logger.calls if any(k.startswith("gradient_flow/") for k in m)]
     assert steps == [0, 1, 2, 3]

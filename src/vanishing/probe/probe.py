@@ -108,18 +108,19 @@ class Probe:
         optimizer: with one, the probe does both around each ``optimizer.step()``)."""
         if self.optimizer is not None:
             raise VanishingError("this probe advances after each optimizer.step(); do not call probe.step()")
-        self.read()
+        self._before_update()  # no update follows: no update quantities
         self.advance()
 
     def read(self, params: Iterable[Tensor] | None = None) -> None:
-        """Take the ``grad`` readings of the current step now, from the ``.grad`` present (the first
-        call of a step also copies the weights for ``update`` quantities).
+        """Take the ``grad`` readings of the current step now, from the ``.grad`` present; the first
+        call of a step also copies the weights for ``update`` quantities, compared in :meth:`advance`
+        (call it after the update).
 
         ``params``: read only the layers of these parameters (one optimizer's); called once per
         optimizer in a step, each call fills its own layers of the step's rows. For loops and
         callbacks that own the moment the gradients are final (Lightning's ``on_before_optimizer_step``).
         """
-        self._before_update(None if params is None else {id(p) for p in params})
+        self._before_update(None if params is None else {id(p) for p in params}, update_follows=True)
 
     def advance(self) -> None:
         """Finish the current step (``update`` and forward quantities) and start the next."""
@@ -193,13 +194,13 @@ class Probe:
         self.hooks.set_due(buf, *(s in by_stage for s in _FORWARD))
 
     @torch.no_grad()
-    def _before_update(self, params: set[int] | None = None) -> None:
+    def _before_update(self, params: set[int] | None = None, update_follows: bool = False) -> None:
         if not self.hooks.frozen:
             self.hooks.freeze()
         first, self._read_done = not self._read_done, True
         grad_qs = self.by_stage.get("grad", []) if self.layers else []
         update = bool(first and self.layers and self._weights and "update" in self.by_stage
-                      and (self.optimizer is not None or params is not None))
+                      and (self.optimizer is not None or update_follows))
         if not (grad_qs or update):
             return
         r = self._grad_reading(params)
