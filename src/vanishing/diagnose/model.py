@@ -50,6 +50,10 @@ def load_factory(spec: str) -> Callable[[], Any]:
             module = importlib.import_module(mod_name)
     except ImportError as exc:
         raise ConfigError("factory", spec, f"{_ALLOWED} (cannot import {mod_name}: {exc})") from None
+    except (KeyboardInterrupt, VanishingError):
+        raise
+    except (Exception, SystemExit) as exc:  # the module's own code failed (SyntaxError, sys.exit(), ...)
+        raise UserCodeError(f"importing {mod_name}", exc, hint="Fix the module, then run again.") from exc
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise ConfigError("factory", spec, f"{_ALLOWED} ({mod_name} has no function {fn_name})")
