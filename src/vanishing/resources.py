@@ -180,11 +180,21 @@ def check_run_fits(config: "RunConfig", in_features: int, out_features: int, mem
     Call it where the data set's sizes are known, before the network is built (see
     :func:`estimate_run_memory` for the arguments).
     """
-    estimate = estimate_run_memory(config, in_features, out_features, members, n_train, n_test)
+    parts = run_memory_parts(config, in_features, out_features, members, n_train, n_test)
+    estimate = sum(parts.values())
     label = "run" if members == 1 else f"batch of {members} runs"
     check_fits(estimate, f"{label} (depth {config.depth}, width {config.width}, batch size {config.batch_size})",
-               available)
+               available, advice=ADVICE[max(parts, key=parts.__getitem__)])
     return estimate
+
+
+# what to reduce, by the largest part of the estimate
+ADVICE = {
+    "parameters": "reduce depth or width", "gradients": "reduce depth or width",
+    "optimizer": "reduce depth or width, or use sgd", "activations": "reduce depth, width or batch size",
+    "evaluation": "reduce width", "trace": "reduce steps, or record less often (--record-every)",
+    "overhead": "reduce depth", "data": "use a smaller data set",
+}
 
 
 def check_parallel_fits(estimates: "list[int]", slots: int, what: str = "sweep",
