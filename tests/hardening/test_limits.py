@@ -156,3 +156,15 @@ def test_depth_beyond_the_limit_is_refused_before_anything_is_built(depth):
     assert res.exit_code == 2
     assert res.stderr.strip() == (f"error: invalid depth {depth}; an integer >= 1 and <= {resources.MAX_DEPTH} "
                                   "(deeper stacks crash torch)")
+
+
+def test_diagnose_refuses_a_user_model_deeper_than_the_limit(tmp_path, monkeypatch):
+    """A user's model is not a RunConfig: its depth is counted (modules holding weights) before training."""
+    (tmp_path / "deep_factory.py").write_text(
+        "import torch\n"
+        f"def make():\n    return torch.nn.Sequential(*[torch.nn.Linear(1, 1) for _ in range({resources.MAX_DEPTH + 1})])\n")
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["diagnose", "deep_factory.py:make", "--steps", "2"])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == (f"error: invalid model '{resources.MAX_DEPTH + 1} modules with weights'; at most "
+                                  f"{resources.MAX_DEPTH} (deeper stacks crash torch)")

@@ -29,8 +29,8 @@ def diagnose_command(
     """Train your model a few steps with the probe and say whether its gradients vanish, where, why, and what fixes it."""
     if not (math.isfinite(lr) and lr > 0):  # before any user code runs
         raise ConfigError("lr", lr, "a finite number > 0")
-    if steps < 1:
-        raise ConfigError("steps", steps, "an integer >= 1")
+    if steps < 2:
+        raise ConfigError("steps", steps, "an integer >= 2")
     if json_path is not None:  # before training: an unwritable path must not cost the run
         check_writable(json_path, "diagnosis")
     try:

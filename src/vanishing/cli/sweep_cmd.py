@@ -45,11 +45,11 @@ def sweep_command(
         raise ConfigError("--max-runs", max_runs, "an integer >= 1")
     spec = SweepSpec.load(spec_path)
     size = spec.size()  # a product: a spec of 10**12 configs is counted, never listed
-    if size > max_runs and (dry_run or not yes):
-        if dry_run:
-            console.print(f"sweep [bold]{escape(spec.name)}[/]: {size} configs at most, above --max-runs {max_runs} "
-                          "(not expanded)", highlight=False, soft_wrap=True)
-            return
+    if dry_run and size > max_runs:
+        console.print(f"sweep [bold]{escape(spec.name)}[/]: {size} configs at most, above --max-runs {max_runs} "
+                      "(not expanded)", highlight=False, soft_wrap=True)
+        return
+    if not yes:
         spec.check_size(max_runs)
     configs = spec.configs()
     with Store(store_path) as store:
