@@ -168,3 +168,9 @@ def test_diagnose_refuses_a_user_model_deeper_than_the_limit(tmp_path, monkeypat
     assert res.exit_code == 2, res.output
     assert res.stderr.strip() == (f"error: invalid model '{resources.MAX_DEPTH + 1} modules with weights'; at most "
                                   f"{resources.MAX_DEPTH} (deeper stacks crash torch)")
+
+
+def test_runs_whose_data_cannot_load_are_left_to_fail_on_their_own(tmp_path):
+    good = _configs(2)
+    bad = [RunConfig.make(dataset=f"idx:path={tmp_path / 'missing'}", depth=3, width=16, steps=2)]
+    assert check_sweep_fits(good + bad, "processes", workers=4, available=10**12) == 2 * _one(good[0])
