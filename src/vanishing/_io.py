@@ -6,9 +6,37 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import VanishingError
+from .errors import ConfigError, VanishingError
 
-__all__ = ["check_writable", "save_figure", "write_text"]
+__all__ = ["check_writable", "read_text_bounded", "save_figure", "write_text"]
+
+
+def _size_text(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+
+
+def read_text_bounded(path: str | Path, limit: int, field: str, what: str) -> str:
+    """The UTF-8 text of ``path``, never reading more than ``limit`` bytes whatever the file (or device) holds.
+
+    Every failure is a :class:`ConfigError` naming ``field`` and the path; ``what`` says what the file
+    should be ("a YAML file", "a result file").
+    """
+    p = Path(path)
+    try:
+        if p.is_file() and p.stat().st_size > limit:  # refused by its size, not read
+            raise ConfigError(field, str(path), f"a readable {what} of at most {_size_text(limit)} "
+                                                f"(it has {p.stat().st_size} bytes)")
+        with open(p, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(field, str(path), f"a readable {what} ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise ConfigError(field, str(path), f"a readable {what} of at most {_size_text(limit)}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(field, str(path), f"a UTF-8 {what} (not readable as text: byte "
+                                            f"0x{raw[exc.start]:02x} at offset {exc.start})") from None
 
 
 @contextmanager

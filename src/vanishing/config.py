@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from .activations import get_activation
+from ._io import read_text_bounded
 from .errors import ConfigError
 from .inits import CRITICAL, get_init
 from .nets.mlp import NORMS
@@ -211,19 +212,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         ConfigError: (field ``config``, the path) unreadable, larger than :data:`MAX_CONFIG_BYTES`,
             not UTF-8, not YAML (nested too deeply included), or not a mapping.
     """
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)  # never more, whatever the file (or device) holds
-    except OSError as exc:
-        raise ConfigError("config", str(path), f"a readable YAML file ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError("config", str(path), f"a readable YAML file of at most {MAX_CONFIG_BYTES >> 20} MiB")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("config", str(path), f"a UTF-8 YAML file (not readable as text: byte "
-                          f"0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config", "YAML file")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .config import RunConfig
 
 __all__ = ["MAX_DEPTH", "estimate_run_memory", "run_memory_parts", "available_memory", "check_fits",
-           "check_run_fits", "format_bytes"]
+           "check_run_fits", "check_parallel_fits", "format_bytes"]
 
 MAX_DEPTH = 10_000
 """The deepest network a run may build. ``vanishing run --depth 20000`` crashes the process with a
@@ -180,8 +180,35 @@ def check_run_fits(config: "RunConfig", in_features: int, out_features: int, mem
     Call it where the data set's sizes are known, before the network is built (see
     :func:`estimate_run_memory` for the arguments).
     """
-    estimate = estimate_run_memory(config, in_features, out_features, members, n_train, n_test)
+    parts = run_memory_parts(config, in_features, out_features, members, n_train, n_test)
+    estimate = sum(parts.values())
     label = "run" if members == 1 else f"batch of {members} runs"
     check_fits(estimate, f"{label} (depth {config.depth}, width {config.width}, batch size {config.batch_size})",
-               available)
+               available, advice=ADVICE[max(parts, key=parts.__getitem__)])
     return estimate
+
+
+# what to reduce, by the largest part of the estimate
+ADVICE = {
+    "parameters": "reduce depth or width", "gradients": "reduce depth or width",
+    "optimizer": "reduce depth or width, or use sgd", "activations": "reduce depth, width or batch size",
+    "evaluation": "reduce width", "trace": "reduce steps, or record less often (--record-every)",
+    "overhead": "reduce depth", "data": "use a smaller data set",
+}
+
+
+def check_parallel_fits(estimates: "list[int]", slots: int, what: str = "sweep",
+                        available: int | None = None) -> int:
+    """Refuse work whose ``slots`` largest units, held at once, exceed the available memory.
+
+    ``estimates``: bytes of each unit of work (a run, or a stacked group of runs) from
+    :func:`estimate_run_memory`; ``slots`` of them run at the same time (parallel workers). Returns the
+    bytes needed at the peak.
+
+    >>> check_parallel_fits([3 * 2**30, 2**30, 2**30], slots=2, available=2**32)
+    4294967296
+    """
+    need = sum(sorted(estimates, reverse=True)[:max(slots, 1)])
+    check_fits(need, f"{what} ({min(slots, len(estimates))} at once, the largest ~{format_bytes(max(estimates, default=0))} "
+                     "each)", available, advice="use fewer --workers, or reduce depth, width or batch size")
+    return need

@@ -19,7 +19,7 @@ from typing import Iterator, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VAR", "WORK_PER_THREAD", "run_work", "auto_threads", "free_cores", "resolve_threads",
+__all__ = ["ENV_VAR", "MAX_THREADS", "WORK_PER_THREAD", "run_work", "auto_threads", "free_cores", "resolve_threads",
            "torch_threads"]
 
 ENV_VAR = "VANISHING_THREADS"
@@ -103,6 +103,11 @@ def free_cores() -> float:
     return usable * (1.0 - busy)
 
 
+MAX_THREADS = 1024
+"""The most threads ``--threads`` may ask for: ``--threads 1000000000`` made the OpenMP runtime try to
+allocate 216 GB and abort the process."""
+
+
 def resolve_threads(flag: int | None, work: float, env: Mapping[str, str] | None = None,
                     cores_free: float | None = None) -> int:
     """The thread count to use: ``flag`` if given, else ``$VANISHING_THREADS``, else :func:`auto_threads`.
@@ -110,8 +115,8 @@ def resolve_threads(flag: int | None, work: float, env: Mapping[str, str] | None
     ``env`` defaults to ``os.environ`` and ``cores_free`` to :func:`free_cores` (given in tests).
     """
     if flag is not None:
-        if flag < 1:
-            raise ConfigError("threads", flag, "an integer >= 1")
+        if not 1 <= flag <= MAX_THREADS:
+            raise ConfigError("threads", flag, f"an integer >= 1 and <= {MAX_THREADS}")
         return flag
     raw = (os.environ if env is None else env).get(ENV_VAR, "").strip()
     if raw:
@@ -119,8 +124,9 @@ def resolve_threads(flag: int | None, work: float, env: Mapping[str, str] | None
             n = int(raw)
         except ValueError:
             n = 0
-        if n < 1:
-            raise ConfigError(ENV_VAR, raw, "an integer >= 1 (or unset: chosen from the work and the free cores)")
+        if not 1 <= n <= MAX_THREADS:
+            raise ConfigError(ENV_VAR, raw, f"an integer >= 1 and <= {MAX_THREADS} (or unset: chosen from the "
+                                            "work and the free cores)")
         return n
     return auto_threads(work, free_cores() if cores_free is None else cores_free)
 

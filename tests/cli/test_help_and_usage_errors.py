@@ -69,8 +69,8 @@ def test_usage_errors_are_one_line_exit_2(args, expected):
 def test_thread_count_from_the_environment_is_checked():
     res = invoke("run", "--steps", "1", env={"VANISHING_THREADS": "many"})
     assert res.exit_code == 2
-    assert lines(res.output) == ["error: invalid VANISHING_THREADS 'many'; an integer >= 1 (or unset: chosen "
-                                 "from the work and the free cores)"]
+    assert lines(res.output) == ["error: invalid VANISHING_THREADS 'many'; an integer >= 1 and <= 1024 (or unset: "
+                                 "chosen from the work and the free cores)"]
 
 
 def test_commands_for_copying_are_never_wrapped(monkeypatch):

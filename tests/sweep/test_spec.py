@@ -29,7 +29,7 @@ def test_grid_is_the_cartesian_product_in_written_order_seeds_innermost():
     expected = [(a, d, s) for a, d, s in itertools.product(["tanh", "relu"], [3, 5, 7], [0, 1])]
     assert [(c.activation, c.depth, c.seed) for c in cs] == expected
     assert all(c.dataset == "circles" and c.steps == 5 and c.width == 8 for c in cs)
-    assert spec.name == "sweep" and spec.seeds == [0, 1]
+    assert spec.name == "sweep" and list(spec.seeds) == [0, 1]
 
 
 def test_explicit_seeds_and_duplicates_removed():

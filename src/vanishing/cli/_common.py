@@ -9,8 +9,9 @@ from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from ..errors import VanishingError
+from ..errors import VanishingError, one_line
 from ..threads import ENV_VAR, resolve_threads, run_work, torch_threads
 
 __all__ = ["console", "err_console", "fail", "handle_errors", "missing", "print_command", "threads_option", "training_threads"]
@@ -22,8 +23,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on one line to stderr and exit with status 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on one line to stderr and exit with status 2.
+
+    The message is shown as text: a newline or control byte in it is escaped (:func:`one_line`), and
+    brackets or ``:name:`` in a value are never read as rich markup or emoji codes.
+    """
+    err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True,
+                      emoji=False)
     raise typer.Exit(2)
 
 

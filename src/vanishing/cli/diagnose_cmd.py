@@ -29,10 +29,12 @@ def diagnose_command(
     """Train your model a few steps with the probe and say whether its gradients vanish, where, why, and what fixes it."""
     if not (math.isfinite(lr) and lr > 0):  # before any user code runs
         raise ConfigError("lr", lr, "a finite number > 0")
+    if steps < 2:
+        raise ConfigError("steps", steps, "an integer >= 2")
     if json_path is not None:  # before training: an unwritable path must not cost the run
         check_writable(json_path, "diagnosis")
-    fn = load_factory(factory)
     try:
+        fn = load_factory(factory)  # imports and runs the module's top level: user code
         case = resolve_factory(call_factory(fn, factory))
         with training_threads(threads, work=_work(case)):
             diagnosis, trace = diagnose_model(case, steps=steps, lr=lr)

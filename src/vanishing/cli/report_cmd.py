@@ -6,10 +6,22 @@ from pathlib import Path
 
 import typer
 
+from ..config import RunConfig
+from ..errors import ConfigError, VanishingError, safe_repr
 from ..results import RunResult
 from ._common import console, handle_errors
 
 __all__ = ["register"]
+
+
+def _load(path: Path) -> RunResult:
+    """A result file whose config is also a valid run config (reports name its settings)."""
+    result = RunResult.load_json(path)
+    try:
+        RunConfig.make(result.config)
+    except ConfigError as exc:
+        raise VanishingError(f"result file {safe_repr(str(path), 400)}: config: {exc}") from None
+    return result
 
 
 def report_command(
@@ -19,7 +31,7 @@ def report_command(
     """Write one HTML file (plots, diagnosis, config, command) for a stored run; works offline."""
     from ..report.html import write_report  # matplotlib: only when a report is written
 
-    path = write_report(RunResult.load_json(result_file), out)
+    path = write_report(_load(result_file), out)
     console.print(f"report written to [bold]{path}[/]", highlight=False)
 
 
@@ -31,7 +43,7 @@ def compare_command(
     """Write one HTML file comparing two stored runs on shared scales."""
     from ..report.html import write_compare
 
-    path = write_compare(RunResult.load_json(a), RunResult.load_json(b), out)
+    path = write_compare(_load(a), _load(b), out)
     console.print(f"comparison written to [bold]{path}[/]", highlight=False)
 
 

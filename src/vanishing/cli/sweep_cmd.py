@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
 from ..experiments.executors import EXECUTORS
 from ..experiments.results import FORMATS
+from ..experiments.sweep import MAX_RUNS
 from ._common import console, err_console, handle_errors, missing, threads_option, training_threads
 from ._progress import sweep_progress
 
@@ -25,26 +27,42 @@ def sweep_command(
     store_path: Path = typer.Option(Path("results.db"), "--store", metavar="FILE", help="SQLite results store; created if missing, shared by sweeps."),
     executor: str = typer.Option("batched", metavar="|".join(EXECUTORS.names()), help="batched (same-architecture runs stacked in one computation), sequential, processes (local pool) or ray."),
     workers: Optional[int] = typer.Option(None, help="Parallel slots for batched and processes: this process plus N-1 worker processes, one thread each (default: the CPU count; 1 = everything in this process), or CPUs of a local Ray. [default: CPU count]"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001); default starts a local Ray."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Ray cluster to use (auto, HOST:6379, ray://HOST:10001): it receives and runs pickled objects, so trust it; default starts a local Ray closed by a fresh token (see docs/reliability.md)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the configs and what is already done; run nothing."),
+    max_runs: int = typer.Option(MAX_RUNS, "--max-runs", metavar="N", help="Refuse a spec that expands to more configs than this (counted before anything is expanded)."),
+    yes: bool = typer.Option(False, "--yes", help="Run a spec above --max-runs anyway."),
     threads: Optional[int] = threads_option(),
 ) -> None:
     """Run every config of a sweep spec not yet in the store; a rerun resumes where it stopped."""
+    from ..experiments.memory import check_sweep_fits
     from ..experiments.store import Store, config_hash
     from ..experiments.sweep import SweepSpec, run_sweep
 
     EXECUTORS.get(executor)
     if workers is not None and workers < 1:
         raise ConfigError("workers", workers, "an integer >= 1")
+    if max_runs < 1:
+        raise ConfigError("--max-runs", max_runs, "an integer >= 1")
     spec = SweepSpec.load(spec_path)
+    size = spec.size()  # a product: a spec of 10**12 configs is counted, never listed
+    if dry_run and size > max_runs:
+        console.print(f"sweep [bold]{escape(spec.name)}[/]: {size} configs at most, above --max-runs {max_runs} "
+                      "(not expanded)", highlight=False, soft_wrap=True)
+        return
+    if not yes:
+        spec.check_size(max_runs)
     configs = spec.configs()
     with Store(store_path) as store:
-        done = len(store.done_hashes(config_hash(c) for c in configs))
-        console.print(f"sweep [bold]{spec.name}[/]: {len(configs)} configs, {done} already done (skipped), "
+        hashes = [config_hash(c) for c in configs]
+        done_hashes = store.done_hashes(hashes)
+        done = len(done_hashes)
+        console.print(f"sweep [bold]{escape(spec.name)}[/]: {len(configs)} configs, {done} already done (skipped), "
                       f"{len(configs) - done} to run" + ("" if dry_run else f" ({executor})"),
                       highlight=False, soft_wrap=True)
         if dry_run:
             return
+        if executor != "ray" or ray_address is None:  # a remote cluster's memory is not this machine's
+            check_sweep_fits([c for c, h in zip(configs, hashes) if h not in done_hashes], executor, workers)
         # worker slots take one thread each; the rule applies where runs share this process (sequential)
         with sweep_progress() as progress, training_threads(threads, *configs):
             outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address,

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, VanishingError
+from ..resources import MAX_DEPTH
 from ..probe import Trace, watch
 from ..probe.schedules import every_and_last
 from . import diagnose
@@ -50,6 +51,10 @@ def load_factory(spec: str) -> Callable[[], Any]:
             module = importlib.import_module(mod_name)
     except ImportError as exc:
         raise ConfigError("factory", spec, f"{_ALLOWED} (cannot import {mod_name}: {exc})") from None
+    except (KeyboardInterrupt, VanishingError):
+        raise
+    except (Exception, SystemExit) as exc:  # the module's own code failed (SyntaxError, sys.exit(), ...)
+        raise UserCodeError(f"importing {mod_name}", exc, hint="Fix the module, then run again.") from exc
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise ConfigError("factory", spec, f"{_ALLOWED} ({mod_name} has no function {fn_name})")
@@ -211,6 +216,9 @@ def diagnose_model(case: ModelCase, steps: int = 50, lr: float = 1e-3, record_ev
     if steps < 2:
         raise ConfigError("steps", steps, "an integer >= 2")
     model = case.model
+    layers = sum(1 for m in model.modules() if next(m.parameters(recurse=False), None) is not None)
+    if layers > MAX_DEPTH:  # a graph that deep overflows the C stack in backward: refused, not a segfault
+        raise ConfigError("model", f"{layers} modules with weights", f"at most {MAX_DEPTH} (deeper stacks crash torch)")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = case.loss_fn or default_loss(case.first[1])

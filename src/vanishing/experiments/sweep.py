@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -45,10 +45,12 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["SweepSpec", "SweepOutcome", "SweepProgress", "DISTRIBUTIONS", "run_sweep", "load_spec"]
+__all__ = ["SweepSpec", "SweepOutcome", "SweepProgress", "DISTRIBUTIONS", "MAX_RUNS", "run_sweep", "load_spec"]
 
 SPEC_KEYS = ("name", "base", "grid", "random", "seeds")
 RANDOM_KEYS = ("n", "seed", "fields")
+MAX_RUNS = 100_000
+"""The most configs a sweep expands to without being told to go further (``vanishing sweep --max-runs``, ``--yes``)."""
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform", "int_log_uniform")
 _FIELDS = tuple(RunConfig.model_fields)
 _MAPPING = "a YAML mapping with keys " + ", ".join(SPEC_KEYS)
@@ -144,7 +146,7 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     random: RandomSpec | None = None
-    seeds: list[int] | None = None
+    seeds: Sequence[int] | None = None  # a range for `seeds: n`
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -172,8 +174,8 @@ class SweepSpec:
             clash = "grid.seed" if "seed" in grid else "random.fields.seed" if rnd and "seed" in rnd.fields else None
             if clash:
                 raise ConfigError("seeds", data["seeds"], f"either seeds or {clash}, not both")
-        raw = {"name": spec_name, "base": base, "grid": grid,
-               "random": _plain(data.get("random")), "seeds": seeds}
+        raw = {"name": spec_name, "base": base, "grid": grid, "random": _plain(data.get("random")),
+               "seeds": data["seeds"] if isinstance(seeds, range) else seeds}  # a count is stored as given
         return cls(spec_name, base, grid, rnd, seeds, raw)
 
     @classmethod
@@ -188,6 +190,20 @@ class SweepSpec:
         if not data:
             raise ConfigError("sweep spec", str(path), _MAPPING + " (the file is empty)")
         return cls.parse(data, name=p.stem, root=p.parent)
+
+    def size(self) -> int:
+        """How many configs the spec expands to, at most (identical ones are kept once): a product of the
+        grid's lengths, the random samples and the seeds, counted without expanding anything."""
+        n = math.prod(len(values) for values in self.grid.values())
+        return n * (self.random.n if self.random else 1) * (len(self.seeds) if self.seeds is not None else 1)
+
+    def check_size(self, max_runs: int = MAX_RUNS) -> int:
+        """:meth:`size`, refused with a :class:`ConfigError` above ``max_runs``."""
+        n = self.size()
+        if n > max_runs:
+            raise ConfigError(f"sweep size of {self.name}", n, f"at most {max_runs} runs (--max-runs; "
+                              "--yes runs it anyway)")
+        return n
 
     def points(self) -> Iterator[dict[str, Any]]:
         """The raw settings of every config, in order (before validation and de-duplication)."""
@@ -299,7 +315,7 @@ def _parse_random(raw: Any, base: Mapping[str, Any], grid: Mapping[str, Any]) ->
     return RandomSpec(n, seed, fields)
 
 
-def _parse_seeds(raw: Any) -> list[int] | None:
+def _parse_seeds(raw: Any) -> Sequence[int] | None:
     if raw is None:
         return None
     if isinstance(raw, bool):
@@ -307,7 +323,7 @@ def _parse_seeds(raw: Any) -> list[int] | None:
     if isinstance(raw, int):
         if raw < 1:
             raise ConfigError("seeds", raw, "a count >= 1 (seeds 0..n-1) or a list of integers")
-        return list(range(raw))
+        return range(raw)  # lazy: `seeds: 1000000000000` is counted, not listed
     if isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool) for s in raw):
         return list(dict.fromkeys(raw))
     raise ConfigError("seeds", raw, "a count n (seeds 0..n-1) or a non-empty list of integers")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode", "decode", "dumps", "loads", "float_array", "NONFINITE"]
+__all__ = ["encode", "decode", "dumps", "loads", "float_array", "nesting_depth", "NONFINITE"]
 
 NONFINITE: dict[str, float] = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -89,6 +89,23 @@ def _plain(v: Any) -> Any:
 def loads(text: str | bytes) -> Any:
     """``json.loads`` then :func:`decode`."""
     return decode(json.loads(text))
+
+
+def nesting_depth(v: Any, limit: int) -> int:
+    """How deep lists and dicts nest in ``v`` (a scalar: 0, ``[1]``: 1), counted without recursion;
+    stops and returns ``limit + 1`` as soon as that depth is passed."""
+    deepest = 0
+    stack = [(v, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (list, dict)):
+            continue
+        if depth > limit:
+            return limit + 1
+        deepest = max(deepest, depth)
+        stack.extend((x, depth + 1) for x in (node.values() if isinstance(node, dict) else node)
+                     if isinstance(x, (list, dict)))
+    return deepest
 
 
 def float_array(v: Any) -> np.ndarray:

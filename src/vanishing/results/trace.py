@@ -10,18 +10,21 @@ or any zip + npy reader) holding ``steps``, ``data/<quantity>``, ``scalars/<name
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import VanishingError
+from ..errors import ConfigError, VanishingError, safe_repr
 from . import codec
 
-__all__ = ["LayerInfo", "Trace", "FORMAT"]
+__all__ = ["LayerInfo", "Trace", "FORMAT", "MAX_TRACE_BYTES"]
 
 FORMAT = "vanishing.trace/1"
+MAX_TRACE_BYTES = 1 << 30
+"""The most bytes of arrays :meth:`Trace.load` decompresses from one file."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,18 @@ class LayerInfo:
     activation: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LayerInfo":
-        return cls(d["name"], d["type"], tuple(int(s) for s in d["shape"]), int(d["n_params"]),
-                   d.get("activation"))
+    def from_dict(cls, d: Any) -> "LayerInfo":
+        """Inverse of the layer records of :meth:`Trace.to_dict`, checked field by field."""
+        allowed = "{name: text, type: text, shape: [integers], n_params: integer, activation: text or null}"
+        if not isinstance(d, Mapping):
+            raise ConfigError("trace.layers entry", d, allowed)
+        name, kind, shape, n_params, activation = (d.get(k) for k in ("name", "type", "shape", "n_params",
+                                                                       "activation"))
+        if not (isinstance(name, str) and isinstance(kind, str) and _is_int(n_params)
+                and isinstance(shape, list) and all(_is_int(s) for s in shape)
+                and (activation is None or isinstance(activation, str))):
+            raise ConfigError("trace.layers entry", d, allowed)
+        return cls(name, kind, tuple(int(x) for x in shape), int(n_params), activation)
 
 
 @dataclass
@@ -107,19 +119,34 @@ class Trace:
         })
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Trace":
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, d: Any) -> "Trace":
+        """Inverse of :meth:`to_dict`, for data read from a file: every part is checked against the
+        steps and the layer list (:class:`~vanishing.errors.ConfigError` naming the part, the value and
+        the shape it must have), never reshaped to fit."""
+        if not isinstance(d, Mapping):
+            raise ConfigError("trace", d, "a JSON object (Trace.to_dict)")
         if d.get("format") != FORMAT:
-            raise VanishingError(f"not a trace: format {d.get('format')!r}, expected {FORMAT!r}")
-        layers = [LayerInfo.from_dict(x) for x in d["layers"]]
-        shape = (len(d["steps"]), len(layers))
-        return cls(
-            steps=np.asarray(d["steps"], dtype=np.int64),
-            layers=layers,
-            data={k: codec.float_array(v).reshape(shape) for k, v in d["data"].items()},
-            scalars={k: codec.float_array(v).reshape(shape[0]) for k, v in d["scalars"].items()},
-            meta=codec.decode(d.get("meta", {})),
-        )
+            raise VanishingError(f"not a trace: format {safe_repr(d.get('format'))}, expected {FORMAT!r}")
+        for key in ("steps", "layers", "data", "scalars"):
+            if key not in d:
+                raise VanishingError(f"not a trace (missing {key!r})")
+        data, scalars = _mapping("trace.data", d["data"]), _mapping("trace.scalars", d["scalars"])
+        return cls._checked(_steps(d["steps"]), _layers(d["layers"]),
+                            {k: _floats(f"trace.data.{k}", v) for k, v in data.items()},
+                            {k: _floats(f"trace.scalars.{k}", v) for k, v in scalars.items()},
+                            codec.decode(_mapping("trace.meta", d.get("meta", {}))))
+
+    @classmethod
+    def _checked(cls, steps: np.ndarray, layers: list[LayerInfo], data: dict[str, np.ndarray],
+                 scalars: dict[str, np.ndarray], meta: dict[str, Any]) -> "Trace":
+        """A Trace of parts read from a file, each part's shape checked against the steps and layers."""
+        shape = (len(steps), len(layers))
+        for prefix, parts, want in (("trace.data", data, shape), ("trace.scalars", scalars, shape[:1])):
+            for name, values in parts.items():
+                if values.shape != want:
+                    what = "recorded steps × layers" if len(want) == 2 else "one per recorded step"
+                    raise ConfigError(f"{prefix}.{name} shape", values.shape, f"{want}: {what}")
+        return cls(steps, layers, data, scalars, meta)
 
     # --- files ---------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -139,21 +166,27 @@ class Trace:
 
     @classmethod
     def load(cls, path: str | Path) -> "Trace":
-        """Read a file written by :meth:`save`."""
+        """Read a file written by :meth:`save`; arrays larger in all than :data:`MAX_TRACE_BYTES`
+        (as the zip's directory states them, before anything is decompressed) are refused."""
         try:
+            with zipfile.ZipFile(Path(path)) as zf:
+                size = sum(info.file_size for info in zf.infolist())
+            if size > MAX_TRACE_BYTES:  # zipfile never inflates an entry past its stated size
+                raise ConfigError("trace file", str(path), f"at most {MAX_TRACE_BYTES >> 20} MiB of arrays "
+                                                           f"(its arrays take {size} bytes)")
             with np.load(Path(path), allow_pickle=False) as z:
-                header = codec.loads(str(z["header"]))
+                header = _mapping("trace header", codec.loads(str(z["header"])))
                 if header.get("format") != FORMAT:
-                    raise VanishingError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
-                return cls(
-                    steps=z["steps"],
-                    layers=[LayerInfo.from_dict(x) for x in header["layers"]],
-                    data={k: z[f"data/{k}"] for k in header["data"]},
-                    scalars={k: z[f"scalars/{k}"] for k in header["scalars"]},
-                    meta=header["meta"],
-                )
-        except (OSError, KeyError, ValueError) as e:
-            raise VanishingError(f"cannot read trace {path}: {e}") from e
+                    raise VanishingError(f"format {safe_repr(header.get('format'))}, expected {FORMAT!r}")
+                return cls._checked(
+                    _steps(z["steps"]), _layers(header["layers"]),
+                    {k: _floats(f"trace.data.{k}", z[f"data/{k}"]) for k in header["data"]},
+                    {k: _floats(f"trace.scalars.{k}", z[f"scalars/{k}"]) for k in header["scalars"]},
+                    _mapping("trace.meta", header["meta"]))
+        except (OSError, KeyError, ValueError, TypeError, VanishingError, zipfile.BadZipFile,
+                RecursionError) as e:
+            raise VanishingError(f"cannot read trace {safe_repr(str(path), 400)}: "
+                                 f"{safe_repr(str(e), 300)[1:-1]}") from None
 
     # --- tables --------------------------------------------------------------
     def to_pandas(self):
@@ -233,3 +266,44 @@ def _layer_dict(layer: LayerInfo) -> dict[str, Any]:
     d = asdict(layer)
     d["shape"] = list(layer.shape)
     return d
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2**63
+
+
+def _mapping(field: str, v: Any) -> dict[str, Any]:
+    if not isinstance(v, Mapping):
+        raise ConfigError(field, v, "a JSON object")
+    return dict(v)
+
+
+def _steps(v: Any) -> np.ndarray:
+    """The recorded steps: a flat list of integers >= 0."""
+    allowed = "a list of integers >= 0 (the recorded steps)"
+    if isinstance(v, list) and not all(_is_int(x) for x in v):
+        raise ConfigError("trace.steps", v, allowed)
+    arr = np.asarray(v) if isinstance(v, list) else v
+    if not isinstance(arr, np.ndarray) or arr.ndim != 1 or not (arr.size == 0 or arr.dtype.kind in "iu"):
+        raise ConfigError("trace.steps", v, allowed)
+    if arr.size and (arr.min() < 0 or arr.max() >= 2**63):
+        raise ConfigError("trace.steps", v, allowed)
+    return arr.astype(np.int64)
+
+
+def _layers(v: Any) -> list[LayerInfo]:
+    if not isinstance(v, list):
+        raise ConfigError("trace.layers", v, "a list of layer records, input side first")
+    return [LayerInfo.from_dict(x) for x in v]
+
+
+def _floats(field: str, v: Any) -> np.ndarray:
+    """A float64 array of what :func:`codec.encode` wrote (numbers, "nan", "inf", "-inf", null)."""
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind not in "fiu":
+            raise ConfigError(field, v, "numbers")
+        return v.astype(np.float64)
+    try:
+        return codec.float_array(v)
+    except (ValueError, TypeError, OverflowError):  # ragged rows, text, a number beyond float range
+        raise ConfigError(field, v, 'rows of numbers ("nan", "inf", "-inf" as text)') from None

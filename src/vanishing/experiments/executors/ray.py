@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 from typing import Callable, Iterator, Sequence
 
 from ...config import RunConfig
 from ...errors import VanishingError
 from . import EXECUTORS, RAY_MISSING, ExecutorOptions, Finished, error_line
 from .batched import _group_in_worker, split_groups
+
+
+@contextlib.contextmanager
+def local_token() -> Iterator[None]:
+    """Token authentication for a local Ray this process starts: a fresh random token in the
+    environment (inherited by Ray's own processes) while it runs, so no one without it can connect.
+
+    Ray's servers listen on every interface whatever ``ray.init`` is given (it turns 127.0.0.1 into
+    the machine's address), so the token is what keeps the instance closed. A token mode the user
+    set (``RAY_AUTH_MODE``) is left as it is.
+    """
+    if os.environ.get("RAY_AUTH_MODE"):
+        yield
+        return
+    os.environ["RAY_AUTH_MODE"], os.environ["RAY_AUTH_TOKEN"] = "token", secrets.token_hex(32)
+    _reload_token()
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_AUTH_MODE", None)
+        os.environ.pop("RAY_AUTH_TOKEN", None)
+        _reload_token()
+
+
+def _reload_token() -> None:
+    """Make this process' Ray read its token settings again (it caches them; a second local instance
+    in the same process has a new token)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication: nothing cached
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def import_ray():
@@ -27,19 +63,24 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
     The configs are split into stacked groups (:func:`~.batched.split_groups`),
     at least one per CPU of the cluster, so every node trains batched. Uses Ray as already
     initialised in this process, else connects to ``options.address`` (e.g. ``auto``,
-    ``HOST:6379`` or ``ray://HOST:10001``), else starts a local instance with ``options.workers``
-    CPUs (default: all). Cluster nodes need ``vanishing`` installed.
+    ``HOST:6379`` or ``ray://HOST:10001``: a cluster trusted with pickled configs and results), else
+    starts a local instance with ``options.workers`` CPUs (default: all), without dashboard and with a
+    fresh token (:func:`local_token`), stopped at the end. Cluster nodes need ``vanishing`` installed.
     """
     ray_mod = import_ray()
     options = options or ExecutorOptions()
     if not configs:
         return
     started = False
+    closed = contextlib.ExitStack()  # the local instance's token, dropped when it stops
     if not ray_mod.is_initialized():
         kwargs = {"address": options.address} if options.address else {"num_cpus": options.workers}
+        if not options.address:
+            closed.enter_context(local_token())
         try:
             ray_mod.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # noqa: BLE001 - connection problems come in many types
+            closed.close()
             where = f"at {options.address}" if options.address else "locally"
             raise VanishingError(f"could not start Ray {where}: {error_line(exc)}") from None
         started = True
@@ -68,6 +109,7 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
                 pass
         if started:
             ray_mod.shutdown()
+            closed.close()
 
 
 def _group_in_ray(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
