@@ -298,12 +298,13 @@ class Store:
         return h
 
     # --- leases: sweeps sharing one store divide its runs ----------------------------
-    def claim(self, hashes: Iterable[str], owner: str, lease_s: float, *, skip_failed_since: str | None = None) -> list[str]:
+    def claim(self, hashes: Iterable[str], owner: str, lease_s: float, *,
+              failed_before: Mapping[str, str] | None = None) -> list[str]:
         """Claim for ``owner`` the runs among ``hashes`` that nobody else holds, in one transaction.
 
         A run is taken unless it is ``done``, holds a lease of another owner that has not expired, or
-        (with ``skip_failed_since``, an ISO time as in ``finished_at``) failed at or after that time, so a
-        failure another sweep stored during this one is not tried again here. Taken runs (returned, in
+        (with ``failed_before``, :meth:`failures` read when the caller started) failed since then, so a
+        failure another sweep stored meanwhile is not tried again here. Taken runs (returned, in
         the order given) hold a lease of ``lease_s`` seconds, extended by :meth:`renew` and ended by
         :meth:`put`, :meth:`put_failure` or :meth:`release`. Expired leases are dropped first.
         """
@@ -313,7 +314,7 @@ class Store:
             conn.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
             for h in hashes:
                 row = conn.execute("SELECT status, finished_at FROM runs WHERE config_hash = ?", (h,)).fetchone()
-                if row is not None and (row[0] == "done" or (skip_failed_since and row[1] >= skip_failed_since)):
+                if row is not None and (row[0] == "done" or _failed_since(row, h, failed_before)):
                     continue
                 held = conn.execute("SELECT owner FROM claims WHERE config_hash = ?", (h,)).fetchone()
                 if held is not None and held[0] != owner:
@@ -340,6 +341,21 @@ class Store:
             rows = db.execute("SELECT config_hash, owner FROM claims WHERE expires_at >= ?", (time.time(),)).fetchall()
         held = {h for h, o in rows if o != others_than}
         return held if hashes is None else held.intersection(hashes)
+
+    def failures(self, hashes: Iterable[str] | None = None) -> dict[str, str]:
+        """``config_hash → finished_at`` of the ``failed`` runs (only those among ``hashes`` when given)."""
+        with self._read() as db:
+            found = dict(db.execute("SELECT config_hash, finished_at FROM runs WHERE status = 'failed'").fetchall())
+        return found if hashes is None else {h: found[h] for h in hashes if h in found}
+
+    def unsettled(self, hashes: Iterable[str], failed_before: Mapping[str, str]) -> set[str]:
+        """Those of ``hashes`` neither ``done`` nor failed since ``failed_before`` (:meth:`failures` read
+        earlier): the runs a sweep that started then has still to see finished."""
+        hashes = set(hashes)
+        with self._read() as db:
+            settled = {row[0] for row in db.execute("SELECT config_hash, status, finished_at FROM runs")
+                       if row[0] in hashes and (row[1] == "done" or _failed_since(row[1:], row[0], failed_before))}
+        return hashes - settled
 
     # --- verifying -------------------------------------------------------------
     def check(self, hashes: Iterable[str] | None = None) -> list[tuple[str, str]]:
@@ -584,7 +600,7 @@ class SweepSpecChanged(StoreError):
 
     def __init__(self, path: Any, name: str, keys: list[str]):
         self.name, self.keys = name, keys
-        super().__init__(path, f"sweep {name!r} is stored with another spec ({', '.join(keys)} differ); "
+        super().__init__(path, f"sweep {name!r} is stored with another spec ({', '.join(keys)} differ{'s' if len(keys) == 1 else ''}); "
                                "give this one a new name, or replace the stored spec")
 
 
@@ -593,6 +609,11 @@ def _writable(path: Path) -> bool:
     """Whether SQLite can write ``path``: the file (when it exists) and its folder (journal files go there)."""
     folder = path.parent if str(path.parent) else Path(".")
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _failed_since(row: tuple, h: str, failed_before: Mapping[str, str] | None) -> bool:
+    """``row`` = (status, finished_at): a failure stored after ``failed_before`` was read."""
+    return failed_before is not None and row[0] == "failed" and failed_before.get(h) != row[1]
 
 
 def _changed_keys(old: Any, new: Any) -> list[str]:
