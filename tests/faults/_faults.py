@@ -1,6 +1,7 @@
 """Helpers of the fault tests: real sweep processes (`vanishing sweep` in a subprocess), killed for real."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -67,19 +68,24 @@ def wait_until(test, timeout: float = WAIT_S, what: str = "the condition") -> No
         time.sleep(0.05)
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ... ([] if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _processes(field: int, value: int) -> list[int]:
+    """Live processes whose stat field ``field`` (1: parent, 3: session) is ``value``."""
+    found = [(int(p), _stat(p)) for p in os.listdir("/proc") if p.isdigit()]
+    return [p for p, st in found if st and int(st[field]) == value and st[0] != "Z"]
+
+
 def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (from /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
+    """Direct child processes of ``pid``."""
+    return _processes(1, pid)
 
 
 def cmdline(pid: int) -> str:
@@ -91,17 +97,17 @@ def cmdline(pid: int) -> str:
 
 
 def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    st = _stat(pid)
+    return bool(st) and st[0] != "Z"
 
 
-def check_complete(spec: Path, db: Path, before: dict[str, str] | None = None) -> dict[str, int]:
+def check_complete(spec: Path, db: Path, before: dict[str, str] | None = None, fault: str = "",
+                   log: str = "") -> dict[str, int]:
     """Every config of ``spec`` stored once and done; runs finished ``before`` a fault kept as they were.
 
-    Returns the counts the docs report: runs, lost, duplicated, recomputed (finished before yet stored again).
+    Returns (and prints, for docs/reliability.md: ``pytest -s -m faults | grep FAULT``) the counts: runs,
+    finished before the fault, lost, duplicated, recomputed (finished before the fault yet trained again),
+    restarted (unfinished runs of a dead worker started again, from the sweep's notes in ``log``).
     """
     expected = {config_hash(c) for c in SweepSpec.load(spec).configs()}
     with Store(db, create=False) as store:
@@ -111,6 +117,22 @@ def check_complete(spec: Path, db: Path, before: dict[str, str] | None = None) -
     after = {r["config_hash"]: r["finished_at"] for r in rows if r["status"] == "done"}
     counts = {"runs": len(expected), "lost": len(expected - set(after)), "duplicated": len(hashes) - len(set(hashes)),
               "recomputed": sum(after.get(h) != t for h, t in (before or {}).items())}
+    counts["before"] = len(before or {})
+    counts["restarted"] = sum(int(n) for n in re.findall(r"with (\d+) unfinished run", log))
+    print(f"FAULT {fault}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
     assert counts["lost"] == counts["duplicated"] == counts["recomputed"] == 0, counts
     assert set(hashes) == expected and not claims
     return counts
+
+
+def session(sid: int) -> list[int]:
+    """Every live process of session ``sid`` (a sweep started by :func:`start` and all it started: Ray's too)."""
+    return _processes(3, sid)
+
+
+def kill_session(sid: int) -> None:
+    for pid in session(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

@@ -49,7 +49,7 @@ def test_kill_9_of_a_worker_is_survived(tmp_path, name, args):
     log = (tmp_path / "log").read_text()
     assert rc == 0, log
     assert "a worker process died (killed by SIGKILL)" in log, log
-    check_complete(spec, db, before)
+    check_complete(spec, db, before, f"kill -9 of a worker ({name})", log)
 
 
 @pytest.mark.parametrize("name, args", EXECUTORS + [("sequential", ["--executor", "sequential"])],
@@ -74,7 +74,7 @@ def test_kill_9_of_the_driver_then_resume(tmp_path, name, args):
     rc = finish(start(sweep_cmd(spec, db, *args), tmp_path / "log2"))
     assert rc == 0, (tmp_path / "log2").read_text()
     assert f"8 configs, {len(before)} already done" in (tmp_path / "log2").read_text()
-    check_complete(spec, db, before)
+    check_complete(spec, db, before, f"kill -9 of the driver, then resume ({name})")
 
 
 def finished_here(log: str) -> tuple[int, int]:
@@ -101,7 +101,7 @@ def test_two_sweeps_on_one_store_share_the_work(tmp_path):
     assert sum(t for t, _ in trained) == 8, logs  # none trained twice, none left out
     assert all(t + o == 8 for t, o in trained), logs  # each sweep saw all 8 finished, its own or the other's
     assert all(t > 0 for t, _ in trained), logs  # the work was shared
-    check_complete(spec, db)
+    check_complete(spec, db, None, f"two sweeps on one store (trained {trained[0][0]} + {trained[1][0]})")
 
 
 def test_the_runs_of_a_crashed_claimer_are_taken_after_its_lease(tmp_path):
@@ -126,7 +126,7 @@ def test_the_runs_of_a_crashed_claimer_are_taken_after_its_lease(tmp_path):
     assert finish(second) == 0, (tmp_path / "log2").read_text()
     trained, _ = finished_here((tmp_path / "log2").read_text())
     assert trained == 8 - len(before)
-    check_complete(spec, db, before)
+    check_complete(spec, db, before, "kill -9 of a sweep holding a claim; a second sweep takes it over")
 
 
 def test_a_damaged_run_is_reported_by_check_and_run_again_on_resume(tmp_path):
@@ -148,7 +148,7 @@ def test_a_damaged_run_is_reported_by_check_and_run_again_on_resume(tmp_path):
     assert again.exit_code == 0, again.output
     assert "does not decode" in again.output and "1 finished, 0 failed" in again.output, again.output
     assert runner.invoke(app, ["results", str(db), "--check"]).exit_code == 0
-    check_complete(spec, db, {h: t for h, t in before.items() if h != victim})
+    check_complete(spec, db, {h: t for h, t in before.items() if h != victim}, "one stored run's trace corrupted")
 
 
 SPEC_SMALL = """\
