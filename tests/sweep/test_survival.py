@@ -244,3 +244,24 @@ def test_ctrl_c_stores_the_runs_an_executor_hands_back(tmp_path, results, monkey
                                             stored.append)
         assert interrupted and stored == [0, 1, 2] and (outcome.done, outcome.failed) == (2, 1)
         assert store.done_hashes() == {hashes_of(results)[0], hashes_of(results)[2]}
+
+
+def test_a_part_trains_only_the_configs_this_sweep_may_take():
+    """``take`` is asked as each part starts; a part shrinks to what it returns (the rest is another
+    sweep's) and a part left empty never starts."""
+    configs = [RunConfig.make(**TINY, seed=s) for s in range(5)]
+    asked, trained = [], []
+
+    def take(indices):
+        asked.append(list(indices))
+        return [i for i in indices if i != 1 and i < 3]
+
+    def task(group, advance, notes):
+        trained.append([c.seed for c in group])
+        for j, c in enumerate(group):
+            yield j, f"seed {c.seed}"
+
+    options = executors.ExecutorOptions(take=take)
+    out = list(executors._pooled(configs, [[0, 1, 2], [3, 4]], 1, task, lambda n: None, options))
+    assert asked == [[0, 1, 2], [3, 4]] and trained == [[0, 2]]
+    assert out == [(0, "seed 0"), (2, "seed 2")]

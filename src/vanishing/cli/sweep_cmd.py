@@ -66,10 +66,9 @@ def sweep_command(
                 outcome = run_sweep(spec, store, executor=executor, workers=workers, ray_address=ray_address,
                                     progress=progress, retries=retries, lease_s=lease, replace_spec=force)
             except SweepSpecChanged as exc:
-                differs = ", ".join(exc.keys)
-                raise VanishingError(f"sweep {exc.name!r} is stored in {store_path} with another spec ({differs} "
-                                     f"differ{'s' if len(exc.keys) == 1 else ''}): give it --new-name NAME, or "
-                                     "--force to replace the stored spec") from None
+                differs = ", ".join(exc.keys) + (" differs" if len(exc.keys) == 1 else " differ")
+                raise VanishingError(f"sweep {exc.name!r} is stored in {store_path} with another spec ({differs}): "
+                                     "give it --new-name NAME, or --force to replace the stored spec") from None
         for note in outcome.notes:
             err_console.print(f"note: {note}", highlight=False)
         order = {h: i for i, h in enumerate(outcome.hashes)}

@@ -19,7 +19,7 @@ and is read as it is when it cannot be written)::
     sweeps     (id INTEGER PRIMARY KEY, name TEXT UNIQUE, spec TEXT JSON, created_at TEXT)
     sweep_runs (sweep_id → sweeps, config_hash TEXT)     membership; a member need not have run yet
     claims     (config_hash TEXT PRIMARY KEY, owner TEXT, expires_at REAL Unix time)
-                                                         a run being trained by ``owner`` (a lease, see :meth:`Store.claim`)
+                                                    a run ``owner`` is training (a lease, see Store.claim)
 
 JSON columns and trace blobs are written by :mod:`vanishing.results.codec` (NaN and ±inf as the strings
 ``"nan"``, ``"inf"``, ``"-inf"``; ``null`` is ``None``). A trace blob (encoding ``zlib+json``) is
@@ -600,7 +600,8 @@ class SweepSpecChanged(StoreError):
 
     def __init__(self, path: Any, name: str, keys: list[str]):
         self.name, self.keys = name, keys
-        super().__init__(path, f"sweep {name!r} is stored with another spec ({', '.join(keys)} differ{'s' if len(keys) == 1 else ''}); "
+        verb = "differs" if len(keys) == 1 else "differ"
+        super().__init__(path, f"sweep {name!r} is stored with another spec ({', '.join(keys)} {verb}); "
                                "give this one a new name, or replace the stored spec")
 
 

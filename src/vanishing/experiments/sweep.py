@@ -421,16 +421,15 @@ def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", worker
             batch = [i for i in open_ if hashes[i] in waiting and hashes[i] not in held]
             if batch:
                 batch_hashes = [hashes[i] for i in batch]
-                outcome.interrupted = _store_runs(execute([configs[i] for i in batch], counts.advance, options),
-                                                  lambda j: configs[batch[j]], store, sweep_id, outcome, counts,
-                                                  lambda j: handled.add(batch[j]))
+                runs = execute([configs[i] for i in batch], counts.advance, options)
+                outcome.interrupted = _store_runs(runs, lambda j: configs[batch[j]], store, sweep_id, outcome,
+                                                  counts, lambda j: handled.add(batch[j]))
             elif not waiting:
                 break
             else:  # the rest is being trained by other sweeps: wait for them, or for their leases to expire
-                try:
-                    time.sleep(min(2.0, lease_s / 4))
-                except KeyboardInterrupt:
-                    outcome.interrupted = True
+                time.sleep(min(2.0, lease_s / 4))
+    except KeyboardInterrupt:  # while claims were read or others waited for: finished runs are stored already
+        outcome.interrupted = True
     finally:
         renewing.stop()
         store.release(owner)  # what this call did not finish is free for others at once

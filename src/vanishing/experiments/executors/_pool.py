@@ -165,7 +165,9 @@ def _pooled(configs: Sequence[RunConfig], parts: list[list[int]], workers: int, 
             k = todo.popleft()
             if options.take is not None and tries[k] == 0:  # a retried part is still ours
                 mine = set(options.take([parts[k][j] for j in sorted(left[k])]))
-                left[k] = {j for j in left[k] if parts[k][j] in mine}
+                kept = [parts[k][j] for j in sorted(left[k]) if parts[k][j] in mine]
+                if len(kept) < len(parts[k]):  # the part shrinks to what this sweep may run
+                    parts[k], left[k] = kept, set(range(len(kept)))
             if left[k]:
                 return k, [configs[i] for i in parts[k]]
         return None
