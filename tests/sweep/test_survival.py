@@ -265,3 +265,24 @@ def test_a_part_trains_only_the_configs_this_sweep_may_take():
     out = list(executors._pooled(configs, [[0, 1, 2], [3, 4]], 1, task, lambda n: None, options))
     assert asked == [[0, 1, 2], [3, 4]] and trained == [[0, 2]]
     assert out == [(0, "seed 0"), (2, "seed 2")]
+
+
+def test_ctrl_c_while_a_batched_group_is_written_keeps_every_member(tmp_path, monkeypatch):
+    """Ctrl-C while the first member of a trained group is being stored: the write finishes, and the
+    other members, whose results are complete, are stored too before the sweep stops."""
+    import signal
+
+    spec = SweepSpec.parse({"base": {**TINY, "steps": 10}, "seeds": 3}, name="g")
+    with Store(tmp_path / "r.db") as store:
+        real = store.put
+        calls = []
+
+        def ctrl_c_during_first_write(result, sweep_id=None):
+            calls.append(result)
+            if len(calls) == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # held until this write is done
+            return real(result, sweep_id=sweep_id)
+
+        monkeypatch.setattr(store, "put", ctrl_c_during_first_write)
+        outcome = sweep_mod.run_sweep(spec, store, executor="batched", workers=1)
+        assert outcome.interrupted and outcome.done == 3 and len(store.done_hashes()) == 3

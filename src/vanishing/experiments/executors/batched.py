@@ -210,10 +210,15 @@ def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], 
         for j, out in sequential(group, advance):
             yield members[j], out
         return
-    for i, result in zip(members, results):
-        if result.outcome.interrupted:
-            raise KeyboardInterrupt
-        yield i, result
+    if any(r.outcome.interrupted for r in results):
+        raise KeyboardInterrupt
+    done = list(zip(members, results))
+    for n, (i, result) in enumerate(done):
+        try:
+            yield i, result
+        except KeyboardInterrupt:  # every member's result is complete: hand the rest back before stopping
+            yield from done[n + 1:]
+            raise
     advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
 
 
