@@ -102,7 +102,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_version_1_store_is_read_as_it_is_read_only_and_migrated_when_written(tmp_path):
+def test_a_version_1_store_is_read_and_written_as_it_is_and_migrated_when_a_sweep_claims(tmp_path, results):
     db = tmp_path / "old.db"
     shutil.copyfile(FIXTURE, db)
     before = _sha(db)
@@ -111,12 +111,20 @@ def test_a_version_1_store_is_read_as_it_is_read_only_and_migrated_when_written(
         with pytest.raises(StoreError, match="readonly"):
             store.put_failure(RunConfig.make(), "x")
     assert _sha(db) == before  # untouched (SQLite may leave its empty -wal/-shm beside it)
+
+    def version():
+        with sqlite3.connect(db) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0], "claims" in tables
+
+    with Store(db, create=False) as store:  # reading and adding runs: still a version-1 file
+        assert len(store.rows()) == 2 and store.claimed() == set() and store.renew("A", 60) == 0
+        store.put(results[0])
+        assert version() == ("1", False)
+        assert store.claim(["ab"], "A", 60) == ["ab"]  # a sweep claims: the file becomes version 2
+    assert version() == (str(SCHEMA_VERSION), True) and SCHEMA_VERSION == 2
     with Store(db, create=False) as store:
-        assert len(store.rows()) == 2 and store.claim(["ab"], "A", 60) == ["ab"]
-    with sqlite3.connect(db) as conn:
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert meta["schema_version"] == str(SCHEMA_VERSION) == "2" and "claims" in tables
+        assert len(store.rows()) == 3 and store.claimed() == {"ab"}
 
 
 def test_a_store_whose_folder_cannot_be_written_opens_read_only(tmp_path, results, monkeypatch):

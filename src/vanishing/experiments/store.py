@@ -3,8 +3,8 @@
 A run is keyed by :func:`config_hash` of its :class:`~vanishing.config.RunConfig`, so the same
 config is stored once however often a sweep is resumed or repeated.
 
-Schema (version 2; a version-1 file gains the ``claims`` table the first time it is opened for writing,
-and is read as it is when it cannot be written)::
+Schema (version 2; a version-1 file is read and written as it is, and gains the ``claims`` table the
+first time a sweep claims runs in it)::
 
     meta       (key TEXT PRIMARY KEY, value TEXT)         app_id, schema_version, created_at, created_by
     runs       (config_hash TEXT PRIMARY KEY,
@@ -294,7 +294,8 @@ class Store:
                              (sweep_id, h))
             if conn.execute("SELECT 1 FROM runs WHERE config_hash = ? AND status = 'done'", (h,)).fetchone() is None:
                 write(conn)
-            conn.execute("DELETE FROM claims WHERE config_hash = ?", (h,))  # stored: nobody works on it now
+            if self._version >= 2:
+                conn.execute("DELETE FROM claims WHERE config_hash = ?", (h,))  # stored: nobody works on it now
         return h
 
     # --- leases: sweeps sharing one store divide its runs ----------------------------
@@ -309,6 +310,7 @@ class Store:
         :meth:`put`, :meth:`put_failure` or :meth:`release`. Expired leases are dropped first.
         """
         taken = []
+        self._migrate()
         with self._write() as conn:
             now = time.time()
             conn.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
@@ -326,17 +328,23 @@ class Store:
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease of ``owner`` to ``lease_s`` seconds from now; returns how many it holds."""
+        if self._version < 2:
+            return 0
         with self._write() as conn:
             return conn.execute("UPDATE claims SET expires_at = ? WHERE owner = ?",
                                 (time.time() + lease_s, owner)).rowcount
 
     def release(self, owner: str) -> None:
         """End every lease of ``owner`` (its unfinished runs become free for others at once)."""
+        if self._version < 2:
+            return
         with self._write() as conn:
             conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def claimed(self, hashes: Iterable[str] | None = None, *, others_than: str | None = None) -> set[str]:
         """Config hashes under a lease that has not expired (only those among ``hashes``; not ``others_than``'s)."""
+        if self._version < 2:
+            return set()
         with self._read() as db:
             rows = db.execute("SELECT config_hash, owner FROM claims WHERE expires_at >= ?", (time.time(),)).fetchall()
         held = {h for h, o in rows if o != others_than}
@@ -522,8 +530,6 @@ class Store:
 
     def _open_schema(self, create: bool) -> None:
         if self._check_schema():
-            if self._version < SCHEMA_VERSION:
-                self._migrate()
             return
         if not create:
             raise StoreError(self.path, "empty database, not a vanishing results store")
@@ -536,9 +542,16 @@ class Store:
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION)), ("created_at", _now()),
                 ("created_by", f"vanishing {_version()}")])
+            self._version = SCHEMA_VERSION
 
     def _migrate(self) -> None:
-        """Bring an older file to :data:`SCHEMA_VERSION`, one version at a time, in one transaction."""
+        """Bring an older file to :data:`SCHEMA_VERSION`, one version at a time, in one transaction.
+
+        Done only when a newer feature is used (a sweep claiming runs), so that reading or adding
+        runs leaves an old file readable by the version of vanishing that wrote it.
+        """
+        if self._version >= SCHEMA_VERSION:
+            return
         with self._write() as conn:
             self._check_schema()  # another process may have migrated it while we waited for the lock
             for version in range(self._version, SCHEMA_VERSION):
