@@ -158,6 +158,8 @@ class Store:
         path: the database file.
         create: make the file (and the schema) when missing; with ``False`` a missing file is a
             :class:`StoreError`.
+        readonly: open for reading only; by default, when the file or its folder cannot be written.
+            Every write is then a :class:`StoreError`.
 
     A file that is not an SQLite database, is corrupt, belongs to another application or was
     written by a newer schema is a one-line :class:`StoreError` naming the path.

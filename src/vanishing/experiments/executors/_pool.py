@@ -5,6 +5,10 @@ a generator of ``(position in group, result or error)``, and sends each run back
 yielded, so a part whose worker dies loses only its unfinished runs. A worker that dies (SIGKILL, the
 out-of-memory killer, a crash in native code) is replaced, and its unfinished runs go back to the
 queue, up to ``options.retries`` times each; after that they are failures naming the cause.
+
+Why a process and a pipe per slot rather than ``concurrent.futures.ProcessPoolExecutor``: when one of
+its workers dies, that pool is broken as a whole (every pending future fails, the other workers are
+stopped) and cannot say which part was lost; here the dead worker is known, and it alone is replaced.
 """
 
 from __future__ import annotations
