@@ -171,6 +171,15 @@ def test_the_cli_refuses_a_changed_spec_unless_new_name_or_force(tmp_path):
         assert {s["name"]: s["members"] for s in store.sweeps()} == {"s": 2, "s2": 2}
 
 
+def test_a_spec_written_another_way_with_the_same_configs_is_the_same_sweep(tmp_path, results):
+    members = hashes_of(results)
+    with Store(tmp_path / "r.db") as store:
+        sid = store.add_sweep("s", {"seeds": [0, 1, 2]}, members)
+        assert store.add_sweep("s", {"seeds": 3}, members) == sid  # same configs: no refusal
+        with pytest.raises(store_mod.SweepSpecChanged, match=r"\(seeds differs\)"):
+            store.add_sweep("s", {"seeds": 2}, members[:2])
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--retries", "-1"], "invalid retries -1; an integer >= 0"),
     (["--lease", "0"], "invalid lease 0.0; a number of seconds > 0"),

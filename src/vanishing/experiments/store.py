@@ -235,12 +235,13 @@ class Store:
     def add_sweep(self, name: str, spec: dict, hashes: Iterable[str], *, replace: bool = False) -> int:
         """Record sweep ``name`` with its spec and member config hashes; returns its id.
 
-        A sweep is identified by its name: adding it again with the same spec keeps its id and adds
-        any new members (a resumed sweep stays one sweep). A different spec under a stored name is
-        refused with :class:`SweepSpecChanged` unless ``replace``, which stores the new spec and adds
-        its members to the old ones.
+        A sweep is identified by its name: adding it again with the same spec (or one that expands to
+        exactly its stored members) keeps its id (a resumed sweep stays one sweep). A different spec
+        under a stored name is refused with :class:`SweepSpecChanged` unless ``replace``, which stores
+        the new spec and adds its members to the old ones.
         """
         spec_json = codec.dumps(spec)
+        hashes = list(hashes)
         with self._write() as conn:
             row = conn.execute("SELECT id, spec FROM sweeps WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -249,7 +250,9 @@ class Store:
             else:
                 sweep_id, stored = row
                 changed = _changed_keys(_loads(stored), codec.loads(spec_json))
-                if changed and not replace:
+                # the same configs written another way (``seeds: 2`` for ``seeds: [0, 1]``) are the same sweep
+                if changed and not replace and {r[0] for r in conn.execute(
+                        "SELECT config_hash FROM sweep_runs WHERE sweep_id = ?", (sweep_id,))} != set(hashes):
                     raise SweepSpecChanged(self.path, name, changed)
                 conn.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (spec_json, sweep_id))
             conn.executemany("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)",
