@@ -508,6 +508,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(self.path, f"{exc} (another writer held it for over {BUSY_TIMEOUT_S:g} s)") from None
+            if "readonly" in str(exc) and getattr(self, "readonly", False):
+                raise StoreError(self.path, f"{exc} (opened read-only: the file or its folder cannot be written, "
+                                            "or read-only was asked for)") from None
             raise StoreError(self.path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
             if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT / SQLITE_NOTADB
