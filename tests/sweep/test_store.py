@@ -27,7 +27,7 @@ from vanishing.diagnose import diagnose
 from vanishing.errors import ConfigError, StoreError, VanishingError
 from vanishing.experiments.run import RunResult, run
 from vanishing.experiments import store as store_module
-from vanishing.experiments.store import SCHEMA_VERSION, Store, config_hash, write_rows
+from vanishing.experiments.store import SCHEMA_VERSION, Store, SweepSpecChanged, config_hash, write_rows
 
 TINY = dict(depth=3, width=8, steps=5, record_every=2, dataset="spirals:n=40", device="cpu")
 
@@ -549,8 +549,12 @@ def test_rows_by_sweep_and_sweep_ids(filled, result):
     assert len(filled.rows(["status=done"], sweep="depth")) == 1
     with pytest.raises(ConfigError, match="one of: act, depth"):
         filled.rows(sweep="nope")
-    # the same name is the same sweep: new members are added, the id stays
-    again = filled.add_sweep("act", {"activation": ["relu"]}, [config_hash(RunConfig.make(result.config, activation="relu"))])
+    # the same name is the same sweep: a changed spec is refused unless replaced; new members are added, the id stays
+    relu = [config_hash(RunConfig.make(result.config, activation="relu"))]
+    with pytest.raises(SweepSpecChanged, match="sweep 'act' is stored with another spec"):
+        filled.add_sweep("act", {"activation": ["relu"]}, relu)
+    assert {s["name"]: s["members"] for s in filled.sweeps()}["act"] == 2  # nothing added
+    again = filled.add_sweep("act", {"activation": ["relu"]}, relu, replace=True)
     info = {s["name"]: s for s in filled.sweeps()}
     assert again == info["act"]["id"] and info["act"]["spec"] == {"activation": ["relu"]}
     assert (info["act"]["members"], info["act"]["done"]) == (3, 2)

@@ -3,7 +3,8 @@
 A run is keyed by :func:`config_hash` of its :class:`~vanishing.config.RunConfig`, so the same
 config is stored once however often a sweep is resumed or repeated.
 
-Schema (version 1)::
+Schema (version 2; a version-1 file is read and written as it is, and gains the ``claims`` table the
+first time a sweep claims runs in it)::
 
     meta       (key TEXT PRIMARY KEY, value TEXT)         app_id, schema_version, created_at, created_by
     runs       (config_hash TEXT PRIMARY KEY,
@@ -17,6 +18,8 @@ Schema (version 1)::
     traces     (config_hash TEXT PRIMARY KEY → runs, encoding TEXT, data BLOB)
     sweeps     (id INTEGER PRIMARY KEY, name TEXT UNIQUE, spec TEXT JSON, created_at TEXT)
     sweep_runs (sweep_id → sweeps, config_hash TEXT)     membership; a member need not have run yet
+    claims     (config_hash TEXT PRIMARY KEY, owner TEXT, expires_at REAL Unix time)
+                                                    a run ``owner`` is training (a lease, see Store.claim)
 
 JSON columns and trace blobs are written by :mod:`vanishing.results.codec` (NaN and ±inf as the strings
 ``"nan"``, ``"inf"``, ``"-inf"``; ``null`` is ``None``). A trace blob (encoding ``zlib+json``) is
@@ -26,6 +29,10 @@ Guarantees: every write is one ``BEGIN IMMEDIATE`` transaction (a process killed
 the store as it was before that run); the file is in WAL mode and writers wait up to
 :data:`BUSY_TIMEOUT_S` for each other, so several processes can fill one store at once. One
 ``Store`` may be shared by threads (a lock serialises them); a forked child opens its own connection.
+Sweeps sharing one store divide the work through leases (:meth:`Store.claim`): a claim names its owner
+and expires unless renewed, so the runs of a claimer that crashed are taken by another after the lease.
+A store whose file or folder cannot be written is opened read-only (SQLite ``mode=ro``, else
+``immutable=1``): everything can be read, nothing written.
 
 Example:
     >>> with Store("results.db") as store:                          # doctest: +SKIP
@@ -42,7 +49,9 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import zlib
+from urllib.parse import quote
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -55,10 +64,11 @@ from ..errors import ConfigError, StoreError, VanishingError
 from ..results import RunResult, Trace, TrainOutcome, codec
 from .results import write_rows
 
-__all__ = ["Store", "StoreError", "config_hash", "write_rows", "APP_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S"]
+__all__ = ["Store", "StoreError", "SweepSpecChanged", "config_hash", "write_rows", "APP_ID", "SCHEMA_VERSION",
+           "BUSY_TIMEOUT_S"]
 
 APP_ID = "vanishing.results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 60.0
 TRACE_ENCODING = "zlib+json"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -94,7 +104,16 @@ CREATE TABLE sweep_runs (
     config_hash TEXT NOT NULL,
     PRIMARY KEY (sweep_id, config_hash)
 );
+CREATE TABLE claims (
+    config_hash TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    expires_at  REAL NOT NULL
+);
 """
+# schema version → the statements that bring a file of that version to the next one
+_MIGRATIONS = {
+    1: ["CREATE TABLE claims (config_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"],
+}
 _UPSERT_DONE = """
 INSERT INTO runs (config_hash, status, config, summary, verdict, outcome, dataset, duration_s, error, finished_at)
 VALUES (?, 'done', ?, ?, ?, ?, ?, ?, NULL, ?)
@@ -106,8 +125,11 @@ _UPSERT_FAILED = """
 INSERT INTO runs (config_hash, status, config, error, finished_at) VALUES (?, 'failed', ?, ?, ?)
 ON CONFLICT (config_hash) DO UPDATE SET error = excluded.error, finished_at = excluded.finished_at
 """
+_DECODE_SELECT = ("SELECT r.config_hash, r.status, r.config, r.summary, r.outcome, r.dataset, r.duration_s, r.error,"
+                  " t.encoding, t.data FROM runs r LEFT JOIN traces t USING (config_hash)")
 _INHERITED: list[sqlite3.Connection] = []  # connections a forked child got from its parent
-_OURS = {"meta", "runs", "traces", "sweeps", "sweep_runs"}
+_OURS = {"meta", "runs", "traces", "sweeps", "sweep_runs", "claims"}
+_ADDED_IN = {"claims": 2}  # tables a file of an older version lacks
 
 # rows(): columns after the config fields; the summary metrics go between status and verdict
 _ROW_STR = ("status", "verdict", "error", "config_hash", "finished_at")
@@ -136,21 +158,30 @@ class Store:
         path: the database file.
         create: make the file (and the schema) when missing; with ``False`` a missing file is a
             :class:`StoreError`.
+        readonly: open for reading only; by default, when the file or its folder cannot be written.
+            Every write is then a :class:`StoreError`.
 
     A file that is not an SQLite database, is corrupt, belongs to another application or was
     written by a newer schema is a one-line :class:`StoreError` naming the path.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True):
+    def __init__(self, path: str | Path, *, create: bool = True, readonly: bool | None = None):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()  # one connection shared by this object's threads, one at a time
         _check_file(self.path, create)
+        #: opened for reading only: asked for, or the file or its folder cannot be written
+        self.readonly = (not _writable(self.path)) if readonly is None else bool(readonly)
+        if self.readonly and not self.path.exists():
+            raise StoreError(self.path, "no such file (and its folder cannot be written to create it)")
         self._connect(create)
 
     def _connect(self, create: bool) -> None:
         try:
             with self._errors():
+                if self.readonly:
+                    self._connect_readonly()
+                    return
                 # isolation_level=None: we open every transaction ourselves (BEGIN IMMEDIATE)
                 self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                              check_same_thread=False)
@@ -163,6 +194,25 @@ class Store:
         except BaseException:
             self.close()
             raise
+
+    def _connect_readonly(self) -> None:
+        """``mode=ro`` reads a WAL file as writers see it, but needs to open its ``-shm`` beside it; in a
+        folder that cannot be written, where a closed store has none, ``immutable=1`` reads the file as it is."""
+        uri = "file:" + quote(str(self.path.resolve()))
+        for query in ("?mode=ro", "?immutable=1"):
+            self._conn = sqlite3.connect(uri + query, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                         check_same_thread=False)
+            self._pid = os.getpid()
+            try:
+                found = self._check_schema()
+            except sqlite3.OperationalError:
+                self._conn.close()
+                if query == "?immutable=1":
+                    raise
+                continue
+            if not found:
+                raise StoreError(self.path, "empty database, not a vanishing results store")
+            return
 
     # --- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -182,20 +232,28 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     # --- writing -------------------------------------------------------------
-    def add_sweep(self, name: str, spec: dict, hashes: Iterable[str]) -> int:
+    def add_sweep(self, name: str, spec: dict, hashes: Iterable[str], *, replace: bool = False) -> int:
         """Record sweep ``name`` with its spec and member config hashes; returns its id.
 
-        A sweep is identified by its name: adding one that exists keeps its id, stores the new
-        spec and adds the new members (so a resumed or extended sweep stays one sweep).
+        A sweep is identified by its name: adding it again with the same spec (or one that expands to
+        exactly its stored members) keeps its id (a resumed sweep stays one sweep). A different spec
+        under a stored name is refused with :class:`SweepSpecChanged` unless ``replace``, which stores
+        the new spec and adds its members to the old ones.
         """
         spec_json = codec.dumps(spec)
+        hashes = list(hashes)
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM sweeps WHERE name = ?", (name,)).fetchone()
+            row = conn.execute("SELECT id, spec FROM sweeps WHERE name = ?", (name,)).fetchone()
             if row is None:
                 sweep_id = conn.execute("INSERT INTO sweeps (name, spec, created_at) VALUES (?, ?, ?)",
                                         (name, spec_json, _now())).lastrowid
             else:
-                sweep_id = row[0]
+                sweep_id, stored = row
+                changed = _changed_keys(_loads(stored), codec.loads(spec_json))
+                # the same configs written another way (``seeds: 2`` for ``seeds: [0, 1]``) are the same sweep
+                if changed and not replace and {r[0] for r in conn.execute(
+                        "SELECT config_hash FROM sweep_runs WHERE sweep_id = ?", (sweep_id,))} != set(hashes):
+                    raise SweepSpecChanged(self.path, name, changed)
                 conn.execute("UPDATE sweeps SET spec = ? WHERE id = ?", (spec_json, sweep_id))
             conn.executemany("INSERT OR IGNORE INTO sweep_runs (sweep_id, config_hash) VALUES (?, ?)",
                              [(sweep_id, h) for h in hashes])
@@ -241,7 +299,100 @@ class Store:
                              (sweep_id, h))
             if conn.execute("SELECT 1 FROM runs WHERE config_hash = ? AND status = 'done'", (h,)).fetchone() is None:
                 write(conn)
+            if self._version >= 2:
+                conn.execute("DELETE FROM claims WHERE config_hash = ?", (h,))  # stored: nobody works on it now
         return h
+
+    # --- leases: sweeps sharing one store divide its runs ----------------------------
+    def claim(self, hashes: Iterable[str], owner: str, lease_s: float, *,
+              failed_before: Mapping[str, str] | None = None) -> list[str]:
+        """Claim for ``owner`` the runs among ``hashes`` that nobody else holds, in one transaction.
+
+        A run is taken unless it is ``done``, holds a lease of another owner that has not expired, or
+        (with ``failed_before``, :meth:`failures` read when the caller started) failed since then, so a
+        failure another sweep stored meanwhile is not tried again here. Taken runs (returned, in
+        the order given) hold a lease of ``lease_s`` seconds, extended by :meth:`renew` and ended by
+        :meth:`put`, :meth:`put_failure` or :meth:`release`. Expired leases are dropped first.
+        """
+        taken = []
+        self._migrate()
+        with self._write() as conn:
+            now = time.time()
+            conn.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+            for h in hashes:
+                row = conn.execute("SELECT status, finished_at FROM runs WHERE config_hash = ?", (h,)).fetchone()
+                if row is not None and (row[0] == "done" or _failed_since(row, h, failed_before)):
+                    continue
+                held = conn.execute("SELECT owner FROM claims WHERE config_hash = ?", (h,)).fetchone()
+                if held is not None and held[0] != owner:
+                    continue
+                conn.execute("INSERT OR REPLACE INTO claims (config_hash, owner, expires_at) VALUES (?, ?, ?)",
+                             (h, owner, now + lease_s))
+                taken.append(h)
+        return taken
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease of ``owner`` to ``lease_s`` seconds from now; returns how many it holds."""
+        if self._version < 2:
+            return 0
+        with self._write() as conn:
+            return conn.execute("UPDATE claims SET expires_at = ? WHERE owner = ?",
+                                (time.time() + lease_s, owner)).rowcount
+
+    def release(self, owner: str) -> None:
+        """End every lease of ``owner`` (its unfinished runs become free for others at once)."""
+        if self._version < 2:
+            return
+        with self._write() as conn:
+            conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def claimed(self, hashes: Iterable[str] | None = None, *, others_than: str | None = None) -> set[str]:
+        """Config hashes under a lease that has not expired (only those among ``hashes``; not ``others_than``'s)."""
+        if self._version < 2:
+            return set()
+        with self._read() as db:
+            rows = db.execute("SELECT config_hash, owner FROM claims WHERE expires_at >= ?", (time.time(),)).fetchall()
+        held = {h for h, o in rows if o != others_than}
+        return held if hashes is None else held.intersection(hashes)
+
+    def failures(self, hashes: Iterable[str] | None = None) -> dict[str, str]:
+        """``config_hash → finished_at`` of the ``failed`` runs (only those among ``hashes`` when given)."""
+        with self._read() as db:
+            found = dict(db.execute("SELECT config_hash, finished_at FROM runs WHERE status = 'failed'").fetchall())
+        return found if hashes is None else {h: found[h] for h in hashes if h in found}
+
+    def unsettled(self, hashes: Iterable[str], failed_before: Mapping[str, str]) -> set[str]:
+        """Those of ``hashes`` neither ``done`` nor failed since ``failed_before`` (:meth:`failures` read
+        earlier): the runs a sweep that started then has still to see finished."""
+        hashes = set(hashes)
+        with self._read() as db:
+            settled = {row[0] for row in db.execute("SELECT config_hash, status, finished_at FROM runs")
+                       if row[0] in hashes and (row[1] == "done" or _failed_since(row[1:], row[0], failed_before))}
+        return hashes - settled
+
+    # --- verifying -------------------------------------------------------------
+    def check(self, hashes: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """Decode every ``done`` run (only those among ``hashes`` when given): config, summary, outcome,
+        data set and trace, as :meth:`get` does. Returns ``(config_hash, reason)`` for each that does not decode."""
+        wanted = None if hashes is None else set(hashes)
+        bad = []
+        with self._read() as db:
+            cur = db.execute(_DECODE_SELECT + " WHERE r.status = 'done' ORDER BY r.rowid")
+            for row in iter(cur.fetchone, None):
+                if wanted is not None and row[0] not in wanted:
+                    continue
+                try:
+                    self._decode(row)
+                except StoreError as exc:
+                    bad.append((row[0], exc.problem.split(": ", 1)[-1]))
+        return bad
+
+    def mark_damaged(self, config_hash: str, reason: str) -> None:
+        """Turn a ``done`` run whose data does not decode into a ``failed`` one, so a resumed sweep runs
+        it again; its ``finished_at`` is kept (the time its data was written)."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET status = 'failed', error = ? WHERE config_hash = ? AND status = 'done'",
+                         (_one_line(f"stored data does not decode: {reason}"), config_hash))
 
     # --- reading -------------------------------------------------------------
     def done_hashes(self, hashes: Iterable[str] | None = None) -> set[str]:
@@ -255,12 +406,16 @@ class Store:
         (its diagnosis made again from the stored trace)."""
         h = self._resolve(config_hash)
         with self._read() as db:
-            row = db.execute(
-                "SELECT r.status, r.config, r.outcome, r.dataset, r.duration_s, r.error, t.encoding, t.data"
-                " FROM runs r LEFT JOIN traces t USING (config_hash) WHERE r.config_hash = ?", (h,)).fetchone()
+            row = db.execute(_DECODE_SELECT + " WHERE r.config_hash = ?", (h,)).fetchone()
         if row is None:
             raise StoreError(self.path, f"no run with config hash {h}")
-        status, config, outcome, dataset, duration_s, error, encoding, data = row
+        result = self._decode(row)
+        result.diagnosis = diagnose(result).to_dict()
+        return result
+
+    def _decode(self, row: tuple) -> RunResult:
+        """A row of :data:`_DECODE_SELECT` as a RunResult (no diagnosis); StoreError when it does not decode."""
+        h, status, config, summary, outcome, dataset, duration_s, error, encoding, data = row
         if status != "done":
             raise StoreError(self.path, f"run {h[:12]} failed, nothing to load: {error}")
         if encoding != TRACE_ENCODING:
@@ -269,12 +424,12 @@ class Store:
         try:
             trace = Trace.from_dict(codec.loads(zlib.decompress(data)))
             run_config = RunConfig.make(json.loads(config))
-            result = RunResult(run_config.model_dump(), trace, TrainOutcome(**_loads(outcome)), _loads(dataset),
-                               _num(duration_s), command="vanishing run " + run_config.flags())
-            result.diagnosis = diagnose(result).to_dict()
+            if not isinstance(_loads(summary), dict):
+                raise ValueError("the summary is not a mapping")
+            return RunResult(run_config.model_dump(), trace, TrainOutcome(**_loads(outcome)), _loads(dataset),
+                             _num(duration_s), command="vanishing run " + run_config.flags())
         except (zlib.error, ValueError, TypeError, KeyError, VanishingError) as exc:
             raise StoreError(self.path, f"run {h[:12]} cannot be read back: {_one_line(str(exc))}") from None
-        return result
 
     def rows(self, where: Sequence[str] = (), sweep: str | None = None) -> list[dict[str, Any]]:
         """One flat dict per run, in the order stored, filtered by ``where`` clauses and ``sweep`` name.
@@ -353,6 +508,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(self.path, f"{exc} (another writer held it for over {BUSY_TIMEOUT_S:g} s)") from None
+            if "readonly" in str(exc) and getattr(self, "readonly", False):
+                raise StoreError(self.path, f"{exc} (opened read-only: the file or its folder cannot be written, "
+                                            "or read-only was asked for)") from None
             raise StoreError(self.path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
             if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT / SQLITE_NOTADB
@@ -392,9 +550,27 @@ class Store:
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION)), ("created_at", _now()),
                 ("created_by", f"vanishing {_version()}")])
+            self._version = SCHEMA_VERSION
+
+    def _migrate(self) -> None:
+        """Bring an older file to :data:`SCHEMA_VERSION`, one version at a time, in one transaction.
+
+        Done only when a newer feature is used (a sweep claiming runs), so that reading or adding
+        runs leaves an old file readable by the version of vanishing that wrote it.
+        """
+        if self._version >= SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            self._check_schema()  # another process may have migrated it while we waited for the lock
+            for version in range(self._version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            self._version = SCHEMA_VERSION
 
     def _check_schema(self) -> bool:
-        """True when the file holds our schema; False when it has no tables; else StoreError."""
+        """True when the file holds our schema (of this version or an older one, in ``self._version``);
+        False when it has no tables; else StoreError."""
         tables = sorted(r[0] for r in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
         if not tables:
@@ -408,11 +584,12 @@ class Store:
         if meta.get("app_id") != APP_ID:
             raise StoreError(self.path, f"not a vanishing results store (it has tables {', '.join(tables)})")
         version = meta.get("schema_version", "?")
-        if version != str(SCHEMA_VERSION):
+        if not version.isdigit() or not 1 <= int(version) <= SCHEMA_VERSION:
             newer = version.isdigit() and int(version) > SCHEMA_VERSION
-            raise StoreError(self.path, f"schema version {version}; this version of vanishing reads version "
+            raise StoreError(self.path, f"schema version {version}; this version of vanishing reads versions 1 to "
                                         f"{SCHEMA_VERSION}" + (" (upgrade vanishing to read it)" if newer else ""))
-        missing = _OURS - set(tables)
+        self._version = int(version)
+        missing = {t for t in _OURS if _ADDED_IN.get(t, 1) <= self._version} - set(tables)
         if missing:
             raise StoreError(self.path, f"damaged results store (missing tables {', '.join(sorted(missing))})")
         return True
@@ -439,7 +616,35 @@ class Store:
         return found[0]
 
 
+class SweepSpecChanged(StoreError):
+    """A sweep name already stored with another spec (``keys``: the top-level spec keys that differ)."""
+
+    def __init__(self, path: Any, name: str, keys: list[str]):
+        self.name, self.keys = name, keys
+        verb = "differs" if len(keys) == 1 else "differ"
+        super().__init__(path, f"sweep {name!r} is stored with another spec ({', '.join(keys)} {verb}); "
+                               "give this one a new name, or replace the stored spec")
+
+
 # --- helpers -------------------------------------------------------------------
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write ``path``: the file (when it exists) and its folder (journal files go there)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _failed_since(row: tuple, h: str, failed_before: Mapping[str, str] | None) -> bool:
+    """``row`` = (status, finished_at): a failure stored after ``failed_before`` was read."""
+    return failed_before is not None and row[0] == "failed" and failed_before.get(h) != row[1]
+
+
+def _changed_keys(old: Any, new: Any) -> list[str]:
+    """The top-level keys whose values differ between two stored specs (all of them when not mappings)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return [] if old == new else ["spec"]
+    return [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+
+
 def _check_file(path: Path, create: bool) -> None:
     """Refuse what is clearly not ours before SQLite touches it (it would make or misread it)."""
     if path.is_dir():

@@ -29,9 +29,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import signal
+import socket
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,7 @@ MAX_RUNS = 100_000
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform", "int_log_uniform")
 _FIELDS = tuple(RunConfig.model_fields)
 _MAPPING = "a YAML mapping with keys " + ", ".join(SPEC_KEYS)
+LEASE_S = 60.0  # how long a claimed run stays another sweep's without a renewal (renewed every third of it)
 
 
 def _number(path: str, value: Any, *, integer: bool = False) -> float:
@@ -339,6 +343,7 @@ class SweepOutcome:
     skipped: int = 0         # already done in the store before this call
     done: int = 0            # finished and stored by this call
     failed: int = 0          # raised; stored as failures (a rerun tries them again)
+    shared: int = 0          # finished by another sweep sharing the store while this one ran
     interrupted: bool = False
     duration_s: float = 0.0
     executor: str = "batched"
@@ -351,7 +356,7 @@ class SweepOutcome:
     @property
     def remaining(self) -> int:
         """Configs neither done nor failed (left by Ctrl-C)."""
-        return self.total - self.skipped - self.done - self.failed
+        return self.total - self.skipped - self.done - self.failed - self.shared
 
 
 class SweepProgress(Protocol):
@@ -365,14 +370,23 @@ class SweepProgress(Protocol):
 
 
 def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", workers: int | None = None,
-              ray_address: str | None = None, progress: SweepProgress | None = None) -> SweepOutcome:
+              ray_address: str | None = None, progress: SweepProgress | None = None, *, retries: int = 2,
+              lease_s: float = LEASE_S, replace_spec: bool = False) -> SweepOutcome:
     """Run every config of ``spec`` not yet done in ``store``, storing each as soon as it finishes.
 
     Idempotent by config hash: configs already ``done`` are skipped, so a rerun after Ctrl-C or a
-    killed process finishes the sweep with nothing lost or run twice. A run that raises is stored
-    as a failure with its one-line error (a rerun tries it again); a diverged run is a normal
-    result. Ctrl-C stops cleanly: finished runs stay stored, ``interrupted`` is set. ``progress``
-    receives the counts of steps and runs as they change (nothing is drawn here).
+    killed process finishes the sweep with nothing lost or run twice; a stored run whose data no
+    longer decodes (:meth:`~.store.Store.check`) is run again. A run that raises is stored as a
+    failure with its one-line error (a rerun tries it again); a diverged run is a normal result.
+    A worker process that dies is replaced and its unfinished runs start again, ``retries`` times,
+    before they are stored as failures naming the cause. Ctrl-C stops cleanly: every run that had
+    finished is stored (the executor hands back what its workers had done), ``interrupted`` is set.
+
+    Sweeps sharing ``store`` share the work: each run is claimed with a lease of ``lease_s`` seconds
+    (renewed while this call works) just before it starts, so another sweep never trains it too;
+    runs another sweep holds are waited for, and taken over when its lease expires (it crashed).
+    A ``spec`` whose name is stored with another spec raises :class:`~.store.SweepSpecChanged`
+    unless ``replace_spec``. ``progress`` receives the counts of steps and runs as they change.
 
     Example:
         >>> with Store("results.db") as store:                              # doctest: +SKIP
@@ -384,35 +398,119 @@ def run_sweep(spec: SweepSpec, store: "Store", executor: str = "batched", worker
     execute = get_executor(executor)
     if workers is not None and workers < 1:
         raise ConfigError("workers", workers, "an integer >= 1")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError("retries", retries, "an integer >= 0")
+    if not (isinstance(lease_s, (int, float)) and math.isfinite(lease_s) and lease_s > 0):
+        raise ConfigError("lease", lease_s, "a number of seconds > 0")
     start = time.perf_counter()
     configs = spec.configs()
     hashes = [config_hash(c) for c in configs]
-    sweep_id = store.add_sweep(spec.name, spec.raw, hashes)
+    sweep_id = store.add_sweep(spec.name, spec.raw, hashes, replace=replace_spec)
+    outcome = SweepOutcome(spec.name, sweep_id, hashes, executor=executor)
+    for h, reason in store.check(store.done_hashes(hashes)):  # damaged data is not a finished run
+        store.mark_damaged(h, reason)
+        outcome.notes.append(f"run {h[:12]} was stored but its data does not decode ({reason}); running it again")
     done_before = store.done_hashes(hashes)
     todo = [i for i, h in enumerate(hashes) if h not in done_before]
-    outcome = SweepOutcome(spec.name, sweep_id, hashes, skipped=len(configs) - len(todo), executor=executor)
-    options = ExecutorOptions(workers=workers, address=ray_address, notes=outcome.notes)
-    todo_configs = [configs[i] for i in todo]
-    counts = _Counts(progress, len(todo), sum(c.steps for c in todo_configs))
-    runs = execute(todo_configs, counts.advance, options)
+    since = store.failures(hashes)  # failures stored after this are settled: not tried again here
+    outcome.skipped = len(configs) - len(todo)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def take(indices: list[int]) -> list[int]:
+        claimed = set(store.claim([batch_hashes[i] for i in indices], owner, lease_s, failed_before=since))
+        return [i for i in indices if batch_hashes[i] in claimed]
+
+    options = ExecutorOptions(workers=workers, address=ray_address, notes=outcome.notes, retries=retries, take=take)
+    counts = _Counts(progress, len(todo), sum(configs[i].steps for i in todo))
+    handled: set[int] = set()
+    renewing = _Renewal(store, owner, lease_s)
     try:
-        for j, out in runs:
-            with _deferred_interrupt():  # a store write is never cut in half by Ctrl-C
-                if isinstance(out, str):
-                    store.put_failure(todo_configs[j], out, sweep_id=sweep_id)
-                    outcome.failed += 1
-                elif out.outcome.interrupted:  # never store a run cut short
-                    raise KeyboardInterrupt
-                else:
-                    store.put(out, sweep_id=sweep_id)
-                    outcome.done += 1
-            counts.run_finished()
-    except KeyboardInterrupt:
+        while not outcome.interrupted:
+            open_ = [i for i in todo if i not in handled]
+            waiting = store.unsettled([hashes[i] for i in open_], since)
+            for i in open_:
+                if hashes[i] not in waiting:  # finished (or failed) by another sweep on this store
+                    handled.add(i)
+                    outcome.shared += 1
+                    counts.run_finished(configs[i].steps)
+            held = store.claimed(waiting, others_than=owner)
+            batch = [i for i in open_ if hashes[i] in waiting and hashes[i] not in held]
+            if batch:
+                batch_hashes = [hashes[i] for i in batch]
+                runs = execute([configs[i] for i in batch], counts.advance, options)
+                outcome.interrupted = _store_runs(runs, lambda j: configs[batch[j]], store, sweep_id, outcome,
+                                                  counts, lambda j: handled.add(batch[j]))
+            elif not waiting:
+                break
+            else:  # the rest is being trained by other sweeps: wait for them, or for their leases to expire
+                time.sleep(min(2.0, lease_s / 4))
+    except KeyboardInterrupt:  # while claims were read or others waited for: finished runs are stored already
         outcome.interrupted = True
     finally:
-        runs.close()  # stops the executor's workers when we leave early
+        renewing.stop()
+        store.release(owner)  # what this call did not finish is free for others at once
     outcome.duration_s = time.perf_counter() - start
     return outcome
+
+
+def _store_runs(runs: Iterator[Any], config_of: Any, store: "Store", sweep_id: int, outcome: SweepOutcome,
+                counts: "_Counts", mark: Any) -> bool:
+    """Store each run an executor yields as it comes; returns whether Ctrl-C stopped it.
+
+    On Ctrl-C the executor is told (thrown into it), so it can hand back the runs its workers had
+    finished; those are stored too before the executor is closed.
+    """
+    def store_one(j: int, out: Any) -> None:
+        with _deferred_interrupt():  # a store write is never cut in half by Ctrl-C
+            if isinstance(out, str):
+                store.put_failure(config_of(j), out, sweep_id=sweep_id)
+                outcome.failed += 1
+            elif out.outcome.interrupted:  # never store a run cut short
+                raise KeyboardInterrupt
+            else:
+                store.put(out, sweep_id=sweep_id)
+                outcome.done += 1
+            mark(j)
+        counts.run_finished()
+
+    try:
+        for j, out in runs:
+            store_one(j, out)
+    except KeyboardInterrupt:
+        try:
+            item = runs.throw(KeyboardInterrupt)  # type: ignore[attr-defined]
+            while True:
+                store_one(*item)
+                item = next(runs)
+        except (KeyboardInterrupt, StopIteration):
+            pass
+        return True
+    finally:
+        runs.close()  # type: ignore[attr-defined]  # stops the executor's workers when we leave early
+    return False
+
+
+class _Renewal:
+    """A daemon thread renewing ``owner``'s leases every third of ``lease_s`` until :meth:`stop`."""
+
+    def __init__(self, store: "Store", owner: str, lease_s: float):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(store, owner, lease_s), daemon=True,
+                                        name="vanishing-lease")
+        self._thread.start()
+
+    def _run(self, store: "Store", owner: str, lease_s: float) -> None:
+        from ..errors import VanishingError
+
+        while not self._stop.wait(lease_s / 3):
+            try:
+                store.renew(owner, lease_s)
+            except VanishingError:  # busy or closed: the next renewal tries again
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class _Counts:
@@ -432,8 +530,10 @@ class _Counts:
             self.steps_done += n
             self._tell()
 
-    def run_finished(self) -> None:
+    def run_finished(self, steps: int = 0) -> None:
+        """One more run finished (``steps``: its steps, when they were not reported as they went)."""
         self.runs_done += 1
+        self.steps_done += steps
         self._tell()
 
 

@@ -3,8 +3,10 @@
 An executor is a generator function ``executor(configs, advance, options)`` that yields
 ``(index, result_or_error)`` in the order runs finish: a :class:`~vanishing.experiments.run.RunResult`,
 or a one-line error string for a run that raised. ``advance(n)`` reports ``n`` more steps done (for a
-progress bar). Ctrl-C raises :class:`KeyboardInterrupt` out of the generator, which stops its workers;
-a run cut short is never yielded. A diverged (NaN) run is a normal result.
+progress bar; negative when work is lost and done again). Ctrl-C (raised inside the generator, or
+thrown into it at a ``yield``) stops its workers; an executor with workers first yields the runs they
+had finished, then re-raises :class:`KeyboardInterrupt`. A run cut short is never yielded. A diverged
+(NaN) run is a normal result. Configs that ``options.take`` withholds are not run and not yielded.
 
 - ``batched``: same-architecture configs train as one stacked computation (:mod:`.batched`).
 - ``sequential``: one :func:`~vanishing.experiments.run.run` after another (the reference and the fallback).
@@ -34,11 +36,19 @@ RAY_MISSING = "executor 'ray' needs Ray: pip install 'vanishing[ray]'"
 
 @dataclass
 class ExecutorOptions:
-    """Settings an executor may use; ``notes`` collects one-line remarks for the user."""
+    """Settings an executor may use; ``notes`` collects one-line remarks for the user.
+
+    ``retries``: how often the unfinished runs of a worker that died (killed, out of memory) are
+    started again before they are failures. ``take``: asked with config indices just before they
+    start, returns those this sweep may run (the others are another sweep's, see
+    :meth:`~vanishing.experiments.store.Store.claim`); None runs everything.
+    """
 
     workers: int | None = None
     address: str | None = None
     notes: list[str] = field(default_factory=list)
+    retries: int = 2
+    take: Callable[[list[int]], list[int]] | None = None
 
 
 class Executor(Protocol):

@@ -54,7 +54,7 @@ from ...probe.schedules import every_and_last
 from ...train.loop import (EVAL_TRAIN_SAMPLES, StepDeltas, TrainOutcome, _batches, accuracy, loss, make_optimizer,
                            resolve_device)
 from . import EXECUTORS, ExecutorOptions, Finished, error_line
-from ._pool import _pooled, _progress_sender
+from ._pool import _pooled
 from ._stack import Kept, StackedNet
 from .sequential import sequential
 
@@ -180,6 +180,11 @@ def batched(configs: Sequence[RunConfig], advance: Callable[[int], None],
         yield from _pooled(configs, parts, workers, _group_in_worker, advance, options)
         return
     for members in groups(configs):
+        if options.take is not None:
+            mine = set(options.take(members))
+            members = [i for i in members if i in mine]
+            if not members:
+                continue
         group = [configs[i] for i in members]
         yield from _group(members, group, advance, options.notes)
 
@@ -205,20 +210,21 @@ def _group(members: list[int], group: list[RunConfig], advance: Callable[[int], 
         for j, out in sequential(group, advance):
             yield members[j], out
         return
-    for i, result in zip(members, results):
-        if result.outcome.interrupted:
-            raise KeyboardInterrupt
-        yield i, result
+    if any(r.outcome.interrupted for r in results):
+        raise KeyboardInterrupt
+    done = list(zip(members, results))
+    for n, (i, result) in enumerate(done):
+        try:
+            yield i, result
+        except KeyboardInterrupt:  # every member's result is complete: hand the rest back before stopping
+            yield from done[n + 1:]
+            raise
     advance(sum(c.steps for c in group) - advanced[0])  # members that diverged early
 
 
-def _group_in_worker(group: list[RunConfig], part: int = -1,
-                     advance: Callable[[int], None] | None = None) -> "tuple[list[Finished], list[str]]":
-    """A stacked group in a worker process, a Ray task or the driver's own slot: its results by
-    position, and notes. ``advance`` defaults to the pool worker's progress channel."""
-    notes: list[str] = []
-    out = list(_group(list(range(len(group))), group, advance or _progress_sender(part), notes))
-    return out, notes
+def _group_in_worker(group: list[RunConfig], advance: Callable[[int], None], notes: list[str]) -> Iterator[Finished]:
+    """A stacked group in a worker process, a Ray task or the driver's own slot: its runs by position."""
+    yield from _group(list(range(len(group))), group, advance, notes)
 
 
 def run_group(configs: Sequence[RunConfig], on_step: Callable[[int], None] | None = None) -> list["RunResult"]:

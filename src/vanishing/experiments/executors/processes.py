@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 from ...config import RunConfig
 from ...train.loop import StepDeltas
 from . import EXECUTORS, ExecutorOptions, Finished
-from ._pool import _pooled, _progress_sender
+from ._pool import _pooled
 from .sequential import _run_one
 
 
@@ -24,6 +24,5 @@ def processes(configs: Sequence[RunConfig], advance: Callable[[int], None],
     yield from _pooled(configs, [[i] for i in range(len(configs))], workers, _run_in_worker, advance, options)
 
 
-def _run_in_worker(group: list[RunConfig], part: int = -1,
-                   advance: Callable[[int], None] | None = None) -> "tuple[list[Finished], list[str]]":
-    return [(0, _run_one(group[0], StepDeltas(advance or _progress_sender(part))))], []
+def _run_in_worker(group: list[RunConfig], advance: Callable[[int], None], notes: list[str]) -> Iterator[Finished]:
+    yield 0, _run_one(group[0], StepDeltas(advance))

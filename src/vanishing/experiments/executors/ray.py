@@ -6,7 +6,8 @@ import contextlib
 import logging
 import os
 import secrets
-from typing import Callable, Iterator, Sequence
+from collections import deque
+from typing import Any, Callable, Iterator, Sequence
 
 from ...config import RunConfig
 from ...errors import VanishingError
@@ -58,7 +59,9 @@ def import_ray():
 @EXECUTORS.register("ray")
 def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
         options: ExecutorOptions | None = None) -> Iterator[Finished]:
-    """Ray tasks, each a stacked group of runs, returning results to the driver (which alone writes the store).
+    """Ray tasks, each a stacked group of runs, streaming each run to the driver (which alone writes the
+    store) as it finishes; a task whose worker dies is started again for its unfinished runs
+    (``options.retries`` times). At most one task per CPU runs at a time, each part claimed as it starts.
 
     The configs are split into stacked groups (:func:`~.batched.split_groups`),
     at least one per CPU of the cluster, so every node trains batched. Uses Ray as already
@@ -86,25 +89,82 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
         started = True
     cpus = int(ray_mod.cluster_resources().get("CPU", 1)) or 1
     parts = split_groups(configs, cpus)
-    task = ray_mod.remote(num_cpus=1, max_retries=0)(_group_in_ray)
-    pending = {task.remote([configs[i] for i in part]): part for part in parts}
+    task = ray_mod.remote(num_cpus=1, max_retries=0)(_group_in_ray).options(num_returns="streaming")
+    left = [set(range(len(p))) for p in parts]  # positions not yet yielded, per part
+    tries = [0] * len(parts)
+    todo = deque(range(len(parts)))
+    running: dict = {}  # a task's stream of runs → (its part, the positions it trains)
+
+    def submit() -> None:
+        """Start parts while a CPU is free (claims are made as work starts, so other sweeps can share it)."""
+        while todo and len(running) < cpus:
+            k = todo.popleft()
+            if options.take is not None and tries[k] == 0:
+                mine = set(options.take([parts[k][j] for j in sorted(left[k])]))
+                left[k] = {j for j in left[k] if parts[k][j] in mine}
+            if left[k]:
+                sub = sorted(left[k])
+                running[task.remote([configs[parts[k][j]] for j in sub])] = (k, sub)
+
+    def receive(stream) -> Iterator[Finished]:
+        """The next message of ``stream``: a run, the task's notes, its end, or its failure."""
+        k, sub = running[stream]
+        try:
+            j, out = ray_mod.get(next(stream))
+        except StopIteration:
+            running.pop(stream)
+            return
+        except ray_mod.exceptions.RayError as exc:  # the worker died, or the task could not run
+            running.pop(stream)
+            yield from lost(k, exc)
+            return
+        if j < 0:
+            options.notes.extend(out)
+            return
+        i = parts[k][sub[j]]
+        left[k].discard(sub[j])
+        advance(configs[i].steps)
+        yield i, out
+
+    def lost(k: int, exc: BaseException) -> Iterator[Finished]:
+        """A task that died: its unfinished runs start again, up to ``options.retries`` times, then fail."""
+        unfinished = sorted(left[k])
+        if not unfinished:
+            return
+        tries[k] += 1
+        cause = type(exc).__name__
+        if tries[k] <= options.retries:
+            parts.append([parts[k][j] for j in unfinished])
+            left.append(set(range(len(unfinished))))
+            tries.append(tries[k])
+            todo.appendleft(len(parts) - 1)
+            left[k] = set()
+            options.notes.append(f"a Ray task died ({cause}) with {len(unfinished)} unfinished run(s); "
+                                 f"they started again (retry {tries[k]} of {options.retries})")
+            return
+        left[k] = set()
+        for j in unfinished:
+            yield parts[k][j], error_line(exc)
+
     try:
-        while pending:
-            ready, _ = ray_mod.wait(list(pending), num_returns=1)
-            for ref in ready:
-                part = pending.pop(ref)
-                try:
-                    outs, notes = ray_mod.get(ref)
-                except ray_mod.exceptions.RayError as exc:  # the worker died, or the task could not run
-                    outs, notes = [(j, error_line(exc)) for j in range(len(part))], []
-                options.notes.extend(notes)
-                for j, out in outs:
-                    advance(configs[part[j]].steps)
-                    yield part[j], out
+        submit()
+        while running:
+            ready, _ = ray_mod.wait(list(running), num_returns=1, timeout=0.5)
+            for stream in ready:
+                yield from receive(stream)
+            submit()
+    except KeyboardInterrupt:
+        # hand back the runs that had finished and arrived, then stop
+        harvest: list[Finished] = []
+        for stream in list(running):
+            while stream in running and ray_mod.wait([stream], num_returns=1, timeout=0)[0]:
+                harvest.extend(receive(stream))
+        yield from harvest
+        raise
     finally:
-        for ref in pending:
+        for stream in running:
             try:
-                ray_mod.cancel(ref, force=True)
+                ray_mod.cancel(stream, force=True)
             except Exception:  # noqa: BLE001 - best effort while stopping
                 pass
         if started:
@@ -112,8 +172,12 @@ def ray(configs: Sequence[RunConfig], advance: Callable[[int], None],
             closed.close()
 
 
-def _group_in_ray(group: list[RunConfig]) -> "tuple[list[Finished], list[str]]":
+def _group_in_ray(group: list[RunConfig]) -> Iterator[tuple[int, Any]]:
+    """A stacked group as a Ray streaming task: each run ``(position, result or error)`` as it finishes,
+    then ``(-1, notes)``."""
     import torch
 
     torch.set_num_threads(1)
-    return _group_in_worker(group)
+    notes: list[str] = []
+    yield from _group_in_worker(group, lambda n: None, notes)
+    yield -1, notes

@@ -30,7 +30,10 @@ def sequential(configs: Sequence[RunConfig], advance: Callable[[int], None],
                options: ExecutorOptions | None = None) -> Iterator[Finished]:
     """One run after another in this process."""
     steps = StepDeltas(advance)
+    take = (options.take if options is not None else None) or (lambda ix: ix)
     for i, config in enumerate(configs):
+        if not take([i]):
+            continue
         out = _run_one(config, steps)
         steps.finish(config.steps)
         yield i, out
