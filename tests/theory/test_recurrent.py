@@ -83,14 +83,20 @@ def test_relu_closed_form_and_reach():
 
 def test_config_reading_and_refusals():
     cfg = {"model": "rnn", "hidden": 128, "rnn_activation": "tanh", "recurrent_init": "normal:std=0.0884",
-           "input_init": "xavier_normal", "bias_init": "zeros"}
+           "input_init": "xavier_normal"}
     p = predict_rnn_config(cfg, input_q=0.25, in_features=2)
     assert p.sigma_w2 == pytest.approx(128 * 0.0884 ** 2)
     assert p.sigma_u2 == pytest.approx(2 * 2 / (2 + 128))
+    # PyTorch's own cell init, U(-1/sqrt(H), 1/sqrt(H)) on every parameter: variance 1/(3H) per entry
+    p = predict_rnn_config({"model": "rnn", "hidden": 64}, input_q=0.25, in_features=2)
+    assert (p.sigma_w2, p.sigma_u2, p.sigma_b2) == pytest.approx((64 / (3 * 64), 2 / (3 * 64), 2 / (3 * 64)))
+    assert predict_rnn_config({"model": "irnn", "hidden": 64, "recurrent_init": "orthogonal"}, 0.25, 2).sigma_b2 == 0
     with pytest.raises(VanishingError, match="gates"):
         predict_rnn_config({**cfg, "model": "lstm"}, 0.25, 2)
     with pytest.raises(VanishingError, match="identity"):
         predict_rnn_config({**cfg, "recurrent_init": "identity"}, 0.25, 2)
+    with pytest.raises(VanishingError, match="identity"):
+        predict_rnn_config({"model": "irnn", "hidden": 8}, 0.25, 2)
     with pytest.raises(ConfigError, match="sigma_w2"):
         predict_recurrent("tanh", -1.0)
     with pytest.raises(ConfigError, match="length"):

@@ -69,7 +69,7 @@ class RecurrentPrediction:
     sigma_u2: float
     """Input σ_u² = n_in · E[U_ij²]."""
     sigma_b2: float
-    """E[b_i²] (both biases of an ``nn.RNNCell`` together)."""
+    """E[b_i²] (both biases of an ``nn.RNNCell`` together: b_ih + b_hh)."""
     input_q: float
     """Mean square of the input features, q_x."""
     q_star: float
@@ -156,24 +156,30 @@ def predict_rnn_config(config: Mapping[str, Any] | Any, input_q: float, in_featu
                        length: int | None = None) -> RecurrentPrediction:
     """:func:`predict_recurrent` for a run config of a vanilla RNN (``model`` ``rnn`` or ``irnn``).
 
-    Reads ``model``, ``hidden``, ``rnn_activation``, ``recurrent_init``, ``input_init`` and ``bias_init``
-    (a mapping or an object with those attributes). Both biases of the cell are drawn from ``bias_init``.
-    Raises :class:`VanishingError` where the theory does not apply: gated cells, identity recurrent init.
+    Reads ``model``, ``hidden``, ``rnn_activation``, ``recurrent_init`` and ``input_init`` (a mapping or an
+    object with those attributes), with the defaults of :func:`vanishing.nets.rnn.build_rnn`: an init left
+    ``None`` is PyTorch's own U(−1/√H, 1/√H) (σ_w² = 1/3, σ_u² = n_in/(3H)); both biases are drawn from
+    it too (σ_b² = 2/(3H)), except an ``irnn``'s, which are 0. Raises :class:`VanishingError` where the
+    theory does not apply: gated cells, an identity recurrent init (the ``irnn`` default).
     """
     get = config.get if isinstance(config, Mapping) else (lambda k, d=None: getattr(config, k, d))
-    model = get("model", "rnn")
+    model = get("model", "rnn") or "rnn"
     if model in NO_RECURRENT_THEORY:
         raise VanishingError(f"no mean-field time scale for model {model!r}: its gates are not the vanilla "
                              "map (theory covers model rnn and irnn with a random recurrent init)")
     hidden = get("hidden")
     if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
         raise ConfigError("hidden", hidden, "an integer >= 1")
+    if not isinstance(in_features, int) or isinstance(in_features, bool) or in_features < 1:
+        raise ConfigError("in_features", in_features, "an integer >= 1")
     activation = get("rnn_activation") or ("relu" if model == "irnn" else "tanh")
-    rec = str(get("recurrent_init") or "")
-    if model == "irnn" or parse_spec(rec, "recurrent_init").name == "identity":
+    rec = get("recurrent_init") or ("identity" if model == "irnn" else None)
+    if rec is not None and parse_spec(str(rec), "recurrent_init").name == "identity":
         raise VanishingError("no mean-field time scale for an identity recurrent init: W h is not a Gaussian "
                              "field, so the mean-field map does not describe it (theory covers random inits)")
-    sw = sigma_w2_of_init(rec, hidden, hidden, activation)
-    su = sigma_w2_of_init(str(get("input_init") or "xavier_normal"), int(in_features), hidden, activation)
-    sb = 2 * sigma_b2_of_init(str(get("bias_init") or "zeros"))
+    torch_default = 1.0 / 3.0  # n · E[U(−1/√H, 1/√H)²] = n / (3H), per fan-in n = H
+    sw = torch_default if rec is None else sigma_w2_of_init(str(rec), hidden, hidden, activation)
+    inp = get("input_init") or ("normal:std=0.001" if model == "irnn" else None)
+    su = in_features / (3.0 * hidden) if inp is None else sigma_w2_of_init(str(inp), in_features, hidden, activation)
+    sb = 0.0 if model == "irnn" else 2.0 / (3.0 * hidden)
     return predict_recurrent(activation, sw, sb, su, input_q, length)
