@@ -13,11 +13,15 @@ __all__ = ["fix_configs", "before_after_table"]
 
 
 def fix_configs(config: Any, diagnosis: Diagnosis, n: int = 2) -> list[tuple[Fix, Any]]:
-    """The first ``n`` fixes that are config changes, each applied to ``config`` (a ``RunConfig``)."""
+    """The first ``n`` fixes that are config changes, each applied to ``config`` (a ``RunConfig``).
+
+    A change to ``None`` puts a setting back to its default (a switch from ``rnn`` to ``lstm`` drops
+    ``rnn_activation``), which :meth:`RunConfig.replace` would read as "unchanged".
+    """
     out = []
     for fx in diagnosis.fixes:
         if fx.changes:
-            out.append((fx, config.replace(**fx.changes)))
+            out.append((fx, config.make({**config.model_dump(), **fx.changes})))
         if len(out) == n:
             break
     return out

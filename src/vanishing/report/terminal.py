@@ -53,10 +53,12 @@ def _range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
 
 def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels: Sequence[str],
                         title: str = "gradient flow: ‖∂L/∂W‖ per layer (log scale)",
-                        bar_width: int = 16, lo_hi: tuple[float, float] | None = None) -> Table:
+                        bar_width: int = 16, lo_hi: tuple[float, float] | None = None,
+                        row_heading: str = "layer") -> Table:
     """One row per layer (input side first), one bar column per (heading, values) pair.
 
-    All columns share one log axis, so a shorter bar always means a smaller gradient.
+    All columns share one log axis, so a shorter bar always means a smaller gradient. ``row_heading``
+    names the rows (``"time step"`` for the gradient through time).
     """
     lo, hi = lo_hi or _range([c[1] for c in columns])
     caption = f"bars: log10 scale from 1e{lo:+.0f} to 1e{hi:+.0f}; 0 = exactly zero; ✗ = NaN or ±inf"
@@ -68,7 +70,7 @@ def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels:
             caption += f"\n{heading}: no layer's gradient is finite"
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, caption=caption,
                   caption_justify="left")
-    table.add_column("layer", style="bold", no_wrap=True)
+    table.add_column(row_heading, style="bold", no_wrap=True)
     for heading, _ in columns:
         table.add_column(heading, justify="right", no_wrap=True)
         table.add_column("", no_wrap=True, min_width=bar_width)
@@ -138,5 +140,10 @@ def run_summary(result: RunResult) -> RenderableType:
     if s.get("interrupted"):
         metrics.add_row("interrupted", f"stopped by Ctrl-C after {s['steps_done']} steps")
     metrics.add_row("time", f"{s['duration_s']:.1f} s")
+    from .terminal_time import time_summary  # reads this module's bars
+
+    through_time = time_summary(result)
+    if through_time is not None:
+        parts.append(through_time)
     parts.append(metrics)
     return Group(*parts)

@@ -23,7 +23,7 @@ from ..results import RunResult, Trace
 from ..results.timeaxis import fit_decay
 from .plots import save
 
-__all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "time_heatmap", "time_curves", "all_time_plots",
+__all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "shared_range", "time_heatmap", "time_curves", "all_time_plots",
            "save"]
 
 TIME_QUANTITIES: dict[str, str] = {
@@ -80,6 +80,17 @@ def _decades(values: np.ndarray) -> tuple[int, int]:
         return -1, 0
     lo, hi = math.floor(logs.min()), math.ceil(logs.max())
     return lo, max(hi, lo + 1)
+
+
+def shared_range(*sources: Source) -> tuple[int, int] | None:
+    """Whole decades covering the per-time-step gradients of every source (one colour scale for all)."""
+    rows = []
+    for s in sources:
+        try:
+            rows.append(time_quantity(s)[2].ravel())
+        except VanishingError:
+            pass
+    return _decades(np.concatenate(rows)) if rows else None
 
 
 def time_heatmap(source: Source, name: str | None = None, vrange: tuple[float, float] | None = None) -> Figure:
