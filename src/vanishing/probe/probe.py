@@ -29,6 +29,7 @@ from .layers import LayerSpec, candidates, layer_info, split_params
 from .quantities import QUANTITIES, GradReading, Group, UpdateReading, all_finite, fill_norms
 from .recorder import Recorder, StepBuffer
 from .schedules import ScheduleLike, resolve
+from .timeaxis import TimeAxis, stack_rows
 from .trace import LayerInfo, Trace
 
 __all__ = ["Probe", "watch", "resolve_quantities", "probe_meta"]
@@ -49,7 +50,7 @@ class Probe:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
                  quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
-                 flush_every: int = 256):
+                 flush_every: int = 256, time_axis: int | None = None):
         if not isinstance(model, nn.Module):
             raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
         self.model, self.optimizer, self.scaler = model, optimizer, scaler
@@ -66,6 +67,10 @@ class Probe:
         self._snapshot: list[Tensor] | None = None
         self._before: Group | None = None
         self._trace: Trace | None = None
+        # sequences: per-time-step norms (probe.timeaxis), on the steps of the default schedule
+        self.time = TimeAxis(model, time_axis, self._grad_scale if scaler is not None else None) \
+            if TimeAxis.wanted(model, time_axis) else None
+        self._time_due, self._time_rows = resolve(every), {}
         self._begin_step()
 
     # --- attach / detach ---------------------------------------------------------------
@@ -74,6 +79,8 @@ class Probe:
         if not self.hooks.attached:
             self._begin_step()
             self.hooks.attach()
+            if self.time is not None:
+                self.time.attach()
             if self.optimizer is not None:
                 self._handles = [self.optimizer.register_step_pre_hook(lambda *_: self._before_update()),
                                  self.optimizer.register_step_post_hook(lambda *_: self._after_update())]
@@ -86,6 +93,8 @@ class Probe:
         self._handles = []
         self.hooks.detach()
         self.hooks.buf.closed = True
+        if self.time is not None:
+            self.time.detach()
 
     def __enter__(self) -> "Probe":
         return self.attach()
@@ -119,6 +128,8 @@ class Probe:
         if self._trace is None or not self.recorder.fresh:
             meta = {**self.meta, "probe": probe_meta(self.schedules, self._unused, self.scaler is not None)}
             self._trace = self.recorder.trace(self.layers, self.schedules, meta)
+            if self.time is not None:
+                self._trace.time = stack_rows(self._time_rows, self._trace.steps)
         return self._trace
 
     # --- one step ----------------------------------------------------------------------
@@ -132,6 +143,8 @@ class Probe:
         buf = StepBuffer({s: by_stage[s] for s in _FORWARD if s in by_stage},
                          self._grad_scale if self.scaler is not None else None)
         self.hooks.set_due(buf, *(s in by_stage for s in _FORWARD))
+        if self.time is not None:
+            self.time.begin(bool(self._time_due(k)))
 
     @torch.no_grad()
     def _before_update(self) -> None:
@@ -177,6 +190,8 @@ class Probe:
         if buf.due and self.layers:
             rows.update(buf.rows(len(self.layers), self.device))
         buf.closed = True
+        if self.time is not None and (time_rows := self.time.collect()):
+            self._time_rows[self.step_index] = time_rows
         self.recorder.put(self.step_index, rows)
         self.step_index += 1
         self._begin_step()
@@ -251,7 +266,8 @@ def resolve_quantities(quantities: QuantitySpec, default: Callable[[int], bool])
 
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
-          quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None) -> Probe:
+          quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
+          time_axis: int | None = None) -> Probe:
     """Attach a :class:`Probe` to ``model`` and return it.
 
     Args:
@@ -263,6 +279,11 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
             overriding ``every`` for that quantity.
         layers: a list of modules or module names, or a filter ``(name, module) -> bool``.
         scaler: a ``torch.amp.GradScaler``; backpropagated signals are recorded unscaled.
+        time_axis: for a sequence model, the time axis of its input: ‖∂L/∂x_t‖ per time step is
+            recorded (``trace.time["input_grad_norm_t"]``) at the input, or at the first
+            ``nn.Embedding``'s output for token ids. Models with recurrent cells (``nn.RNNCell``,
+            ``nn.LSTMCell``, ``nn.GRUCell``) get ‖∂L/∂h_t‖ per time step without it
+            (:mod:`vanishing.probe.timeaxis`).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
@@ -273,4 +294,5 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
         >>> probe.trace["grad_norm"].shape
         (3, 2)
     """
-    return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler).attach()
+    return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler,
+                 time_axis=time_axis).attach()

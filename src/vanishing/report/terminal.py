@@ -102,10 +102,9 @@ def run_summary(result: RunResult) -> RenderableType:
     parts: list[RenderableType] = []
     c = result.config
     parts.append(Text.from_markup(
-        f"[bold]{c['depth']} weight layers[/] × width {c['width']}, activation [bold]{c['activation']}[/], "
-        f"init [bold]{c['init']}[/], norm {c['norm']}, residual {'yes' if c['residual'] else 'no'}\n"
-        f"{result.dataset.get('description', c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, batch {c['batch_size']}, "
-        f"{result.outcome.steps_done} steps, seed {c['seed']}"))
+        f"{_architecture(c)}\n"
+        f"{result.dataset.get('description', c.get('task') or c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, "
+        f"batch {c['batch_size']}, {result.outcome.steps_done} steps, seed {c['seed']}"))
     if len(steps):
         cols = [(f"step {int(steps[0])}", grads[0])]
         if len(steps) > 1:
@@ -131,10 +130,17 @@ def run_summary(result: RunResult) -> RenderableType:
                      f"σ_w² = {th.get('sigma_w2', float('nan')):.3g})")
         metrics.add_row(SIGNAL_ORDERS, text)
     metrics.add_row("final loss", f"{s['final_loss']:.4g}")
+    if s.get("baseline") is not None:
+        metrics.add_row("vs baseline", _vs_baseline(s, result.dataset))
+    if s.get("xi_steps") is not None:
+        metrics.add_row("through time", _through_time(s))
+    if s.get("clipped_steps"):
+        metrics.add_row("clipped", f"{s['clipped_steps']} of {s['steps_done']} steps (gradient norm > {c.get('clip')})")
     acc = f"test {fmt_pct(s['final_test_accuracy'])}, train {fmt_pct(s['final_train_accuracy'])}"
     if s.get("majority_baseline") is not None:
         acc += f" (always guessing the commonest class: {fmt_pct(s['majority_baseline'])})"
-    metrics.add_row("accuracy", acc)
+    if s["final_test_accuracy"] is not None or s["final_train_accuracy"] is not None:
+        metrics.add_row("accuracy", acc)
     if s["diverged"]:
         metrics.add_row("diverged", Text(f"yes: loss became non-finite at step {s['diverged_step']}", style="red"))
     if s.get("interrupted"):
@@ -147,3 +153,36 @@ def run_summary(result: RunResult) -> RenderableType:
         parts.append(through_time)
     parts.append(metrics)
     return Group(*parts)
+
+
+def _architecture(c: dict) -> str:
+    """The network in one line (markup)."""
+    if c.get("model", "mlp") == "mlp":
+        return (f"[bold]{c['depth']} weight layers[/] × width {c['width']}, activation [bold]{c['activation']}[/], "
+                f"init [bold]{c['init']}[/], norm {c['norm']}, residual {'yes' if c['residual'] else 'no'}")
+    extra = []
+    if c.get("rnn_activation"):
+        extra.append(f"activation {c['rnn_activation']}")
+    extra.append(f"recurrent init [bold]{c.get('recurrent_init') or 'the cell default'}[/]")
+    if c.get("model") == "lstm":
+        extra.append("chrono init" if c.get("chrono") else f"forget bias {c.get('forget_bias')}")
+    if c.get("clip") is not None:
+        extra.append(f"clip {c['clip']:g}")
+    return (f"[bold]{c['model']}[/], {c.get('rnn_layers', 1)} layer(s) × hidden {c.get('hidden')}, "
+            + ", ".join(extra))
+
+
+def _vs_baseline(s: dict, dataset: dict) -> str:
+    score, solved = s.get("score_vs_baseline"), s.get("solved")
+    text = (f"test loss {s['final_test_loss']:.4g} = {fmt_pct(score)} of the baseline {s['baseline']:.4g} "
+            f"({dataset.get('baseline_text', 'memoryless answer')})") if score is not None else "not measured"
+    if solved is not None:
+        text += f"; solved (below {dataset.get('solved_below'):.3g}): {'yes' if solved else 'no'}"
+    return text
+
+
+def _through_time(s: dict) -> str:
+    xi, reach, orders = s.get("xi_steps"), s.get("reach_steps"), s.get("time_orders")
+    xi_text = "no decay" if xi is not None and np.isinf(xi) else f"ξ̂ = {xi:.3g} time steps per e-fold"
+    return (f"{xi_text}; ‖∂L/∂h_t‖ last / first step: {_orders(orders)} orders; reaches {reach} steps back "
+            "at 1e-6 of the last step's (step 0)")
