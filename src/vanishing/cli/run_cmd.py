@@ -99,8 +99,11 @@ def _try_fixes(config: RunConfig, result: RunResult, diagnosis: Diagnosis) -> No
     for fx, fixed in fix_configs(config, diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
         rows.append((fx.name, after, diagnose(after)))
-        print_command(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
-                      indent="")
+        if any(v is None for v in fx.changes.values()):  # back to a default: no flag says that, the whole command does
+            print_command(f"{fx.name}: vanishing run {fixed.flags()}", indent="")
+        else:
+            print_command(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
+                          indent="")
     if len(rows) == 1:
         console.print("no fix to try: the diagnosis has no config change to suggest")
     else:

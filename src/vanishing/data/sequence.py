@@ -115,7 +115,14 @@ class SequenceData(Dataset):
         return {"spec": self.spec, "description": self.describe(), "task": self.task,
                 "in_features": self.in_features, "out_features": self.out_features,
                 "majority_baseline": self.majority_baseline, "length": self.length,
-                "baseline": self.baseline, "baseline_text": self.baseline_text, "solved_below": self.solved_below}
+                "baseline": self.baseline, "baseline_text": self.baseline_text, "solved_below": self.solved_below,
+                "input_q": self.input_q}
+
+    @property
+    def input_q(self) -> float:
+        """Mean square of the training inputs over samples, steps and features: the q_x of the
+        recurrent mean-field theory (:mod:`vanishing.theory.recurrent`)."""
+        return float(self.x_train.double().pow(2).mean()) if self.x_train.numel() else float("nan")
 
 
 def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:

@@ -198,9 +198,9 @@ def vanishing_through_time(trace: Trace, ctx: Context) -> list[Finding]:
               f"({length - 1} × {per_step:.3f} = {orders:.1f} orders)." if math.isfinite(orders) else
               "The earliest time steps' gradients are exactly zero.")
     if math.isfinite(lost_act):
-        reason += (f" Of the orders lost through time at step {step}, {lost_act:.1f} come from the activation's "
-                   f"derivative or the gates (tanh′ ≤ 1, smaller on saturated units) and {lost_w:.1f} from the "
-                   "recurrent weights' scale (exact split).")
+        reason += (f" Of the {orders:.1f} orders lost through time at step {step}, the activation's derivative "
+                   f"(tanh′ ≤ 1, smaller on saturated units) accounts for {lost_act:+.1f} and the recurrent "
+                   f"weights' scale for {lost_w:+.1f} (exact split; negative: gained).")
     theory_text, theory_nums = _theory(ctx, task, length)
     reason += theory_text
     nums.update(theory_nums)

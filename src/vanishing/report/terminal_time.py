@@ -82,7 +82,7 @@ def time_summary(source: RunResult | Trace, name: str | None = None) -> Renderab
     numbers = Table(box=None, show_header=False, pad_edge=False)
     numbers.add_column(style="bold")
     numbers.add_column()
-    for i in sorted({0, len(steps) - 1}):
+    for i in sorted({len(steps) - 1}):  # step 0's numbers are in the run summary's "through time" row
         d = fit_decay(values[i])
         numbers.add_row(f"through time, step {int(steps[i])}",
                         f"orders lost {d.orders_through_time:+.1f} (log10 {symbol} last / first time step); "
