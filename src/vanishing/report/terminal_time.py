@@ -20,6 +20,7 @@ HEATMAP_COLOURS = (17, 18, 19, 25, 31, 37, 36, 35, 71, 107, 143, 179, 220, 226)
 """xterm-256 colours from dark blue (smallest) to yellow (largest), roughly viridis."""
 
 _MAX_ROWS, _MAX_COLS = 16, 32
+_SHADES = " ░▒▓█"
 
 
 def _spread(n: int, most: int) -> np.ndarray:
@@ -27,12 +28,14 @@ def _spread(n: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(int))
 
 
-def time_heatmap_text(steps: np.ndarray, values: np.ndarray, symbol: str = "‖∂L/∂h_t‖") -> RenderableType:
-    """log10 ``values`` (S, T) as coloured cells: time steps up (the last, where the loss is read, on top),
-    recorded training steps across; at most 16 × 32 cells (evenly chosen rows and columns)."""
+def time_heatmap_text(steps: np.ndarray, values: np.ndarray, symbol: str = "‖∂L/∂h_t‖",
+                      lo_hi: tuple[float, float] | None = None) -> RenderableType:
+    """log10 ``values`` (S, T) as cells shaded ░▒▓█ and coloured: time steps up (the last, where the loss is
+    read, on top), recorded training steps across; at most 16 × 32 cells (evenly chosen rows and columns).
+    ``lo_hi``: the log10 range of the scale (share it to compare runs); default this array's decades."""
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(np.isfinite(values) & (values > 0), np.log10(np.where(values > 0, values, 1.0)), np.nan)
-    lo, hi = _range([values])
+    lo, hi = lo_hi or _range([values])
     cols, rows = _spread(values.shape[0], _MAX_COLS), _spread(values.shape[1], _MAX_ROWS)[::-1]
     n = len(HEATMAP_COLOURS)
     out = Text()
@@ -45,11 +48,13 @@ def time_heatmap_text(steps: np.ndarray, values: np.ndarray, symbol: str = "‖�
             if np.isnan(v):
                 out.append("0 " if raw == 0 else "✗ ", style="red")
             else:
-                k = int(min(n - 1, max(0, (v - lo) / (hi - lo) * n))) if hi > lo else n - 1
-                out.append("██", style=f"color({HEATMAP_COLOURS[k]})")
+                frac = min(1.0, max(0.0, (v - lo) / (hi - lo))) if hi > lo else 1.0
+                k = min(n - 1, int(frac * n))
+                shade = _SHADES[min(len(_SHADES) - 1, int(frac * len(_SHADES)))]  # readable without colour too
+                out.append(shade * 2, style=f"color({HEATMAP_COLOURS[k]})")
         out.append("\n")
-    out.append(" " * (width + 3) + f"steps {int(steps[cols[0]])} … {int(steps[cols[-1]])}; colours from 1e{lo:+.0f} "
-               f"(dark) to 1e{hi:+.0f} (yellow); 0 = exactly zero, ✗ = NaN/inf", style="dim")
+    out.append(" " * (width + 3) + f"steps {int(steps[cols[0]])} … {int(steps[cols[-1]])}; from 1e{lo:+.0f} (blank, "
+               f"dark) to 1e{hi:+.0f} (█, yellow); 0 = exactly zero, ✗ = NaN/inf", style="dim")
     return out
 
 
