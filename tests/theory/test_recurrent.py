@@ -101,3 +101,22 @@ def test_config_reading_and_refusals():
         predict_recurrent("tanh", -1.0)
     with pytest.raises(ConfigError, match="length"):
         predict_recurrent("tanh", 1.0, length=0)
+
+
+def test_theory_cli_through_time():
+    import json
+
+    from typer.testing import CliRunner
+
+    from vanishing.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["theory", "--rnn", "--sigma-w2", "1", "--input-var", "0.05", "--length", "100", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    p = predict_recurrent("tanh", 1.0, 0.0, 1.0, 0.05)
+    assert d["xi"] == pytest.approx(p.xi) and d["orders_through_time"] == pytest.approx(99 * -math.log10(p.chi1) / 2)
+    res = runner.invoke(app, ["theory", "--rnn", "--sigma-w2", "1", "--length", "50"])
+    assert res.exit_code == 0 and "time steps per e-fold" in res.output and "orders lost (50 steps)" in res.output
+    res = runner.invoke(app, ["theory", "--sigma-w2", "1", "--length", "50"])
+    assert res.exit_code == 2 and "only with --rnn" in res.output
