@@ -154,6 +154,8 @@ def _page(title: str, body: str) -> str:
 
 def _headline(result: RunResult) -> str:
     c = result.config
+    if c.get("model", "mlp") != "mlp":
+        return f"{plots.recurrent_title(c)}, {result.dataset.get('description', c.get('task'))}"
     return (f"{c['depth']} layers × {c['width']}, {c['activation']} + {c['init']}, "
             f"{result.dataset.get('description', c['dataset'])}")
 

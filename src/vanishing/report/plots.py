@@ -26,7 +26,7 @@ from ..results import RunResult, Trace
 from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
-    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range",
+    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range", "recurrent_title",
     "gradient_flow", "heatmap", "attribution", "update_ratio", "saturation", "curves", "compare",
     "save", "all_plots",
 ]
@@ -56,7 +56,17 @@ def _title(source: Source) -> str:
     cfg = _config(source)
     if not cfg:
         return "run"
+    if cfg.get("model", "mlp") != "mlp":  # a recurrent net: its cell, size and task
+        return recurrent_title(cfg)
     return f"{cfg.get('depth')} layers, {cfg.get('activation')} + {cfg.get('init')}"
+
+
+def recurrent_title(cfg: dict[str, Any]) -> str:
+    """``rnn (tanh), hidden 32, task adding:T=30``."""
+    cell = str(cfg.get("model"))
+    if cfg.get("rnn_activation") and cell in ("rnn", "irnn"):
+        cell += f" ({cfg['rnn_activation']})"
+    return f"{cell}, hidden {cfg.get('hidden')}, task {cfg.get('task')}"
 
 
 def _need(trace: Trace, name: str, plot: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..errors import VanishingError
 from ..results import RunResult, Trace
 from ..results.timeaxis import fit_decay
-from .plots import save
+from .plots import recurrent_title, save
 
 __all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "shared_range", "time_heatmap", "time_curves", "all_time_plots",
            "save"]
@@ -61,10 +61,7 @@ def _title(source: Source) -> str:
     cfg = _trace(source).meta.get("config") or (dict(source.config) if isinstance(source, RunResult) else {})
     if not cfg or not cfg.get("model") or cfg.get("model") == "mlp":
         return "run"
-    cell = str(cfg["model"])
-    if cfg.get("rnn_activation") and cell in ("rnn", "irnn"):
-        cell += f" ({cfg['rnn_activation']})"
-    return f"{cell}, hidden {cfg.get('hidden')}, task {cfg.get('task')}"
+    return recurrent_title(cfg)
 
 
 def _log10(values: np.ndarray) -> np.ndarray:
