@@ -85,21 +85,28 @@ def demo_command(
     console.print()
     console.print(_side_by_side(before, after))
     console.print()
-    for heading, text in story(before, after):
+    title = (f"vanishing demo: {before.config['activation']} + {before.config['init']} "
+             f"vs {after.config['activation']} + {after.config['init']}")
+    _finish(before, after, story(before, after), ("broken", "fixed"), json_dir,
+            None if no_report else report, title)
+
+
+def _finish(before: RunResult, after: RunResult, paragraphs: list[tuple[str, str]], names: tuple[str, str],
+            json_dir: Optional[Path], report: Optional[Path], title: str) -> None:
+    """The story's panels, the two results as JSON, both commands and the HTML comparison."""
+    for heading, text in paragraphs:
         console.print(Panel(text, title=f"[bold]{heading}[/]", title_align="left", expand=True))
     if json_dir is not None:
-        for name, res in (("broken", before), ("fixed", after)):
+        for name, res in zip(names, (before, after)):
             path = res.save_json(json_dir / f"demo_{name}.json")
             console.print(f"{name} run written to [bold]{path}[/]")
     console.print("\nreproduce either run:")
     for command in (before.command, after.command):
         print_command(command)
-    if report is not None and not no_report:
+    if report is not None:
         from ..report.html import write_compare  # matplotlib only when a report is written
 
-        title = (f"vanishing demo: {before.config['activation']} + {before.config['init']} "
-                 f"vs {after.config['activation']} + {after.config['init']}")
-        path = write_compare(before, after, report, story=story(before, after), title=title)
+        path = write_compare(before, after, report, story=paragraphs, title=title)
         console.print(f"\nreport written to [bold]{path.resolve()}[/] (open it in a browser; it works offline)",
                       highlight=False)
 
@@ -169,22 +176,8 @@ def _demo_rnn(broken: RunConfig, fixed: RunConfig, threads: Optional[int], json_
         console.print()
     console.print(_side_by_side_rnn(before, after))
     console.print()
-    for heading, text in story_through_time(before, after):
-        console.print(Panel(text, title=f"[bold]{heading}[/]", title_align="left", expand=True))
-    if json_dir is not None:
-        for name, res in (("rnn_broken", before), ("rnn_fixed", after)):
-            path = res.save_json(json_dir / f"demo_{name}.json")
-            console.print(f"{name} run written to [bold]{path}[/]")
-    console.print("\nreproduce either run:")
-    for command in (before.command, after.command):
-        print_command(command)
-    if report is not None:
-        from ..report.html import write_compare
-
-        title = f"vanishing demo --rnn: {_label(broken)} vs {_label(fixed)} on {broken.task}"
-        path = write_compare(before, after, report, story=story_through_time(before, after), title=title)
-        console.print(f"\nreport written to [bold]{path.resolve()}[/] (open it in a browser; it works offline)",
-                      highlight=False)
+    _finish(before, after, story_through_time(before, after), ("rnn_broken", "rnn_fixed"), json_dir, report,
+            f"vanishing demo --rnn: {_label(broken)} vs {_label(fixed)} on {broken.task}")
 
 
 def register(app: typer.Typer) -> None:

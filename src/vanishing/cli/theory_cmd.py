@@ -75,11 +75,17 @@ def _record(mf: MeanField, depth: int | None, crit: float | None, with_critical:
     return out
 
 
-def _table(mf: MeanField, depth: int | None, crit: float | None) -> Table:
-    table = Table(title=f"mean-field theory: {mf.activation}", show_header=False, title_justify="left")
+def _quantity_table(title: str) -> Table:
+    """A (quantity, value, meaning) table without a header."""
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")
     table.add_column("value", justify="right")
     table.add_column("meaning", style="dim")
+    return table
+
+
+def _table(mf: MeanField, depth: int | None, crit: float | None) -> Table:
+    table = _quantity_table(f"mean-field theory: {mf.activation}")
     table.add_row("σ_w²", _fmt(mf.sigma_w2), "weight variance × fan-in")
     table.add_row("σ_b²", _fmt(mf.sigma_b2), "bias variance")
     table.add_row("q*", _fmt(mf.q_star), "pre-activation variance, fixed point")
@@ -159,11 +165,7 @@ def _rnn(activation: str, sigma_w2: float | None, sigma_b2: float, input_var: fl
             record.update(length=length, orders_through_time=orders)
         typer.echo(codec.dumps(record))
         return
-    table = Table(title=f"mean-field theory through time: vanilla {p.activation} RNN", show_header=False,
-                  title_justify="left")
-    table.add_column("quantity", style="bold")
-    table.add_column("value", justify="right")
-    table.add_column("meaning", style="dim")
+    table = _quantity_table(f"mean-field theory through time: vanilla {p.activation} RNN")
     table.add_row("σ_w²", _fmt(p.sigma_w2), "recurrent weight variance × hidden size")
     table.add_row("σ_u² q_x + σ_b²", _fmt(p.sigma_b2_effective), "variance the input and bias add per step")
     table.add_row("q*", _fmt(p.q_star), "pre-activation variance, fixed point")

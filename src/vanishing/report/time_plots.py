@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..errors import VanishingError
 from ..results import RunResult, Trace
 from ..results.timeaxis import fit_decay
-from .plots import recurrent_title, save
+from .plots import log_image, recurrent_title, save
 
 __all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "shared_range", "time_heatmap", "time_curves", "all_time_plots",
            "save"]
@@ -95,24 +95,8 @@ def time_heatmap(source: Source, name: str | None = None, vrange: tuple[float, f
     training steps across, on an absolute colour scale (``vrange`` in log10; default this run's decades)."""
     name, steps, g = time_quantity(source, name)
     img = _log10(g).T  # (T, S')
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    vmin, vmax = vrange or _decades(g)
-    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
-                   interpolation="nearest", extent=(-0.5, len(steps) - 0.5, 0.5, g.shape[1] + 0.5))
     symbol = TIME_QUANTITIES.get(name, name)
-    fig.colorbar(im, ax=ax, label=f"log10 {symbol}")
-    words = []
-    for marker, mask, word in (("v", g == 0, "▼ exactly 0"), ("x", np.isinf(g), "✕ ±inf")):
-        col, row = np.nonzero(mask)  # (recorded step index, time index)
-        if col.size:
-            ax.plot(col, row + 1, marker, color="#d62728", ms=4, ls="none")
-            words.append(word)
-    if words:
-        ax.text(0.99, 1.01, "; ".join(words), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-                color="#d62728")
-    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
-    ax.set_xticks(ticks, [str(int(steps[t])) for t in ticks])
+    fig, ax = log_image(img, g, steps, vrange or _decades(g), f"log10 {symbol}")
     ax.set_xlabel("training step")
     ax.set_ylabel("time step t (1 = first input)")
     ax.set_title(f"log10 {symbol} per time step over training\n{_title(source)}", fontsize=10)
