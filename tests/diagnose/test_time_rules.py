@@ -139,3 +139,11 @@ def test_every_time_fix_is_a_valid_run_config():
     d = diagnose(make(np.tile(decay(-10.0), (S, 1))), config=config)
     fx, fixed = fix_configs(config, d, n=1)[0]
     assert fx.name == "clip" and fixed.clip == 1.0
+
+
+def test_summary_tells_the_decay_through_time_and_the_score():
+    tr = make(np.tile(decay(500.0), (S, 1)), meta={"score_vs_baseline": 0.004, "solved": True})
+    d = diagnose(tr)
+    assert d.numbers["time_xi"] == pytest.approx(500.0) and d.numbers["time_length"] == T
+    assert f"the first of {T} time steps gets {(T - 1) / 500 / math.log(10):+.2f} orders" in d.healthy_summary
+    assert "Test loss 0.4 % of the task's baseline, solved." in d.healthy_summary
