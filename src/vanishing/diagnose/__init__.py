@@ -19,7 +19,7 @@ from ..results import Trace
 from .findings import HEALTHY, SEVERITIES, Diagnosis, Finding, Fix
 from .rules import MEASURES, THRESHOLDS, Context, Rule, flow
 from .rules import RULES as _LAYER_RULES
-from .time_rules import TIME_THRESHOLDS, time_flow, with_time_rules
+from .time_rules import TIME_THRESHOLDS, task_numbers, time_flow, with_time_rules
 
 RULES: list[Rule] = with_time_rules(_LAYER_RULES)
 """The layer rules of :mod:`.rules` and the time rules of :mod:`.time_rules`, in rank order."""
@@ -124,6 +124,7 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
     if tf is not None:  # a sequence model: the decay through time at the last recorded step, and the task's score
         numbers.update(time_orders=tf["last"].orders_through_time, time_xi=tf["last"].xi, time_step=tf["last_step"],
                        time_length=tf["length"])
-        numbers.update({k: task.get(k) for k in ("score_vs_baseline", "solved") if task.get(k) is not None})
+        known = task_numbers(ctx, trace)
+        numbers.update({k: known.get(k) for k in ("score_vs_baseline", "solved") if known.get(k) is not None})
     numbers = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in numbers.items()}
     return Diagnosis(findings, trace.layer_names, numbers, [r.__name__ for r in active])
