@@ -32,6 +32,11 @@ def test_demo_rnn_tells_the_story_through_time(tmp_path):
     html = report.read_text()
     assert "Through time: the gradient over the time steps" in html and html.count("data:image/png") >= 4
     assert DEMO_RNN_FIXED["rnn_activation"] is None
+    pngs = tmp_path / "png"
+    res = invoke("report", str(tmp_path / "demo_rnn_fixed.json"), "--out", str(tmp_path / "r.html"),
+                 "--png-dir", str(pngs))
+    assert res.exit_code == 0, res.output
+    assert (pngs / "time_heatmap.png").stat().st_size > 1000 and (pngs / "time_curves.png").exists()
 
 
 def test_try_fixes_on_a_recurrent_net_compares_through_time():
