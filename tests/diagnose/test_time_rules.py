@@ -147,3 +147,13 @@ def test_summary_tells_the_decay_through_time_and_the_score():
     assert d.numbers["time_xi"] == pytest.approx(500.0) and d.numbers["time_length"] == T
     assert f"the first of {T} time steps gets {(T - 1) / 500 / math.log(10):+.2f} orders" in d.healthy_summary
     assert "Test loss 0.4 % of the task's baseline, solved." in d.healthy_summary
+
+
+def test_a_loss_at_every_step_is_not_read_as_decay():
+    copy = {**RNN, "task": "copy:T=80"}
+    for xi in (5.0, -10.0):  # vanishing and growing norms: both are what per-step losses do to ‖∂L/∂h_t‖
+        d = diagnose(make(np.tile(decay(xi), (S, 1)), config=copy))
+        assert not {f.kind for f in d.findings} & {"vanishing_through_time", "exploding_through_time"}
+    rows = np.tile(decay(5.0), (S, 1))
+    rows[1, 0] = np.inf
+    assert "exploding_through_time" in {f.kind for f in diagnose(make(rows, config=copy)).findings}

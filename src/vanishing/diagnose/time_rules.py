@@ -12,6 +12,10 @@ from ``trace.time["hidden_grad_norm"]`` (‖∂L/∂h_t‖, (S, T), time index 0
 * ``exploding_through_time``: the first time step gets ≥ 1.5 orders *more* gradient than the last at
   any recorded step (warning; ≥ 3 critical), or a time step's gradient is ±inf.
 
+On a task with a loss at every step (copy) every h_t also gets gradient from its own output, so the ratio
+of the last to the first step's gradient says nothing about how far a gradient travels: there only a ±inf
+gradient is reported.
+
 Numbers: ξ̂ (time steps per e-fold, Theil–Sen; :func:`vanishing.results.timeaxis.fit_decay`), the reach
 (steps back before the gradient falls below 1e-6 of the last step's), the task's length, the loss as a
 fraction of the task's baseline, the exact split of the orders into the activation's derivative and the
@@ -87,6 +91,13 @@ def task_numbers(ctx: Any, trace: Any) -> dict[str, Any]:
     return known
 
 
+def _per_step_loss(ctx: Any, trace: Any) -> bool:
+    """A task with a loss at every time step (copy): each h_t then gets gradient from its own output too, so
+    ‖∂L/∂h_t‖ last / first does not measure how far a gradient travels; the two rules stay quiet on it."""
+    task = task_numbers(ctx, trace).get("task")
+    return isinstance(task, str) and task.split(":")[0] == "copy"
+
+
 def time_flow(trace: Any, ctx: Any = None) -> dict[str, Any] | None:
     """The decay of ‖∂L/∂h_t‖ at the first and the last recorded step (``first``, ``last``: :class:`Decay`),
     their steps, the sequence length and, for an LSTM, the decay of ‖∂L/∂c_t‖; None without a time axis."""
@@ -157,7 +168,7 @@ def _theory(ctx: Any, task: Mapping[str, Any], length: int) -> tuple[str, dict[s
 def vanishing_through_time(trace: Trace, ctx: Context) -> list[Finding]:
     """‖∂L/∂h_t‖ of the first time step ≥ 2 orders below the last step's at the last recorded step."""
     tf = time_flow(trace, ctx)
-    if tf is None:
+    if tf is None or _per_step_loss(ctx, trace):
         return []
     last: Decay = tf["last"]
     orders = last.orders_through_time
@@ -230,6 +241,8 @@ def exploding_through_time(trace: Trace, ctx: Context) -> list[Finding]:
     worst = int(np.nanargmin(np.where(np.isnan(orders), np.inf, orders))) if np.isfinite(orders).any() else None
     lo = float(orders[worst]) if worst is not None else math.nan
     if not (lo <= TIME_THRESHOLDS["exploding_warning"] or has_inf.any()):
+        return []
+    if _per_step_loss(ctx, trace) and not has_inf.any():
         return []
     task = task_numbers(ctx, trace)
     length = tf["length"]
