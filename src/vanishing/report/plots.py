@@ -23,6 +23,7 @@ from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..diagnose.findings import span
 from ..results import RunResult, Trace
+from .describe import model_title
 from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
@@ -56,7 +57,7 @@ def _title(source: Source) -> str:
     cfg = _config(source)
     if not cfg:
         return "run"
-    return f"{cfg.get('depth')} layers, {cfg.get('activation')} + {cfg.get('init')}"
+    return model_title(cfg)
 
 
 def _need(trace: Trace, name: str, plot: str) -> tuple[np.ndarray, np.ndarray]:
