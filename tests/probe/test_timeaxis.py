@@ -237,3 +237,12 @@ def _reference_part(net, x):
     finally:
         B = old
     return gh[-1], gc, gx, hs
+
+
+def test_a_list_of_quantities_records_no_time_axis_unless_asked():
+    net = build_rnn("rnn", F_IN, 1, hidden=H, seed=0)
+    for kw, recorded in (({}, True), ({"quantities": ["grad_norm"]}, False),
+                         ({"quantities": ["grad_norm"], "time_axis": 1}, True)):
+        probe = watch(net, **kw)
+        assert (probe.time is not None) is recorded
+        probe.detach()
