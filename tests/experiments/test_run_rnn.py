@@ -115,3 +115,10 @@ def test_bad_recurrent_settings_are_one_line_errors(values, match):
 
 def test_field_families_are_config_fields():
     assert set(MLP_FIELDS) | set(RECURRENT_FIELDS) <= set(RunConfig.model_fields)
+
+
+def test_result_attributes_agree_with_the_summary():
+    r = run(RunConfig.make(TINY, model="rnn", steps=2))
+    s = r.summary
+    assert (r.baseline, r.score_vs_baseline, r.solved) == (s["baseline"], s["score_vs_baseline"], s["solved"])
+    assert r.outcome.clipped_steps == s["clipped_steps"] == 0
