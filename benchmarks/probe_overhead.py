@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vanishing.nets import build_mlp
+from vanishing.nets import build_mlp, build_rnn
 from vanishing.probe import NORMS, watch
 
 FLOOR = "floor: read grads + weights once"
@@ -49,6 +49,13 @@ def cnn() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
     return net, lambda g: (torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g))
+
+
+def lstm() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
+    """LSTM unrolled from nn.LSTMCell (hidden 64) over 50 time steps, batch 64: the probe adds the
+    time-axis recorder (‖∂L/∂h_t‖, ‖∂L/∂c_t‖ per step) on recorded steps. Not in the default ``--models``."""
+    net = build_rnn("lstm", 2, 10, hidden=64, seed=0)
+    return net, lambda g: (torch.randn(64, 50, 2, generator=g), torch.randint(0, 10, (64,), generator=g))
 
 
 def lightning_norms(net: nn.Module) -> dict[str, float]:
@@ -189,7 +196,7 @@ def main() -> None:
     ap.add_argument("--segment", type=int, default=10, help="steps per interleaved segment")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
-    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn, lstm")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
     args = ap.parse_args()
@@ -202,7 +209,8 @@ def main() -> None:
     has_cockpit = cockpit_available()
     if has_cockpit:
         variants.append("cockpit economy")
-    models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
+    models = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn),
+              "lstm": ("unrolled LSTM, hidden 64, 50 steps, batch 64", lstm)}
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, {steps} timed steps per variant "
           f"and round in segments of {args.segment} after {args.warmup} warm-up, {rounds} rounds, medians")
     for key in args.models.split(","):

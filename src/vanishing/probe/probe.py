@@ -67,9 +67,10 @@ class Probe:
         self._snapshot: list[Tensor] | None = None
         self._before: Group | None = None
         self._trace: Trace | None = None
-        # sequences: per-time-step norms (probe.timeaxis), on the steps of the default schedule
-        self.time = TimeAxis(model, time_axis, self._grad_scale if scaler is not None else None) \
-            if TimeAxis.wanted(model, time_axis) else None
+        # sequences: per-time-step norms (probe.timeaxis) on the steps of the default schedule, with the
+        # full set of quantities or an explicit time_axis (a list of quantities alone records none)
+        wanted = TimeAxis.wanted(model, time_axis) and (quantities is None or time_axis is not None)
+        self.time = TimeAxis(model, time_axis, self._grad_scale if scaler is not None else None) if wanted else None
         self._time_due, self._time_rows = resolve(every), {}
         self._begin_step()
 
@@ -282,8 +283,8 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
         time_axis: for a sequence model, the time axis of its input: ‖∂L/∂x_t‖ per time step is
             recorded (``trace.time["input_grad_norm_t"]``) at the input, or at the first
             ``nn.Embedding``'s output for token ids. Models with recurrent cells (``nn.RNNCell``,
-            ``nn.LSTMCell``, ``nn.GRUCell``) get ‖∂L/∂h_t‖ per time step without it
-            (:mod:`vanishing.probe.timeaxis`).
+            ``nn.LSTMCell``, ``nn.GRUCell``) get ‖∂L/∂h_t‖ per time step without it, unless
+            ``quantities`` lists what to record (:mod:`vanishing.probe.timeaxis`).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))

@@ -50,10 +50,6 @@ def recurrent_cells(model: nn.Module) -> list[nn.RNNCellBase]:
     return [m for m in model.modules() if isinstance(m, nn.RNNCellBase)]
 
 
-def _sq(g: Tensor) -> Tensor:
-    return torch.linalg.vector_norm(g, dtype=torch.float64).square()
-
-
 class TimeAxis:
     """Per-time-step gradient norms of one step's forward/backward passes; see the module docstring.
 
@@ -70,7 +66,7 @@ class TimeAxis:
         self.embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
         self.attached = self.due = False
         self._handles: list[Any] = []
-        self._sums: dict[str, dict[int, Tensor]] = {}  # name → time step → squared norm
+        self._grads: dict[tuple[str, ...], list] = {}  # row names → [(t, ∂L/∂state_t, RNN split or None)]
         self._input: Tensor | None = None  # (T,) squared norms of ∂L/∂x_t
         self._calls: dict[nn.Module, int] = {}
 
@@ -92,7 +88,7 @@ class TimeAxis:
 
     def begin(self, due: bool) -> None:
         """A new training step; hooks are on only while ``due``."""
-        self._sums, self._input = {}, None
+        self._grads, self._input = {}, None
         if due != self.due:
             self.due = due
             if self.attached:
@@ -113,10 +109,6 @@ class TimeAxis:
             add(self.embedding.register_forward_hook(self._after_embedding))
 
     # --- hooks -----------------------------------------------------------------------------
-    def _add(self, name: str, t: int, sq: Tensor) -> None:
-        per = self._sums.setdefault(name, {})
-        per[t] = per[t] + sq if t in per else sq
-
     def _before_model(self, module: nn.Module, args: tuple) -> tuple | None:
         self._calls = {}
         if self.time_axis is None or self.embedding is not None or not torch.is_grad_enabled():
@@ -156,69 +148,99 @@ class TimeAxis:
         self._calls[cell] = t + 1
         h, c = output if isinstance(output, tuple) else (output, None)
         layered = len(self.cells) > 1
-        names = ([HIDDEN] if top else []) + ([f"{HIDDEN}/l{k}"] if layered else [])
         if isinstance(h, Tensor) and h.requires_grad:
-            attr = top and isinstance(cell, nn.RNNCell) and t > 0
-            h.register_hook(partial(self._hidden_grad, names, t, cell if attr else None, h.detach() if attr else None))
+            names = ([HIDDEN] if top else []) + ([f"{HIDDEN}/l{k}"] if layered else [])
+            split = top and isinstance(cell, nn.RNNCell)
+            h.register_hook(partial(self._keep, tuple(names), t, (cell, h.detach()) if split else None))
         if isinstance(c, Tensor) and c.requires_grad:
-            c_names = ([CELL] if top else []) + ([f"{CELL}/l{k}"] if layered else [])
-            c.register_hook(partial(self._state_grad, c_names, t))
+            names = ([CELL] if top else []) + ([f"{CELL}/l{k}"] if layered else [])
+            c.register_hook(partial(self._keep, tuple(names), t, None))
 
-    def _state_grad(self, names: list[str], t: int, g: Tensor) -> None:
+    def _keep(self, names: tuple[str, ...], t: int, split: tuple[nn.RNNCell, Tensor] | None, g: Tensor) -> None:
+        """Keep the gradient of a state: the norms are taken at :meth:`collect`, all steps at once
+        (one norm per time step inside the backward pass would cost a small op each)."""
         if self.due:
-            sq = _sq(g)
-            for n in names:
-                self._add(n, t, sq)
-
-    def _hidden_grad(self, names: list[str], t: int, cell: nn.RNNCell | None, h: Tensor | None, g: Tensor) -> None:
-        if not self.due:
-            return
-        sq = _sq(g)
-        for n in names:
-            self._add(n, t, sq)
-        if cell is not None:
-            with torch.no_grad():
-                # φ'(a_t) from h_t = φ(a_t): tanh' = 1 − h², relu' = [h > 0]
-                d = 1 - h * h if cell.nonlinearity == "tanh" else (h > 0).to(h.dtype)
-                delta = d * g  # ∂L/∂a_t, (B, H)
-                self._add("_delta", t, _sq(delta))
-                self._add("_back", t, _sq(delta @ cell.weight_hh))  # W_hhᵀ δ_t, as rows
+            self._grads.setdefault(names, []).append((t, g.detach(), split))
 
     # --- reading ---------------------------------------------------------------------------
     def collect(self) -> dict[str, np.ndarray]:
         """This step's rows (name → (T,) float64; one host transfer), then empty until the next due step."""
-        sums, inp = self._sums, self._input
-        self._sums, self._input = {}, None
-        names = list(sums)
-        flat = [torch.stack([sums[n][t] for t in sorted(sums[n])]) for n in names]
+        grads, inp = self._grads, self._input
+        self._grads, self._input = {}, None
+        parts: dict[str, Tensor] = {}  # name → (T,) squared norms, NaN where a step was not seen
+        for names, entries in grads.items():
+            sq, seen = _squared_norms(entries)
+            for n in names:
+                parts[n] = torch.where(seen, sq, torch.nan)
+            if entries[0][2] is not None:
+                act, back = _rnn_split(entries)
+                parts["_delta"], parts["_back"] = act, back
         if inp is not None:
-            flat.append(inp)
-        if not flat:
+            parts[INPUT] = inp
+        if not parts:
             return {}
-        host = np.sqrt(torch.cat(flat).cpu().numpy())  # one transfer
+        names = list(parts)
+        flat = np.sqrt(torch.cat([parts[n] for n in names]).cpu().numpy())  # one transfer
         rows: dict[str, np.ndarray] = {}
         at = 0
         for n in names:
-            ts = sorted(sums[n])
-            row = np.full(ts[-1] + 1, np.nan)
-            row[ts] = host[at:at + len(ts)]
-            rows[n], at = row, at + len(ts)
-        if inp is not None:
-            rows[INPUT] = host[at:]
+            size = parts[n].numel()
+            rows[n], at = flat[at:at + size], at + size
         scale = self.scale() if self.scale is not None else None
         if scale is not None:
-            s = float(scale)
-            rows = {n: v / s for n, v in rows.items()}
+            rows = {n: v / float(scale) for n, v in rows.items()}
         delta, back = rows.pop("_delta", None), rows.pop("_back", None)
         if delta is not None and HIDDEN in rows:
             h = rows[HIDDEN]
             act, rec = np.full_like(h, np.nan), np.full_like(h, np.nan)
-            n = min(len(delta), len(h))
             with np.errstate(divide="ignore", invalid="ignore"):
-                act[1:n] = np.log10(delta[1:n]) - np.log10(h[1:n])
-                rec[1:n] = np.log10(back[1:n]) - np.log10(delta[1:n])
+                act[1:] = np.log10(delta[1:]) - np.log10(h[1:])
+                rec[1:] = np.log10(back[1:]) - np.log10(delta[1:])
             rows[ATTR_ACTIVATION], rows[ATTR_RECURRENT] = act, rec
         return rows
+
+
+def _groups(entries: list) -> list[tuple[Tensor, list]]:
+    """Entries (t, g, ...) grouped by the gradient's shape (micro-batches may differ): (time indices, entries)."""
+    by_shape: dict[tuple, list] = {}
+    for e in entries:
+        by_shape.setdefault(tuple(e[1].shape), []).append(e)
+    return [(torch.tensor([e[0] for e in group]), group) for group in by_shape.values()]
+
+
+def _squared_norms(entries: list) -> tuple[Tensor, Tensor]:
+    """(T,) float64 sums of squared norms per time step over ``entries`` (t, g, ...), and where any was seen."""
+    length = max(e[0] for e in entries) + 1
+    device = entries[0][1].device
+    sq = torch.zeros(length, dtype=torch.float64, device=device)
+    seen = torch.zeros(length, dtype=torch.bool, device=device)
+    for ts, group in _groups(entries):
+        g = torch.stack([e[1] for e in group])  # (n, B, H)
+        ts = ts.to(device)
+        sq.index_add_(0, ts, torch.linalg.vector_norm(g.flatten(1), dim=1, dtype=torch.float64).square())
+        seen[ts] = True
+    return sq, seen
+
+
+def _rnn_split(entries: list) -> tuple[Tensor, Tensor]:
+    """(T,) squared norms of δ_t = φ'(a_t) ⊙ ∂L/∂h_t and of W_hhᵀ δ_t (see the module docstring)."""
+    length = max(e[0] for e in entries) + 1
+    cell = entries[0][2][0]
+    device = entries[0][1].device
+    act = torch.zeros(length, dtype=torch.float64, device=device)
+    back = torch.zeros(length, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        for ts, group in _groups(entries):
+            g = torch.stack([e[1] for e in group])  # (n, B, H)
+            h = torch.stack([e[2][1] for e in group])
+            # φ'(a_t) from h_t = φ(a_t): tanh' = 1 − h², relu' = [h > 0]
+            d = 1 - h * h if cell.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+            delta = d * g  # ∂L/∂a_t
+            ts = ts.to(device)
+            act.index_add_(0, ts, torch.linalg.vector_norm(delta.flatten(1), dim=1, dtype=torch.float64).square())
+            rows = delta @ cell.weight_hh  # W_hhᵀ δ_t, as rows: (n, B, H)
+            back.index_add_(0, ts, torch.linalg.vector_norm(rows.flatten(1), dim=1, dtype=torch.float64).square())
+    return act, back
 
 
 def stack_rows(per_step: dict[int, dict[str, np.ndarray]], steps: np.ndarray) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from .._io import write_text
 from ..errors import VanishingError
 from ..results import RunResult
 from ..results.run_result import SUMMARY_LABELS
+from .describe import model_line
 from . import plots
 
 __all__ = ["render_report", "render_compare", "write_report", "write_compare", "diagnosis_sections"]
@@ -155,7 +156,7 @@ def _page(title: str, body: str) -> str:
 def _headline(result: RunResult) -> str:
     c = result.config
     if c.get("model", "mlp") != "mlp":
-        return f"{plots.recurrent_title(c)}, {result.dataset.get('description', c.get('task'))}"
+        return f"{model_line(c)}, {result.dataset.get('description', c.get('task'))}"
     return (f"{c['depth']} layers × {c['width']}, {c['activation']} + {c['init']}, "
             f"{result.dataset.get('description', c['dataset'])}")
 

@@ -23,10 +23,11 @@ from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..diagnose.findings import span
 from ..results import RunResult, Trace
+from .describe import model_title
 from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
-    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range", "log_image", "recurrent_title",
+    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range", "log_image",
     "gradient_flow", "heatmap", "attribution", "update_ratio", "saturation", "curves", "compare",
     "save", "all_plots",
 ]
@@ -56,17 +57,7 @@ def _title(source: Source) -> str:
     cfg = _config(source)
     if not cfg:
         return "run"
-    if cfg.get("model", "mlp") != "mlp":  # a recurrent net: its cell, size and task
-        return recurrent_title(cfg)
-    return f"{cfg.get('depth')} layers, {cfg.get('activation')} + {cfg.get('init')}"
-
-
-def recurrent_title(cfg: dict[str, Any]) -> str:
-    """``rnn (tanh), hidden 32, task adding:T=30``."""
-    cell = str(cfg.get("model"))
-    if cfg.get("rnn_activation") and cell in ("rnn", "irnn"):
-        cell += f" ({cfg['rnn_activation']})"
-    return f"{cell}, hidden {cfg.get('hidden')}, task {cfg.get('task')}"
+    return model_title(cfg)
 
 
 def _need(trace: Trace, name: str, plot: str) -> tuple[np.ndarray, np.ndarray]:

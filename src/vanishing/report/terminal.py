@@ -8,10 +8,12 @@ from typing import Sequence
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
 from ..diagnose.findings import signed_orders
 from ..results import RunResult
+from .describe import model_line
 from ..results.run_result import SIGNAL_ORDERS, WEIGHT_GRAD_ORDERS
 
 __all__ = ["log_bar", "gradient_flow_table", "run_summary", "fmt_sci", "fmt_pct"]
@@ -102,7 +104,7 @@ def run_summary(result: RunResult) -> RenderableType:
     parts: list[RenderableType] = []
     c = result.config
     parts.append(Text.from_markup(
-        f"{_architecture(c)}\n"
+        f"{escape(model_line(c))}\n"
         f"{result.dataset.get('description', c.get('task') or c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, "
         f"batch {c['batch_size']}, {result.outcome.steps_done} steps, seed {c['seed']}"))
     if len(steps):
@@ -153,23 +155,6 @@ def run_summary(result: RunResult) -> RenderableType:
         parts.append(through_time)
     parts.append(metrics)
     return Group(*parts)
-
-
-def _architecture(c: dict) -> str:
-    """The network in one line (markup)."""
-    if c.get("model", "mlp") == "mlp":
-        return (f"[bold]{c['depth']} weight layers[/] × width {c['width']}, activation [bold]{c['activation']}[/], "
-                f"init [bold]{c['init']}[/], norm {c['norm']}, residual {'yes' if c['residual'] else 'no'}")
-    extra = []
-    if c.get("rnn_activation"):
-        extra.append(f"activation {c['rnn_activation']}")
-    extra.append(f"recurrent init [bold]{c.get('recurrent_init') or 'the cell default'}[/]")
-    if c.get("model") == "lstm":
-        extra.append("chrono init" if c.get("chrono") else f"forget bias {c.get('forget_bias')}")
-    if c.get("clip") is not None:
-        extra.append(f"clip {c['clip']:g}")
-    return (f"[bold]{c['model']}[/], {c.get('rnn_layers', 1)} layer(s) × hidden {c.get('hidden')}, "
-            + ", ".join(extra))
 
 
 def _vs_baseline(s: dict, dataset: dict) -> str:

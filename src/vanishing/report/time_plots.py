@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from ..errors import VanishingError
 from ..results import RunResult, Trace
 from ..results.timeaxis import fit_decay
-from .plots import log_image, recurrent_title, save
+from .describe import model_title
+from .plots import log_image, save
 
 __all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "shared_range", "time_heatmap", "time_curves", "all_time_plots",
            "save"]
@@ -61,7 +62,7 @@ def _title(source: Source) -> str:
     cfg = _trace(source).meta.get("config") or (dict(source.config) if isinstance(source, RunResult) else {})
     if not cfg or not cfg.get("model") or cfg.get("model") == "mlp":
         return "run"
-    return recurrent_title(cfg)
+    return model_title(cfg)
 
 
 def _log10(values: np.ndarray) -> np.ndarray:

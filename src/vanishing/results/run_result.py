@@ -135,6 +135,23 @@ class RunResult:
         return values[which]
 
     @property
+    def baseline(self) -> float | None:
+        """The sequence task's baseline test loss (its memoryless answer's); ``None`` for other data sets."""
+        return self.dataset.get("baseline")
+
+    @property
+    def score_vs_baseline(self) -> float | None:
+        """Final test loss / :attr:`baseline` (1 = learned nothing a memoryless answer does not know)."""
+        b, loss = self.baseline, self.outcome.final_test_loss
+        return None if b is None or loss is None or not b > 0 else loss / b
+
+    @property
+    def solved(self) -> bool | None:
+        """Final test loss below the task's solved line (``None`` where the task has none)."""
+        line, loss = self.dataset.get("solved_below"), self.outcome.final_test_loss
+        return None if self.baseline is None or line is None or loss is None else bool(loss < line)
+
+    @property
     def summary(self) -> dict[str, Any]:
         """Headline numbers; :data:`SUMMARY_LABELS` says what each measures. The ``*_orders`` keys are
         :func:`orders_lost` (log10 last / first layer; > 0 = early layers get less) of the weight
@@ -159,12 +176,10 @@ class RunResult:
             "interrupted": o.interrupted,
             "duration_s": self.duration_s,
         }
-        baseline = self.dataset.get("baseline")
+        baseline = self.baseline
         if baseline is not None:  # a sequence task: its score against the memoryless answer
-            solved_below, test_loss = self.dataset.get("solved_below"), o.final_test_loss
-            score = None if test_loss is None or not baseline > 0 else test_loss / baseline
-            solved = None if solved_below is None or test_loss is None else bool(test_loss < solved_below)
-            out.update(final_test_loss=test_loss, baseline=baseline, score_vs_baseline=score, solved=solved)
+            out.update(final_test_loss=o.final_test_loss, baseline=baseline, score_vs_baseline=self.score_vs_baseline,
+                       solved=self.solved)
         if baseline is not None or self.config.get("clip") is not None:
             out["clipped_steps"] = o.clipped_steps
         out.update(self._time_summary())

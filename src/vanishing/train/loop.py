@@ -104,6 +104,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str) -> tuple[float, 
     try:
         out = model(x)
         mean_loss = float(loss(out, y, task))
+        if task == "classification" and y.dim() > 1:  # one label per time step: accuracy per position
+            out, y = out.flatten(0, -2), y.flatten()
         acc = float(accuracy(out, y)) if task == "classification" else None
     finally:
         model.train(was_training)
