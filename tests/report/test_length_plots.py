@@ -31,6 +31,9 @@ def test_fraction_solved_per_model_and_length():
     assert list(lines["lstm"].get_ydata()) == [1.0, 1.0, 1.0]
     assert {"2/2", "1/2", "0/2"} <= {t.get_text() for t in ax.texts}
     assert ax.get_xscale() == "log" and "12 runs" in ax.get_title()
+    failed = rows() + [{"model": "lstm", "task": "adding:T=200", "seed": 2, "solved": None, "score_vs_baseline": None}]
+    lstm = next(l for l in success_vs_length(failed).axes[0].get_lines() if l.get_label() == "lstm")
+    assert lstm.get_ydata()[-1] == pytest.approx(2 / 3)  # the failed run counts as not solved
 
 
 def test_score_vs_baseline_on_a_log_axis_with_every_run():

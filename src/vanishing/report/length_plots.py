@@ -4,7 +4,8 @@ Reads the rows of a sweep store (one dict per run: config fields including ``tas
 including ``solved`` and ``score_vs_baseline``) and returns a :class:`matplotlib.figure.Figure` built
 without pyplot. A point is the mean (or ``agg``) over the runs that share its group and T: seeds and
 every other field are pooled, and the count is written beside it. With ``solved`` the point is the
-fraction of runs that solved the task; each run's own value is drawn as a faint dot for a numeric metric.
+fraction of runs that solved the task (a run without a value, failed or diverged, did not); each run's
+own value is drawn as a faint dot for a numeric metric.
 
 Example:
     >>> rows = Store("rnn_adding.db").rows()                                           # doctest: +SKIP
@@ -102,7 +103,10 @@ def success_vs_length(rows: Sequence[Row], value: str = "solved", by: str = "mod
         for t in ts:
             vals = np.asarray(by_t[t], dtype=float)
             ok = vals[np.isfinite(vals)]
-            ys.append(float(fn(ok)) if ok.size else math.nan)
+            if solved:  # a run with no answer (failed, diverged before the test) did not solve the task
+                ys.append(float(ok.sum()) / len(vals))
+            else:
+                ys.append(float(fn(ok)) if ok.size else math.nan)
             notes.append(f"{int(ok.sum())}/{len(vals)}" if solved else f"n={len(vals)}")
             if not solved and ok.size > 1:
                 ax.plot([t] * ok.size, ok, ".", color=colour, alpha=0.35, ms=5)
