@@ -166,6 +166,7 @@ class RunResult:
             "first_layer_grad_norm": float(g0[0]),
             "last_layer_grad_norm": float(g0[-1]),
             "final_loss": o.final_loss,
+            "final_test_loss": o.final_test_loss,
             "final_train_accuracy": o.final_train_accuracy,
             "final_test_accuracy": o.final_test_accuracy,
             "majority_baseline": self.dataset.get("majority_baseline"),
@@ -178,8 +179,7 @@ class RunResult:
         }
         baseline = self.baseline
         if baseline is not None:  # a sequence task: its score against the memoryless answer
-            out.update(final_test_loss=o.final_test_loss, baseline=baseline, score_vs_baseline=self.score_vs_baseline,
-                       solved=self.solved)
+            out.update(baseline=baseline, score_vs_baseline=self.score_vs_baseline, solved=self.solved)
         if baseline is not None or self.config.get("clip") is not None:
             out["clipped_steps"] = o.clipped_steps
         out.update(self._time_summary())
