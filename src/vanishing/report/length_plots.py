@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, VanishingError
-from ..results.run_result import SUMMARY_LABELS
 from ..spec import parse_spec
 from .sweep_plots import AGGREGATES
 
@@ -96,9 +95,16 @@ def success_vs_length(rows: Sequence[Row], value: str = "solved", by: str = "mod
     solved = value == "solved"
     all_t = sorted({t for g in groups.values() for t in g})
     log_y = (value == "score_vs_baseline") if log_y is None else log_y
+    n_groups = len(groups)
+    sizes = {len(v) for g in groups.values() for v in g.values()}
+    uniform = len(sizes) == 1  # every point pools as many runs: said once in the title, not at each point
+    log_x = len(all_t) > 1 and all_t[-1] / max(all_t[0], 1) >= 8
     for k, (name, by_t) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
         colour = _COLOURS.get(str(name), f"C{k}")
         ts = sorted(by_t)
+        # lines side by side around each T, so that equal values (all solved, none solved) stay visible
+        dodge = 0.035 * (k - (n_groups - 1) / 2)
+        xs = [t * (1 + dodge) if log_x else t + dodge * (all_t[-1] - all_t[0] or 1) / 4 for t in ts]
         ys, notes = [], []
         for t in ts:
             vals = np.asarray(by_t[t], dtype=float)
@@ -109,14 +115,14 @@ def success_vs_length(rows: Sequence[Row], value: str = "solved", by: str = "mod
                 ys.append(float(fn(ok)) if ok.size else math.nan)
             notes.append(f"{int(ok.sum())}/{len(vals)}" if solved else f"n={len(vals)}")
             if not solved and ok.size > 1:
-                ax.plot([t] * ok.size, ok, ".", color=colour, alpha=0.35, ms=5)
-        ax.plot(ts, ys, "o-", color=colour, lw=1.8, ms=6, label=str(name))
-        if solved:
-            for t, y, note in zip(ts, ys, notes):
+                ax.plot([xs[ts.index(t)]] * ok.size, ok, ".", color=colour, alpha=0.35, ms=5)
+        ax.plot(xs, ys, "o-", color=colour, lw=1.8, ms=6, label=str(name))
+        if solved and not uniform:
+            for x, y, note in zip(xs, ys, notes):
                 if math.isfinite(y):
-                    ax.annotate(note, (t, y), textcoords="offset points", xytext=(4, 5 + 8 * (k % 2)),
+                    ax.annotate(note, (x, y), textcoords="offset points", xytext=(-6, 7 if y < 0.5 else -13),
                                 fontsize=7, color=colour)
-    if len(all_t) > 1 and all_t[-1] / max(all_t[0], 1) >= 8:
+    if log_x:
         ax.set_xscale("log")
     ax.set_xticks(all_t, [str(t) for t in all_t])
     ax.minorticks_off()
@@ -128,11 +134,13 @@ def success_vs_length(rows: Sequence[Row], value: str = "solved", by: str = "mod
             ax.set_yscale("log")
         if value == "score_vs_baseline":
             ax.axhline(1.0, color="grey", ls="--", lw=1, label="baseline (memoryless answer)")
-        ax.set_ylabel(f"{SUMMARY_LABELS.get(value, value)} ({agg} over runs)")
+        label = "test loss / baseline" if value == "score_vs_baseline" else value
+        ax.set_ylabel(f"{label} ({agg} over runs)")
     tasks = sorted({str(parse_spec(str(r['task']), 'task').name) for r in rows if r.get("task")})
     ax.set_xlabel(f"sequence length {LENGTH} ({', '.join(tasks)})")
     ax.grid(True, alpha=0.3)
     ax.legend(title=by, fontsize=8)
     n = sum(len(v) for g in groups.values() for v in g.values())
-    ax.set_title(title or f"{'success' if solved else value} vs sequence length ({n} runs)", fontsize=10)
+    per_point = f", {sizes.pop()} per point" if uniform else ""
+    ax.set_title(title or f"{'success' if solved else value} vs sequence length ({n} runs{per_point})", fontsize=10)
     return fig
