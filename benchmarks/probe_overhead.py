@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vanishing.nets import build_mlp
+from vanishing.nets import build_mlp, build_rnn
 from vanishing.probe import NORMS, watch
 
 FLOOR = "floor: read grads + weights once"
@@ -50,6 +50,13 @@ def cnn() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
     return net, lambda g: (torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g))
+
+
+def lstm() -> tuple[nn.Module, Callable[[torch.Generator], tuple]]:
+    """LSTM unrolled from nn.LSTMCell (hidden 64) over 50 time steps, batch 64: the probe adds the
+    time-axis recorder (‖∂L/∂h_t‖, ‖∂L/∂c_t‖ per step) on recorded steps. Not in the default ``--models``."""
+    net = build_rnn("lstm", 2, 10, hidden=64, seed=0)
+    return net, lambda g: (torch.randn(64, 50, 2, generator=g), torch.randint(0, 10, (64,), generator=g))
 
 
 def lightning_norms(net: nn.Module) -> dict[str, float]:
@@ -233,7 +240,7 @@ def timing_args(ap: argparse.ArgumentParser, clock: str = "cpu") -> None:
     ap.add_argument("--segment", type=int, default=10, help="steps per interleaved segment")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repeats")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings stable)")
-    ap.add_argument("--models", default=None, help="comma-separated: mlp, cnn (default both; --quick: mlp)")
+    ap.add_argument("--models", default=None, help="comma-separated: mlp, cnn, lstm (default mlp,cnn; --quick: mlp)")
     ap.add_argument("--clock", choices=("cpu", "wall"), default=clock,
                     help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
 
@@ -256,7 +263,8 @@ def timing_setup(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Calla
     return time.process_time if args.clock == "cpu" else time.perf_counter
 
 
-MODELS = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn)}
+MODELS = {"mlp": ("20-layer sigmoid MLP, width 256, batch 128", mlp), "cnn": ("small CNN, batch 64", cnn),
+          "lstm": ("unrolled LSTM, hidden 64, 50 steps, batch 64", lstm)}
 
 
 def main() -> None:

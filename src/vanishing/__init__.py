@@ -26,9 +26,11 @@ if TYPE_CHECKING:  # what type checkers see; at run time each name loads on firs
     from .errors import ConfigError, DataError, StoreError, VanishingError
     from .experiments import Store, SweepSpec, run_sweep
     from .experiments.run import run
-    from .nets import build_mlp, get_activation, get_init
+    from .nets import build_mlp, build_rnn, get_activation, get_init
+    from .data import load_task
     from .probe import Probe, watch
     from .results import LayerInfo, RunResult, Trace
+    from .results.timeaxis import fit_decay
 
 __version__ = "0.1.0"
 
@@ -48,9 +50,12 @@ __all__ = [
     "Trace",
     "VanishingError",
     "build_mlp",
+    "build_rnn",
     "diagnose",
+    "fit_decay",
     "get_activation",
     "get_init",
+    "load_task",
     "run",
     "run_sweep",
     "theory",
@@ -64,6 +69,7 @@ _LAZY = {
     "RunConfig": "config",
     "Store": "experiments", "SweepSpec": "experiments", "run_sweep": "experiments", "run": "experiments.run",
     "build_mlp": "nets", "get_activation": "nets", "get_init": "nets",
+    "build_rnn": "nets", "load_task": "data", "fit_decay": "results.timeaxis",
     "Probe": "probe", "watch": "probe",
     "LayerInfo": "results", "RunResult": "results", "Trace": "results",
     "theory": None,

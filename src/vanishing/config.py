@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .activations import get_activation
 from ._io import read_text_bounded
@@ -20,9 +20,19 @@ from .nets.mlp import NORMS
 from .resources import MAX_DEPTH
 from .spec import SEEDS, Spec, format_spec, parse_spec
 
-__all__ = ["RunConfig", "OPTIMIZERS", "MAX_CONFIG_BYTES", "load_config_file", "resolve_init"]
+__all__ = ["RunConfig", "OPTIMIZERS", "MODELS", "RECURRENT_MODELS", "RNN_ACTIVATIONS", "MLP_FIELDS",
+           "RECURRENT_FIELDS", "MAX_CONFIG_BYTES", "load_config_file", "resolve_init"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+RECURRENT_MODELS = ("rnn", "irnn", "lstm", "gru")
+MODELS = ("mlp", *RECURRENT_MODELS)
+RNN_ACTIVATIONS = ("tanh", "relu")
+MLP_FIELDS = ("depth", "width", "activation", "init", "bias_init", "norm", "residual", "dataset")
+"""Settings of the MLP only: a recurrent config keeps them at their defaults."""
+RECURRENT_FIELDS = ("task", "hidden", "rnn_layers", "rnn_activation", "recurrent_init", "input_init",
+                    "forget_bias", "chrono")
+"""Settings of the recurrent models only: an MLP config keeps them at their defaults, and leaves them out of
+its dict (so MLP configs, their hashes and their commands read as they did before recurrent models)."""
 
 
 class RunConfig(BaseModel):
@@ -48,6 +58,109 @@ class RunConfig(BaseModel):
     seed: int = 0
     record_every: int = 10
     device: str = "auto"
+    # recurrent nets (vanishing.nets.rnn), trained on a sequence task (vanishing.data.sequence)
+    model: str = "mlp"
+    task: str | None = None
+    hidden: int = 64
+    rnn_layers: int = 1
+    rnn_activation: str | None = None
+    recurrent_init: str | None = None
+    input_init: str | None = None
+    forget_bias: float = 1.0
+    chrono: bool = False
+    clip: float | None = None
+
+    @field_validator("hidden", "rnn_layers")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("an integer >= 1")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v not in MODELS:
+            raise ValueError("one of: " + ", ".join(MODELS))
+        return v
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from .data.sequence import check_task_spec
+
+        check_task_spec(v)  # kept as written: the canonical form drops defaults (n=...)
+        return v
+
+    @field_validator("rnn_activation")
+    @classmethod
+    def _rnn_activation(cls, v: str | None) -> str | None:
+        if v is not None and v not in RNN_ACTIVATIONS:
+            raise ValueError("one of: " + ", ".join(RNN_ACTIVATIONS))
+        return v
+
+    @field_validator("recurrent_init", "input_init")
+    @classmethod
+    def _rnn_init(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            from .nets.rnn import check_rnn_init
+
+            check_rnn_init(v, info.field_name)
+        return v
+
+    @field_validator("forget_bias")
+    @classmethod
+    def _forget_bias(cls, v: float) -> float:
+        if not -100 <= v <= 100:
+            raise ValueError("a finite number >= -100 and <= 100")
+        return v
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, v: float | None) -> float | None:
+        if v is not None and not (0 < v < float("inf")):
+            raise ValueError("a finite number > 0 (the largest gradient norm kept), or none")
+        return v
+
+    @model_validator(mode="after")
+    def _model_fields(self) -> "RunConfig":
+        defaults = {k: RunConfig.model_fields[k].default for k in MLP_FIELDS + RECURRENT_FIELDS}
+        if self.model == "mlp":
+            for k in RECURRENT_FIELDS:
+                if getattr(self, k) != defaults[k]:
+                    raise ConfigError(k, getattr(self, k), "only with a recurrent model (--model "
+                                      + "|".join(RECURRENT_MODELS) + ")")
+            return self
+        for k in MLP_FIELDS:
+            if getattr(self, k) != defaults[k]:
+                raise ConfigError(k, getattr(self, k), f"only with --model mlp (model {self.model} is "
+                                  "set by hidden, rnn_layers, recurrent_init, ...)")
+        if self.task is None:
+            raise ConfigError("task", None, f"a sequence task for model {self.model}: adding:T=<steps>, "
+                              "copy:T=<steps>, mnist1d_seq or digits_seq")
+        if self.rnn_activation is not None and self.model not in ("rnn", "irnn"):
+            raise ConfigError("rnn_activation", self.rnn_activation, "only with model rnn or irnn "
+                              f"({self.model} has its own gates)")
+        if self.chrono and self.model != "lstm":
+            raise ConfigError("chrono", True, "only with model lstm (Tallec & Ollivier's init of its gates)")
+        return self
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The settings as a dict; an MLP's leaves out ``model``, :data:`RECURRENT_FIELDS` (all at their
+        defaults) and ``clip`` when off."""
+        d = super().model_dump(**kwargs)
+        if self.model == "mlp":
+            for k in RECURRENT_FIELDS + ("model",):
+                d.pop(k, None)
+            if self.clip is None:
+                d.pop("clip", None)
+        return d
+
+    @property
+    def recurrent(self) -> bool:
+        return self.model != "mlp"
 
     @field_validator("depth", "width", "batch_size", "steps", "record_every")
     @classmethod
@@ -153,6 +266,8 @@ class RunConfig(BaseModel):
         """The ``vanishing run`` flags that reproduce this config."""
         parts = []
         for key, value in self.model_dump().items():
+            if value is None or (self.recurrent and key in MLP_FIELDS):  # None: the default; MLP_FIELDS unused
+                continue
             flag = "--" + key.replace("_", "-")
             if isinstance(value, bool):
                 parts.append(flag if value else f"--no-{key.replace('_', '-')}")

@@ -69,5 +69,6 @@ def threads_option() -> Any:
 def training_threads(flag: Optional[int], *configs: Any, work: float = 0) -> AbstractContextManager[int]:
     """Train with ``flag`` threads, else ``$VANISHING_THREADS``, else as many as the largest of ``configs``
     (or ``work`` multiply-adds per product) and the idle cores pay for; restored afterwards."""
-    work = max([work] + [run_work(c.batch_size, c.width) for c in configs])
+    work = max([work] + [run_work(c.batch_size, c.hidden if getattr(c, "recurrent", False) else c.width)
+                         for c in configs])
     return torch_threads(resolve_threads(flag, work))

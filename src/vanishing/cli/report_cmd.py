@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -27,12 +28,22 @@ def _load(path: Path) -> RunResult:
 def report_command(
     result_file: Path = typer.Argument(..., metavar="RESULT.json", help="A result written by `vanishing run --json`."),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
+    png_dir: Optional[Path] = typer.Option(None, "--png-dir", metavar="DIR", help="Also write every plot of the report as a PNG into this folder (NAME.png; a recurrent run's time_heatmap.png and time_curves.png too)."),
 ) -> None:
     """Write one HTML file (plots, diagnosis, config, command) for a stored run; works offline."""
     from ..report.html import write_report  # matplotlib: only when a report is written
 
-    path = write_report(_load(result_file), out)
+    result = _load(result_file)
+    path = write_report(result, out)
     console.print(f"report written to [bold]{path}[/]", highlight=False)
+    if png_dir is not None:
+        from ..report import plots, time_plots
+
+        written = []
+        for name, _, fig in [*plots.all_plots(result), *time_plots.all_time_plots(result)]:
+            if not isinstance(fig, VanishingError):  # a plot the run has no data for is skipped, as in the HTML
+                written.append(plots.save(fig, png_dir / f"{name}.png").name)
+        console.print(f"{len(written)} plots written to [bold]{png_dir}[/]: {', '.join(written)}", highlight=False)
 
 
 def compare_command(

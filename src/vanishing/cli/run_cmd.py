@@ -49,17 +49,30 @@ def run_command(
     seed: Optional[int] = typer.Option(None, help="Seed for init, data order and synthetic data." + _default("seed")),
     record_every: Optional[int] = typer.Option(None, help="Record per-layer quantities every N steps (and at step 0 and the last step)." + _default("record_every")),
     device: Optional[str] = typer.Option(None, metavar="DEVICE", help="auto (cuda when available), cpu, cuda, cuda:N." + _default("device")),
+    model: Optional[str] = typer.Option(None, metavar="NAME", help="mlp, or a recurrent net unrolled over time: rnn, irnn (relu, identity recurrent init), lstm, gru." + _default("model")),
+    task: Optional[str] = typer.Option(None, metavar="SPEC", help="Sequence task of a recurrent model: adding:T=N, copy:T=N, mnist1d_seq, digits_seq."),
+    hidden: Optional[int] = typer.Option(None, help="Hidden units per recurrent layer." + _default("hidden")),
+    rnn_layers: Optional[int] = typer.Option(None, help="Stacked recurrent layers." + _default("rnn_layers")),
+    rnn_activation: Optional[str] = typer.Option(None, metavar="NAME", help="tanh or relu (rnn; irnn is relu). [default: tanh]"),
+    recurrent_init: Optional[str] = typer.Option(None, metavar="SPEC", help="Init of the recurrent weights, per gate: any init spec, orthogonal[:gain=..], identity[:gain=..]. [default: PyTorch's U(±1/√hidden); irnn: identity]"),
+    input_init: Optional[str] = typer.Option(None, metavar="SPEC", help="Init of the input weights, per gate. [default: PyTorch's; irnn: normal:std=0.001]"),
+    forget_bias: Optional[float] = typer.Option(None, help="LSTM forget-gate bias." + _default("forget_bias")),
+    chrono: Optional[bool] = typer.Option(None, "--chrono/--no-chrono", help="LSTM chrono init (Tallec & Ollivier 2018), T_max from the task." + _default("chrono")),
+    clip: Optional[float] = typer.Option(None, help="Clip the gradient's total norm to this before each update (counts the clipped steps). [default: off]"),
     json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the full result (config, summary, diagnosis, per-layer trace) as JSON here."),
     report_path: Optional[Path] = typer.Option(None, "--report", metavar="FILE", help="Also write a self-contained HTML report (plots, diagnosis, config) here."),
     try_fixes: bool = typer.Option(False, "--try-fixes", help="Re-run with the diagnosis' top 2 fixes and print before/after."),
     threads: Optional[int] = threads_option(),
 ) -> None:
-    """Train one deep network and show how its gradients flow, layer by layer."""
+    """Train one deep network and show how its gradients flow, layer by layer (and, for a recurrent
+    --model on a --task, step by step through time)."""
     values = load_config_file(config_file) if config_file is not None else {}
     config = RunConfig.make(values, depth=depth, width=width, activation=activation, init=init,
                             bias_init=bias_init, norm=norm, residual=residual, dataset=dataset,
                             optimizer=optimizer, lr=lr, batch_size=batch_size, steps=steps, seed=seed,
-                            record_every=record_every, device=device)
+                            record_every=record_every, device=device, model=model, task=task, hidden=hidden,
+                            rnn_layers=rnn_layers, rnn_activation=rnn_activation, recurrent_init=recurrent_init,
+                            input_init=input_init, forget_bias=forget_bias, chrono=chrono, clip=clip)
     for path, what in ((json_path, "result"), (report_path, "report")):
         if path is not None:  # before training: an unwritable path must not cost the run
             check_writable(path, what)
@@ -86,8 +99,11 @@ def _try_fixes(config: RunConfig, result: RunResult, diagnosis: Diagnosis) -> No
     for fx, fixed in fix_configs(config, diagnosis, n=2):
         after = run_with_progress(fixed, label=fx.name)
         rows.append((fx.name, after, diagnose(after)))
-        print_command(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
-                      indent="")
+        if any(v is None for v in fx.changes.values()):  # back to a default: no flag says that, the whole command does
+            print_command(f"{fx.name}: vanishing run {fixed.flags()}", indent="")
+        else:
+            print_command(f"{fx.name}: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fx.changes.items()),
+                          indent="")
     if len(rows) == 1:
         console.print("no fix to try: the diagnosis has no config change to suggest")
     else:

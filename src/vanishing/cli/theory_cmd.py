@@ -75,11 +75,17 @@ def _record(mf: MeanField, depth: int | None, crit: float | None, with_critical:
     return out
 
 
-def _table(mf: MeanField, depth: int | None, crit: float | None) -> Table:
-    table = Table(title=f"mean-field theory: {mf.activation}", show_header=False, title_justify="left")
+def _quantity_table(title: str) -> Table:
+    """A (quantity, value, meaning) table without a header."""
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")
     table.add_column("value", justify="right")
     table.add_column("meaning", style="dim")
+    return table
+
+
+def _table(mf: MeanField, depth: int | None, crit: float | None) -> Table:
+    table = _quantity_table(f"mean-field theory: {mf.activation}")
     table.add_row("σ_w²", _fmt(mf.sigma_w2), "weight variance × fan-in")
     table.add_row("σ_b²", _fmt(mf.sigma_b2), "bias variance")
     table.add_row("q*", _fmt(mf.q_star), "pre-activation variance, fixed point")
@@ -105,9 +111,18 @@ def theory_command(
     as_json: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object on stdout instead of a table (infinite → 'inf', as in every JSON file of vanishing)."),
     diagram: bool = typer.Option(False, "--phase-diagram", help="Draw the (σ_w², σ_b²) plane: depth scale heatmap and critical line (needs --out)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Figure file for --phase-diagram: .png, .svg or .pdf."),
+    rnn: bool = typer.Option(False, "--rnn", help="Through time: a vanilla RNN whose recurrent weights have this σ_w²; the time steps play the layers (Chen, Pennington & Schoenholz 2018)."),
+    input_var: float = typer.Option(0.0, "--input-var", metavar="V", help="With --rnn: σ_u²·q_x, the variance each step's input adds to the pre-activations (input weights' σ_u² × the inputs' mean square)."),
+    length: Optional[int] = typer.Option(None, "--length", metavar="T", help="With --rnn: also predict the orders of magnitude lost over T time steps."),
 ) -> None:
     """Predict from mean-field theory whether gradients vanish, explode or flow, before training."""
     get_activation(activation)  # a wrong value is reported before a missing one
+    if rnn:
+        _rnn(activation, sigma_w2, sigma_b2, input_var, length, as_json)
+        return
+    for flag, given in (("--input-var", input_var != 0.0), ("--length", length is not None)):
+        if given:
+            raise ConfigError(flag, input_var if flag == "--input-var" else length, "only with --rnn")
     figure = "a figure file ending in " + ", ".join(FIGURE_SUFFIXES)
     if diagram:
         if out is None:
@@ -131,6 +146,36 @@ def theory_command(
         return
     console.print(_table(mf, depth, crit))
     console.print(_sentence(mf, depth, crit), highlight=False, soft_wrap=True)
+
+
+def _rnn(activation: str, sigma_w2: float | None, sigma_b2: float, input_var: float, length: int | None,
+         as_json: bool) -> None:
+    from ..theory.recurrent import predict_recurrent
+
+    if sigma_w2 is None:
+        missing("--sigma-w2", "a number >= 0: the recurrent weights' variance × hidden size (orthogonal: 1)")
+    if length is not None and length < 2:
+        raise ConfigError("length", length, "an integer >= 2 (time steps)")
+    p = predict_recurrent(activation, sigma_w2, sigma_b2, sigma_u2=1.0, input_q=input_var)
+    orders = p.orders_through_time(length) if length is not None else None
+    if as_json:
+        record = {k: v for k, v in p.to_dict().items() if k not in ("q", "log10_grad_norm", "sigma_u2", "input_q")}
+        record.update(input_var=input_var, reach=p.reach(1e-6), reach_threshold=1e-6)
+        if length is not None:
+            record.update(length=length, orders_through_time=orders)
+        typer.echo(codec.dumps(record))
+        return
+    table = _quantity_table(f"mean-field theory through time: vanilla {p.activation} RNN")
+    table.add_row("σ_w²", _fmt(p.sigma_w2), "recurrent weight variance × hidden size")
+    table.add_row("σ_u² q_x + σ_b²", _fmt(p.sigma_b2_effective), "variance the input and bias add per step")
+    table.add_row("q*", _fmt(p.q_star), "pre-activation variance, fixed point")
+    table.add_row("χ₁", _fmt(p.chi1), "per-step factor on ‖∂L/∂h_t‖²")
+    table.add_row("ξ", _fmt(p.xi), "time steps per e-fold of ‖∂L/∂h_t‖ (< 0: grows)")
+    table.add_row("reach", _fmt(p.reach(1e-6)), "time steps back before ‖∂L/∂h_t‖ falls to 1e-6")
+    table.add_row("phase", p.phase, "ordered: vanishing, chaotic: exploding")
+    if orders is not None:
+        table.add_row(f"orders lost ({length} steps)", _fmt(orders, 3), "log10 ‖∂L/∂h_t‖ last / first time step")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from .load import DATASETS, DatasetLoader, check_dataset_spec, load_dataset
 
 # importing the loaders registers them, in this order
 from . import digits, mnist1d, synthetic, idx  # noqa: E402,F401  isort: skip
+from .sequence import TASKS, SequenceData, check_task_spec, load_task  # noqa: E402  isort: skip
 
 __all__ = ["Arrays", "DATASETS", "Dataset", "DatasetLoader", "Task", "cache_dir", "check_dataset_spec",
-           "load_dataset"]
+           "load_dataset", "TASKS", "SequenceData", "check_task_spec", "load_task"]

@@ -58,13 +58,15 @@ class DatasetLoader:
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
 
-def dataset(name: str, **ranges: Range) -> Callable[[Callable[..., Arrays]], Callable[..., Arrays]]:
-    """Register a loader function under ``name``; keyword arguments give parameter ranges."""
+def dataset(name: str, registry: Registry[DatasetLoader] | None = None,
+            **ranges: Range) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a loader function under ``name`` (in :data:`DATASETS` unless ``registry`` is given,
+    e.g. the sequence tasks'); keyword arguments give parameter ranges."""
 
-    def deco(fn: Callable[..., Arrays]) -> Callable[..., Arrays]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         loader = DatasetLoader(name, fn, ranges)
         assert set(ranges) <= set(loader.params), f"ranges for unknown parameters of {name}"
-        DATASETS.add(name, loader)
+        (DATASETS if registry is None else registry).add(name, loader)
         return fn
 
     return deco
@@ -98,10 +100,10 @@ def _coerce(field: str, value: Any, kind: type, raw: str, rng: Range | None) -> 
     return value
 
 
-def _resolve(spec: str, field: str) -> _Resolved:
+def _resolve(spec: str, field: str, registry: Registry[DatasetLoader] | None = None) -> _Resolved:
     parsed = parse_spec(spec, field)
     raw = parse_spec(spec, field, typed=False).params  # a path wants the text as written ("007", not 7)
-    loader = DATASETS.get(parsed.name, field)
+    loader = (DATASETS if registry is None else registry).get(parsed.name, field)
     defaults, types = loader.params, loader.types()
     for key in parsed.params:
         if key not in defaults:

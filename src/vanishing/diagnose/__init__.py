@@ -17,9 +17,14 @@ import numpy as np
 
 from ..results import Trace
 from .findings import HEALTHY, SEVERITIES, Diagnosis, Finding, Fix
-from .rules import MEASURES, RULES, THRESHOLDS, Context, Rule, flow
+from .rules import MEASURES, THRESHOLDS, Context, Rule, flow
+from .rules import RULES as _LAYER_RULES
+from .time_rules import TIME_THRESHOLDS, task_numbers, time_flow, with_time_rules
 
-__all__ = ["diagnose", "Diagnosis", "Finding", "Fix", "Context", "Rule", "RULES", "THRESHOLDS", "HEALTHY",
+RULES: list[Rule] = with_time_rules(_LAYER_RULES)
+"""The layer rules of :mod:`.rules` and the time rules of :mod:`.time_rules`, in rank order."""
+
+__all__ = ["diagnose", "Diagnosis", "Finding", "Fix", "Context", "Rule", "RULES", "THRESHOLDS", "TIME_THRESHOLDS", "HEALTHY",
            "SEVERITIES"]
 
 
@@ -42,6 +47,24 @@ def _last_finite(trace: Trace, name: str) -> float | None:
     return float(v[-1]) if v.size else None
 
 
+def _task_of(result: Any) -> dict[str, Any]:
+    """A sequence task's baseline, score and solved flag, and the input statistics theory needs, from a
+    run result (outcome, summary, data set: wherever the run put them)."""
+    summary = getattr(result, "summary", None) or {}
+    dataset = getattr(result, "dataset", None) or {}
+    outcome = getattr(result, "outcome", None)
+    out: dict[str, Any] = {}
+    for key in ("task", "baseline", "baseline_text", "score_vs_baseline", "solved", "input_q", "in_features"):
+        for source in (summary, dataset):
+            if source.get(key) is not None:
+                out[key] = source[key]
+                break
+        else:
+            if getattr(outcome, key, None) is not None:
+                out[key] = getattr(outcome, key)
+    return out
+
+
 def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = None,
              rules: list[Rule] | None = None) -> Diagnosis:
     """Run every rule on a :class:`Trace` (or a ``RunResult``) and collect the findings.
@@ -55,6 +78,7 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
     """
     diverged_step = None
     final: dict[str, Any] = {}
+    task: dict[str, Any] = {}
     if not isinstance(trace, Trace) and hasattr(trace, "trace"):  # a RunResult
         result = trace
         trace = result.trace
@@ -68,9 +92,11 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
                  "accuracy_which": "test_accuracy"}
         if final["accuracy"] is None:
             final.update(accuracy=getattr(outcome, "final_train_accuracy", None), accuracy_which="train_accuracy")
+        task = _task_of(result)
     ctx = Context(_config_dict(config, trace), majority_baseline, diverged_step,
                   final={k: v for k, v in final.items() if v is not None and final.get("accuracy") is not None},
                   random_inputs=trace.meta.get("random_inputs"))
+    ctx.cache["task"] = task
     active = RULES if rules is None else rules
     findings: list[Finding] = []
     for rule in active:
@@ -94,5 +120,11 @@ def diagnose(trace: Any, config: Any = None, majority_baseline: float | None = N
                "majority_baseline": base, "update_ratio_median": ur_med,
                "diverged_step": diverged_step, "random_inputs": ctx.random_inputs}
     numbers.update({k: v for k, v in final.items() if v is not None})
+    tf = time_flow(trace, ctx)
+    if tf is not None:  # a sequence model: the decay through time at the last recorded step, and the task's score
+        numbers.update(time_orders=tf["last"].orders_through_time, time_xi=tf["last"].xi, time_step=tf["last_step"],
+                       time_length=tf["length"])
+        known = task_numbers(ctx, trace)
+        numbers.update({k: known.get(k) for k in ("score_vs_baseline", "solved") if known.get(k) is not None})
     numbers = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in numbers.items()}
     return Diagnosis(findings, trace.layer_names, numbers, [r.__name__ for r in active])

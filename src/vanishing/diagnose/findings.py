@@ -160,6 +160,15 @@ class Diagnosis:
                 if n.get("majority_baseline") is not None:
                     acc += f" against a majority-class baseline of {100 * n['majority_baseline']:.1f} %"
                 parts.append(acc + ".")
+        if n.get("time_orders") is not None:
+            xi = n.get("time_xi")
+            xi_text = "∞" if xi == math.inf else "n/a" if xi is None or math.isnan(xi) else f"{xi:.3g}"
+            parts.append(f"Through time at step {n.get('time_step')}: the first of {n.get('time_length')} time steps "
+                         f"gets {signed_orders(n['time_orders'])} orders less gradient than the last (log10 ‖∂L/∂h_t‖ "
+                         f"last / first), ξ̂ = {xi_text} steps per e-fold.")
+        if n.get("score_vs_baseline") is not None:
+            parts.append(f"Test loss {100 * n['score_vs_baseline']:.1f} % of the task's baseline"
+                         + ("" if n.get("solved") is None else (", solved." if n["solved"] else ", not solved.")))
         if n.get("update_ratio_median") is not None:
             parts.append(f"Median update/weight ratio {n['update_ratio_median']:.1e} per step (rule of thumb ~1e-3).")
         return " ".join(parts)

@@ -106,6 +106,11 @@ def _rank(fixes: list[Fix]) -> list[Fix]:
 
 def _dedupe(fixes: list[Fix], config: Mapping[str, Any] | None) -> list[Fix]:
     out, seen = [], set()
+    if config is not None and config.get("model", "mlp") != "mlp":
+        from ..config import MLP_FIELDS
+
+        # a recurrent net has no layer activation, init, norm or skips to change: those fixes are the MLP's
+        fixes = [f for f in fixes if not set(f.changes) & set(MLP_FIELDS)]
     for f in fixes:
         key = tuple(sorted(f.changes.items())) if f.changes else f.name
         if config is not None and f.changes and all(config.get(k) == v for k, v in f.changes.items()):

@@ -7,7 +7,8 @@
 from . import schedules
 from .probe import Probe, probe_meta, resolve_quantities, watch
 from .quantities import ALL, NORMS, QUANTITIES, Quantity, register, unregister
+from .timeaxis import TimeAxis
 from .trace import LayerInfo, Trace
 
 __all__ = ["watch", "Probe", "Trace", "LayerInfo", "schedules", "QUANTITIES", "Quantity", "NORMS", "ALL", "register",
-           "unregister", "resolve_quantities", "probe_meta"]
+           "unregister", "resolve_quantities", "probe_meta", "TimeAxis"]

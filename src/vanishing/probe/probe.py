@@ -34,6 +34,7 @@ from .layers import stray_params as find_stray
 from .quantities import QUANTITIES, GradReading, Group, UpdateReading, all_finite, fill_norms
 from .recorder import Recorder, StepBuffer
 from .schedules import ScheduleLike, resolve
+from .timeaxis import TimeAxis, stack_rows
 from .trace import LayerInfo, Trace
 
 __all__ = ["Probe", "watch", "resolve_quantities", "probe_meta"]
@@ -54,7 +55,7 @@ class Probe:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
                  quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
-                 flush_every: int = 256, stray_params: bool = False):
+                 flush_every: int = 256, stray_params: bool = False, time_axis: int | None = None):
         if not isinstance(model, nn.Module):
             raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
         self.model, self.optimizer, self.scaler = model, optimizer, scaler
@@ -75,6 +76,11 @@ class Probe:
         self._snapshot: list[Tensor] | None = None
         self._before: Group | None = None
         self._trace: Trace | None = None
+        # sequences: per-time-step norms (probe.timeaxis) on the steps of the default schedule, with the
+        # full set of quantities or an explicit time_axis (a list of quantities alone records none)
+        wanted = TimeAxis.wanted(model, time_axis) and (quantities is None or time_axis is not None)
+        self.time = TimeAxis(model, time_axis, self._grad_scale if scaler is not None else None) if wanted else None
+        self._time_due, self._time_rows = resolve(every), {}
         self._begin_step()
 
     # --- attach / detach ---------------------------------------------------------------
@@ -83,6 +89,8 @@ class Probe:
         if not self.hooks.attached:
             self._begin_step()
             self.hooks.attach()
+            if self.time is not None:
+                self.time.attach()
             if self.optimizer is not None:
                 self._handles = [self.optimizer.register_step_pre_hook(self._pre_step),
                                  self.optimizer.register_step_post_hook(lambda *_: self.advance())]
@@ -95,6 +103,8 @@ class Probe:
         self._handles = []
         self.hooks.detach()
         self.hooks.buf.closed = True
+        if self.time is not None:
+            self.time.detach()
 
     def __enter__(self) -> "Probe":
         return self.attach()
@@ -160,6 +170,8 @@ class Probe:
             meta = {**self.meta, "probe": probe_meta(self.schedules, self._unused, self.scaler is not None,
                                                      self.shared)}
             self._trace = self.recorder.trace(self.layers, self.schedules, meta)
+            if self.time is not None:
+                self._trace.time = stack_rows(self._time_rows, self._trace.steps)
         return self._trace
 
     # --- one step ----------------------------------------------------------------------
@@ -192,6 +204,8 @@ class Probe:
         buf = StepBuffer({s: by_stage[s] for s in _FORWARD if s in by_stage},
                          self._grad_scale if self.scaler is not None else None)
         self.hooks.set_due(buf, *(s in by_stage for s in _FORWARD))
+        if self.time is not None:
+            self.time.begin(bool(self._time_due(k)))
 
     @torch.no_grad()
     def _before_update(self, params: set[int] | None = None, update_follows: bool = False) -> None:
@@ -246,6 +260,8 @@ class Probe:
                             buf.values[q.name] = {to[i]: v for i, v in buf.values[q.name].items()}
             rows.update(buf.rows(len(self.layers), self.device))
         buf.closed = True
+        if self.time is not None and (time_rows := self.time.collect()):
+            self._time_rows[self.step_index] = time_rows
         self.recorder.put(self.step_index, rows)
         self.step_index += 1
         self._begin_step()
@@ -343,7 +359,7 @@ def resolve_quantities(quantities: QuantitySpec, default: Callable[[int], bool])
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, every: ScheduleLike = None,
           quantities: QuantitySpec = None, layers: LayerSpec = None, scaler: Any = None,
-          stray_params: bool = False) -> Probe:
+          stray_params: bool = False, time_axis: int | None = None) -> Probe:
     """Attach a :class:`Probe` to ``model`` and return it.
 
     Args:
@@ -358,6 +374,11 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
         stray_params: also give each parameter that no layer holds (a ``cls_token`` or ``pos_embed``
             on a module with children) a row of its own, named by its full parameter name and
             placed where the forward pass first uses it (``grad``/``update`` quantities only).
+        time_axis: for a sequence model, the time axis of its input: ‖∂L/∂x_t‖ per time step is
+            recorded (``trace.time["input_grad_norm_t"]``) at the input, or at the first
+            ``nn.Embedding``'s output for token ids. Models with recurrent cells (``nn.RNNCell``,
+            ``nn.LSTMCell``, ``nn.GRUCell``) get ‖∂L/∂h_t‖ per time step without it, unless
+            ``quantities`` lists what to record (:mod:`vanishing.probe.timeaxis`).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
@@ -369,4 +390,4 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ever
         (3, 2)
     """
     return Probe(model, optimizer, every=every, quantities=quantities, layers=layers, scaler=scaler,
-                 stray_params=stray_params).attach()
+                 stray_params=stray_params, time_axis=time_axis).attach()

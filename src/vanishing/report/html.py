@@ -23,6 +23,7 @@ from .._io import write_text
 from ..errors import VanishingError
 from ..results import RunResult
 from ..results.run_result import SUMMARY_LABELS
+from .describe import model_line
 from . import plots
 
 __all__ = ["render_report", "render_compare", "write_report", "write_compare", "diagnosis_sections"]
@@ -154,6 +155,8 @@ def _page(title: str, body: str) -> str:
 
 def _headline(result: RunResult) -> str:
     c = result.config
+    if c.get("model", "mlp") != "mlp":
+        return f"{model_line(c)}, {result.dataset.get('description', c.get('task'))}"
     if not {"depth", "width", "activation", "init"} <= set(c):  # a watched model of the user's (callbacks)
         return str(result.trace.meta.get("model") or f"a watched model, {len(result.trace.layers)} layers")
     return (f"{c['depth']} layers × {c['width']}, {c['activation']} + {c['init']}, "
@@ -169,10 +172,35 @@ def render_report(result: RunResult) -> str:
     body = (f"<h1>vanishing report</h1><p class=sub>{escape(_headline(result))}</p>"
             f"<h2>Diagnosis: cause → effect → reason → fix</h2>{diagnosis_sections(result)}"
             f"<h2>Summary</h2>{_table(_summary_rows(result))}"
+            f"{_through_time(result)}"
             f"<h2>Plots</h2>{figures}"
             f"<h2>Configuration</h2>{_table(_config_rows(result))}"
             f"<h2>Reproduce</h2><pre>{escape(result.command)}</pre>")
     return _page(f"vanishing report: {_headline(result)}", body)
+
+
+def _through_time(*results: RunResult) -> str:
+    """The plots through time (time × step heatmap, gradient vs t) of each run, side by side on one colour
+    scale; empty when no run has a time axis."""
+    from . import time_plots
+
+    if not any(r.trace.time for r in results):
+        return ""
+    vrange = time_plots.shared_range(*results)
+    parts = []
+    for name, (caption, fn) in time_plots.TIME_PLOTS.items():
+        shown: list[Figure | VanishingError] = []
+        for r in results:
+            try:
+                shown.append(fn(r, vrange=vrange) if name == "time_heatmap" else fn(r))
+            except VanishingError as exc:
+                shown.append(exc)
+        if name == "time_curves":
+            _share_y(shown)
+        labels = ["A: ", "B: "] if len(results) == 2 else [""] * len(results)
+        figs = "".join(_figure(f"{label}{caption}", fig) for label, fig in zip(labels, shown))
+        parts.append(f'<div class="pair">{figs}</div>' if len(results) > 1 else figs)
+    return "<h2>Through time: the gradient over the time steps</h2>" + "".join(parts)
 
 
 def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] = (),
@@ -217,6 +245,7 @@ def render_compare(a: RunResult, b: RunResult, story: Iterable[tuple[str, str]] 
     told = "".join(f'<div class="finding info"><p><b>{escape(h)}</b></p><p>{escape(t)}</p></div>' for h, t in story)
     body = (f"<h1>{escape(title)}</h1><p class=sub>A: {escape(_headline(a))}<br>B: {escape(_headline(b))}</p>"
             f"{told}<h2>Summary</h2><table>{head}{summ}</table>"
+            f"{_through_time(a, b)}"
             f"<h2>Plots</h2>{figures}"
             f"<h2>Configuration (differences highlighted)</h2><table>{head}{cfg}</table>"
             f"<h2>Diagnosis of A</h2>{diagnosis_sections(a)}<h2>Diagnosis of B</h2>{diagnosis_sections(b)}"

@@ -23,10 +23,11 @@ from .._io import save_figure
 from ..errors import ConfigError, VanishingError
 from ..diagnose.findings import span
 from ..results import RunResult, Trace
+from .describe import model_title
 from ..theory import FIGURE_SUFFIXES, predict
 
 __all__ = [
-    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range",
+    "PLOTS", "FIGURE_SUFFIXES", "UPDATE_RATIO_BAND", "log10_range", "log_image",
     "gradient_flow", "heatmap", "attribution", "update_ratio", "saturation", "curves", "compare",
     "save", "all_plots",
 ]
@@ -56,7 +57,7 @@ def _title(source: Source) -> str:
     cfg = _config(source)
     if not cfg:
         return "run"
-    return f"{cfg.get('depth')} layers, {cfg.get('activation')} + {cfg.get('init')}"
+    return model_title(cfg)
 
 
 def _need(trace: Trace, name: str, plot: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +175,31 @@ def log10_range(*sources: Source, name: str = "grad_norm") -> tuple[int, int] | 
     return lo, max(hi, lo + 1)
 
 
+def log_image(img: np.ndarray, values: np.ndarray, steps: np.ndarray, vrange: tuple[float, float],
+              label: str) -> tuple[Figure, Any]:
+    """``img`` (rows, S') = log10 of ``values`` (S', rows) as an image over the recorded ``steps``, rows
+    numbered from 1 upwards, on the colour scale ``vrange``; exactly 0 (▼) and ±inf (✕), which a log
+    scale cannot colour, are drawn on top. Returns the figure and its axes."""
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    vmin, vmax = vrange
+    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
+                   interpolation="nearest", extent=(-0.5, len(steps) - 0.5, 0.5, values.shape[1] + 0.5))
+    fig.colorbar(im, ax=ax, label=label)
+    words = []
+    for marker, mask, word in (("v", values == 0, "▼ exactly 0"), ("x", np.isinf(values), "✕ ±inf")):
+        col, row = np.nonzero(mask)  # (recorded step index, row index)
+        if col.size:
+            ax.plot(col, row + 1, marker, color="#d62728", ms=4, ls="none")
+            words.append(word)
+    if words:
+        ax.text(0.99, 1.01, "; ".join(words), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+                color="#d62728")
+    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
+    ax.set_xticks(ticks, [str(int(steps[t])) for t in ticks])
+    return fig, ax
+
+
 def heatmap(source: Source, vrange: tuple[float, float] | None = None) -> Figure:
     """log10 ‖∂L/∂W‖ as an image: layers up, recorded steps across, on an absolute colour scale.
 
@@ -184,25 +210,7 @@ def heatmap(source: Source, vrange: tuple[float, float] | None = None) -> Figure
     steps, g = _need(trace, "grad_norm", "heatmap")
     with np.errstate(divide="ignore", invalid="ignore"):
         img = np.log10(_positive(g)).T  # (L, S')
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    vmin, vmax = vrange or log10_range(source) or (-1, 0)
-    im = ax.imshow(img, aspect="auto", origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
-                   interpolation="nearest",
-                   extent=(-0.5, len(steps) - 0.5, 0.5, g.shape[1] + 0.5))
-    fig.colorbar(im, ax=ax, label="log10 ‖∂L/∂W‖")
-    # cells a log scale cannot colour: exactly 0 (▼) and ±inf (✕), drawn on top of the image
-    words = []
-    for marker, mask, word in (("v", g == 0, "▼ exactly 0"), ("x", np.isinf(g), "✕ ±inf")):
-        col, row = np.nonzero(mask)  # (recorded step index, layer index)
-        if col.size:
-            ax.plot(col, row + 1, marker, color="#d62728", ms=4, ls="none")
-            words.append(word)
-    if words:
-        ax.text(0.99, 1.01, "; ".join(words), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-                color="#d62728")
-    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
-    ax.set_xticks(ticks, [str(int(steps[t])) for t in ticks])
+    fig, ax = log_image(img, g, steps, vrange or log10_range(source) or (-1, 0), "log10 ‖∂L/∂W‖")
     ax.set_yticks(_layer_ticks(g.shape[1]))
     ax.set_xlabel("step")
     ax.set_ylabel("layer (1 = input side)")

@@ -8,10 +8,12 @@ from typing import Sequence
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
 from ..diagnose.findings import signed_orders
 from ..results import RunResult
+from .describe import model_line
 from ..results.run_result import SIGNAL_ORDERS, WEIGHT_GRAD_ORDERS
 
 __all__ = ["log_bar", "gradient_flow_table", "run_summary", "fmt_sci", "fmt_pct"]
@@ -53,10 +55,12 @@ def _range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
 
 def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels: Sequence[str],
                         title: str = "gradient flow: ‖∂L/∂W‖ per layer (log scale)",
-                        bar_width: int = 16, lo_hi: tuple[float, float] | None = None) -> Table:
+                        bar_width: int = 16, lo_hi: tuple[float, float] | None = None,
+                        row_heading: str = "layer") -> Table:
     """One row per layer (input side first), one bar column per (heading, values) pair.
 
-    All columns share one log axis, so a shorter bar always means a smaller gradient.
+    All columns share one log axis, so a shorter bar always means a smaller gradient. ``row_heading``
+    names the rows (``"time step"`` for the gradient through time).
     """
     lo, hi = lo_hi or _range([c[1] for c in columns])
     caption = f"bars: log10 scale from 1e{lo:+.0f} to 1e{hi:+.0f}; 0 = exactly zero; ✗ = NaN or ±inf"
@@ -68,7 +72,7 @@ def gradient_flow_table(columns: Sequence[tuple[str, np.ndarray]], layer_labels:
             caption += f"\n{heading}: no layer's gradient is finite"
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, caption=caption,
                   caption_justify="left")
-    table.add_column("layer", style="bold", no_wrap=True)
+    table.add_column(row_heading, style="bold", no_wrap=True)
     for heading, _ in columns:
         table.add_column(heading, justify="right", no_wrap=True)
         table.add_column("", no_wrap=True, min_width=bar_width)
@@ -100,10 +104,9 @@ def run_summary(result: RunResult) -> RenderableType:
     parts: list[RenderableType] = []
     c = result.config
     parts.append(Text.from_markup(
-        f"[bold]{c['depth']} weight layers[/] × width {c['width']}, activation [bold]{c['activation']}[/], "
-        f"init [bold]{c['init']}[/], norm {c['norm']}, residual {'yes' if c['residual'] else 'no'}\n"
-        f"{result.dataset.get('description', c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, batch {c['batch_size']}, "
-        f"{result.outcome.steps_done} steps, seed {c['seed']}"))
+        f"{escape(model_line(c))}\n"
+        f"{result.dataset.get('description', c.get('task') or c['dataset'])}; {c['optimizer']} lr {c['lr']:g}, "
+        f"batch {c['batch_size']}, {result.outcome.steps_done} steps, seed {c['seed']}"))
     if len(steps):
         cols = [(f"step {int(steps[0])}", grads[0])]
         if len(steps) > 1:
@@ -129,14 +132,42 @@ def run_summary(result: RunResult) -> RenderableType:
                      f"σ_w² = {th.get('sigma_w2', float('nan')):.3g})")
         metrics.add_row(SIGNAL_ORDERS, text)
     metrics.add_row("final loss", f"{s['final_loss']:.4g}")
+    if s.get("baseline") is not None:
+        metrics.add_row("vs baseline", _vs_baseline(s, result.dataset))
+    if s.get("xi_steps") is not None:
+        metrics.add_row("through time", _through_time(s))
+    if s.get("clipped_steps"):
+        metrics.add_row("clipped", f"{s['clipped_steps']} of {s['steps_done']} steps (gradient norm > {c.get('clip')})")
     acc = f"test {fmt_pct(s['final_test_accuracy'])}, train {fmt_pct(s['final_train_accuracy'])}"
     if s.get("majority_baseline") is not None:
         acc += f" (always guessing the commonest class: {fmt_pct(s['majority_baseline'])})"
-    metrics.add_row("accuracy", acc)
+    if s["final_test_accuracy"] is not None or s["final_train_accuracy"] is not None:
+        metrics.add_row("accuracy", acc)
     if s["diverged"]:
         metrics.add_row("diverged", Text(f"yes: loss became non-finite at step {s['diverged_step']}", style="red"))
     if s.get("interrupted"):
         metrics.add_row("interrupted", f"stopped by Ctrl-C after {s['steps_done']} steps")
     metrics.add_row("time", f"{s['duration_s']:.1f} s")
+    from .terminal_time import time_summary  # reads this module's bars
+
+    through_time = time_summary(result)
+    if through_time is not None:
+        parts.append(through_time)
     parts.append(metrics)
     return Group(*parts)
+
+
+def _vs_baseline(s: dict, dataset: dict) -> str:
+    score, solved = s.get("score_vs_baseline"), s.get("solved")
+    text = (f"test loss {s['final_test_loss']:.4g} = {fmt_pct(score)} of the baseline {s['baseline']:.4g} "
+            f"({dataset.get('baseline_text', 'memoryless answer')})") if score is not None else "not measured"
+    if solved is not None:
+        text += f"; solved (below {dataset.get('solved_below'):.3g}): {'yes' if solved else 'no'}"
+    return text
+
+
+def _through_time(s: dict) -> str:
+    xi, reach, orders = s.get("xi_steps"), s.get("reach_steps"), s.get("time_orders")
+    xi_text = "no decay" if xi is not None and np.isinf(xi) else f"ξ̂ = {xi:.3g} time steps per e-fold"
+    return (f"{xi_text}; ‖∂L/∂h_t‖ last / first step: {_orders(orders)} orders; reaches {reach} steps back "
+            "at 1e-6 of the last step's (step 0)")

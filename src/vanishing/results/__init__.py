@@ -9,5 +9,7 @@ from .outcome import TrainOutcome
 from .run_result import RESULT_VERSION, RunResult
 from .trace import FORMAT as TRACE_FORMAT
 from .trace import LayerInfo, Trace
+from .timeaxis import Decay, fit_decay
 
-__all__ = ["RunResult", "TrainOutcome", "Trace", "LayerInfo", "codec", "RESULT_VERSION", "TRACE_FORMAT"]
+__all__ = ["RunResult", "TrainOutcome", "Trace", "LayerInfo", "codec", "RESULT_VERSION", "TRACE_FORMAT", "Decay",
+           "fit_decay"]

@@ -18,3 +18,5 @@ class TrainOutcome:
     final_train_accuracy: float | None
     final_test_accuracy: float | None
     interrupted: bool = False
+    final_test_loss: float | None = None  # None: not measured (records made before it was)
+    clipped_steps: int = 0  # steps whose gradient norm was clipped (RunConfig.clip)

@@ -47,6 +47,14 @@ SUMMARY_LABELS: dict[str, str] = {
     "final_loss": "final loss",
     "final_train_accuracy": "final train accuracy",
     "final_test_accuracy": "final test accuracy",
+    "final_test_loss": "final test loss",
+    "baseline": "test loss of the task's memoryless answer (sequence tasks)",
+    "score_vs_baseline": "final test loss / baseline (1 = learned nothing a memoryless answer does not know)",
+    "solved": "final test loss below the task's solved line",
+    "clipped_steps": "steps whose gradient norm was clipped",
+    "time_orders": "orders through time at step 0 (log10 ‖∂L/∂h_t‖ last / first time step)",
+    "xi_steps": "measured decay time ξ̂ at step 0 (time steps per e-fold of ‖∂L/∂h_t‖, Theil–Sen)",
+    "reach_steps": "longest dependency whose ‖∂L/∂h_t‖ stays ≥ 1e-6 × the last step's (step 0)",
     "majority_baseline": "accuracy of always guessing the commonest class",
     "diverged": "diverged",
     "diverged_step": "diverged at step",
@@ -55,6 +63,10 @@ SUMMARY_LABELS: dict[str, str] = {
     "duration_s": "duration (s)",
 }
 """summary key → what it measures, with the measure's name and its step (reports and tables show these)."""
+
+
+TIME_SUMMARY_SOURCES = ("hidden_grad_norm", "input_grad_norm_t")
+"""The time-axis quantities the summary's ξ̂, reach and orders through time are read from, first found first."""
 
 
 def orders_lost(row: Any) -> float:
@@ -124,6 +136,23 @@ class RunResult:
         return values[which]
 
     @property
+    def baseline(self) -> float | None:
+        """The sequence task's baseline test loss (its memoryless answer's); ``None`` for other data sets."""
+        return self.dataset.get("baseline")
+
+    @property
+    def score_vs_baseline(self) -> float | None:
+        """Final test loss / :attr:`baseline` (1 = learned nothing a memoryless answer does not know)."""
+        b, loss = self.baseline, self.outcome.final_test_loss
+        return None if b is None or loss is None or not b > 0 else loss / b
+
+    @property
+    def solved(self) -> bool | None:
+        """Final test loss below the task's solved line (``None`` where the task has none)."""
+        line, loss = self.dataset.get("solved_below"), self.outcome.final_test_loss
+        return None if self.baseline is None or line is None or loss is None else bool(loss < line)
+
+    @property
     def summary(self) -> dict[str, Any]:
         """Headline numbers; :data:`SUMMARY_LABELS` says what each measures. The ``*_orders`` keys are
         :func:`orders_lost` (log10 last / first layer; > 0 = early layers get less) of the weight
@@ -131,13 +160,14 @@ class RunResult:
         g0, g_end = self._row("grad_norm", 0), self._row("grad_norm", -1)
         sig0 = self._row("signal_grad_norm", 0)
         o = self.outcome
-        return {
+        out = {
             "vanishing_orders": orders_lost(g0),
             "vanishing_orders_final": orders_lost(g_end),
             "signal_vanishing_orders": orders_lost(sig0),
             "first_layer_grad_norm": float(g0[0]),
             "last_layer_grad_norm": float(g0[-1]),
             "final_loss": o.final_loss,
+            "final_test_loss": o.final_test_loss,
             "final_train_accuracy": o.final_train_accuracy,
             "final_test_accuracy": o.final_test_accuracy,
             "majority_baseline": self.dataset.get("majority_baseline"),
@@ -148,6 +178,27 @@ class RunResult:
             "interrupted": o.interrupted,
             "duration_s": self.duration_s,
         }
+        baseline = self.baseline
+        if baseline is not None:  # a sequence task: its score against the memoryless answer
+            out.update(baseline=baseline, score_vs_baseline=self.score_vs_baseline, solved=self.solved)
+        if baseline is not None or self.config.get("clip") is not None:
+            out["clipped_steps"] = o.clipped_steps
+        out.update(self._time_summary())
+        return out
+
+    def _time_summary(self) -> dict[str, Any]:
+        """ξ̂, reach and orders through time of the first recorded row of ``hidden_grad_norm`` (else
+        ``input_grad_norm_t``); empty for a trace without a time axis."""
+        name = next((n for n in TIME_SUMMARY_SOURCES if n in self.trace.time), None)
+        if name is None:
+            return {}
+        from .timeaxis import fit_decay  # timeaxis reads orders_lost from this module
+
+        steps, rows = self.trace.recorded_time(name)
+        if len(steps) == 0:
+            return {"time_orders": None, "xi_steps": None, "reach_steps": None}
+        d = fit_decay(rows[0])
+        return {"time_orders": d.orders_through_time, "xi_steps": d.xi, "reach_steps": d.reach}
 
     # --- JSON ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -199,7 +250,8 @@ class RunResult:
         outcome = TrainOutcome(
             steps_done=s["steps_done"], diverged=s["diverged"], diverged_step=s.get("diverged_step"),
             final_loss=_num(s["final_loss"]), final_train_accuracy=s.get("final_train_accuracy"),
-            final_test_accuracy=s.get("final_test_accuracy"), interrupted=s.get("interrupted", False))
+            final_test_accuracy=s.get("final_test_accuracy"), interrupted=s.get("interrupted", False),
+            final_test_loss=s.get("final_test_loss"), clipped_steps=int(s.get("clipped_steps") or 0))
         return cls(dict(config), Trace.from_dict(d["trace"]), outcome, dict(dataset), _num(s.get("duration_s")),
                    diagnosis, command)
 
@@ -239,7 +291,7 @@ MAX_RESULT_NESTING = 32
 _NUMBER, _INT, _BOOL = "number", "int", "bool"
 _SUMMARY_TYPES = {"steps_done": _INT, "diverged": _BOOL, "diverged_step": _INT, "final_loss": _NUMBER,
                   "final_train_accuracy": _NUMBER, "final_test_accuracy": _NUMBER, "interrupted": _BOOL,
-                  "duration_s": _NUMBER}
+                  "duration_s": _NUMBER, "final_test_loss": _NUMBER, "clipped_steps": _INT}
 _SUMMARY_REQUIRED = ("steps_done", "diverged", "final_loss")
 _KIND_WORDS = {_NUMBER: "a number or null", _INT: "an integer >= 0 or null", _BOOL: "true, false or null"}
 

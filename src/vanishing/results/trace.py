@@ -3,9 +3,13 @@
 Everything downstream (diagnosis, reports, storage) reads a :class:`Trace`, never live
 modules, so a report can be rebuilt from disk.
 
+Sequence models add ``time``: name → [recorded steps × time steps] (time index 0 = the first
+input step), e.g. ``hidden_grad_norm`` = ‖∂L/∂h_t‖ (see :mod:`vanishing.results.timeaxis`).
+
 File format (``save``/``load``): one ``.npz`` (a zip of ``.npy`` files, readable by numpy
-or any zip + npy reader) holding ``steps``, ``data/<quantity>``, ``scalars/<name>`` and
-``header``: a JSON string with the format tag, the layers and ``meta``.
+or any zip + npy reader) holding ``steps``, ``data/<quantity>``, ``scalars/<name>``,
+``time/<name>`` and ``header``: a JSON string with the format tag, the layers and ``meta``.
+A file or dict without ``time`` (written before sequences were recorded) reads with ``time={}``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class Trace:
         data: quantity name → (S, L) float64, NaN where not recorded or not applicable.
         scalars: name → (S,) float64 (loss, accuracy, ...), NaN where not logged.
         meta: JSON-able metadata (run config, probe settings).
+        time: name → (S, T) float64 over the same recorded steps, time index 0 = the first input
+            step, NaN where not recorded: ``hidden_grad_norm`` (‖∂L/∂h_t‖ of the top recurrent
+            layer; ``hidden_grad_norm/l<k>`` per layer k of a stack), ``cell_grad_norm`` (LSTM c_t),
+            ``input_grad_norm_t`` (‖∂L/∂x_t‖ from ``watch(time_axis=...)``), ``time_attr_recurrent``
+            and ``time_attr_activation`` (log10 factors of the step t → t−1). Each name has its own T.
     """
 
     steps: np.ndarray
@@ -70,12 +79,14 @@ class Trace:
     data: dict[str, np.ndarray] = field(default_factory=dict)
     scalars: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    time: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.steps = np.asarray(self.steps, dtype=np.int64).reshape(-1)
         shape = (len(self.steps), len(self.layers))
         self.data = {k: np.asarray(v, dtype=np.float64).reshape(shape) for k, v in self.data.items()}
         self.scalars = {k: np.asarray(v, dtype=np.float64).reshape(shape[0]) for k, v in self.scalars.items()}
+        self.time = {k: _time_array(v, shape[0]) for k, v in self.time.items()}
 
     @property
     def layer_names(self) -> list[str]:
@@ -106,6 +117,18 @@ class Trace:
             keep = ~np.isnan(values).all(axis=1) if values.size else np.zeros(len(self.steps), bool)
         return self.steps[keep], values[keep]
 
+    def recorded_time(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of the time-axis quantity ``name`` (values (S', T)) at the steps where it
+        has at least one value."""
+        try:
+            values = self.time[name]
+        except KeyError:
+            raise VanishingError(
+                f"time-axis quantity {name!r} is not in this trace; recorded: {', '.join(self.time) or 'none'}"
+            ) from None
+        keep = ~np.isnan(values).all(axis=1) if values.size else np.zeros(len(self.steps), bool)
+        return self.steps[keep], values[keep]
+
     # --- JSON ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (nested lists; non-finite numbers as :mod:`~vanishing.results.codec` writes them)."""
@@ -115,6 +138,7 @@ class Trace:
             "layers": [_layer_dict(layer) for layer in self.layers],
             "data": self.data,
             "scalars": self.scalars,
+            "time": self.time,
             "meta": self.meta,
         })
 
@@ -131,22 +155,31 @@ class Trace:
             if key not in d:
                 raise VanishingError(f"not a trace (missing {key!r})")
         data, scalars = _mapping("trace.data", d["data"]), _mapping("trace.scalars", d["scalars"])
+        time = _mapping("trace.time", d.get("time", {}))
         return cls._checked(_steps(d["steps"]), _layers(d["layers"]),
                             {k: _floats(f"trace.data.{k}", v) for k, v in data.items()},
                             {k: _floats(f"trace.scalars.{k}", v) for k, v in scalars.items()},
-                            codec.decode(_mapping("trace.meta", d.get("meta", {}))))
+                            codec.decode(_mapping("trace.meta", d.get("meta", {}))),
+                            {k: _floats(f"trace.time.{k}", v) for k, v in time.items()})
 
     @classmethod
     def _checked(cls, steps: np.ndarray, layers: list[LayerInfo], data: dict[str, np.ndarray],
-                 scalars: dict[str, np.ndarray], meta: dict[str, Any]) -> "Trace":
-        """A Trace of parts read from a file, each part's shape checked against the steps and layers."""
+                 scalars: dict[str, np.ndarray], meta: dict[str, Any],
+                 time: dict[str, np.ndarray] | None = None) -> "Trace":
+        """A Trace of parts read from a file, each part's shape checked against the steps and layers
+        (a time-axis part: one row per recorded step, any number of time steps)."""
         shape = (len(steps), len(layers))
         for prefix, parts, want in (("trace.data", data, shape), ("trace.scalars", scalars, shape[:1])):
             for name, values in parts.items():
                 if values.shape != want:
                     what = "recorded steps × layers" if len(want) == 2 else "one per recorded step"
                     raise ConfigError(f"{prefix}.{name} shape", values.shape, f"{want}: {what}")
-        return cls(steps, layers, data, scalars, meta)
+        for name, values in (time or {}).items():
+            if values.ndim != 2 or values.shape[0] != shape[0]:
+                if not (values.size == 0 and values.ndim <= 2):
+                    raise ConfigError(f"trace.time.{name} shape", values.shape,
+                                      f"({shape[0]}, T): recorded steps × time steps")
+        return cls(steps, layers, data, scalars, meta, time=dict(time or {}))
 
     # --- files ---------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -155,10 +188,11 @@ class Trace:
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         header = {"format": FORMAT, "layers": [_layer_dict(x) for x in self.layers], "meta": self.meta,
-                  "data": list(self.data), "scalars": list(self.scalars)}
+                  "data": list(self.data), "scalars": list(self.scalars), "time": list(self.time)}
         arrays = {"steps": self.steps, "header": np.array(codec.dumps(header))}
         arrays.update({f"data/{k}": v for k, v in self.data.items()})
         arrays.update({f"scalars/{k}": v for k, v in self.scalars.items()})
+        arrays.update({f"time/{k}": v for k, v in self.time.items()})
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
@@ -182,7 +216,8 @@ class Trace:
                     _steps(z["steps"]), _layers(header["layers"]),
                     {k: _floats(f"trace.data.{k}", z[f"data/{k}"]) for k in header["data"]},
                     {k: _floats(f"trace.scalars.{k}", z[f"scalars/{k}"]) for k in header["scalars"]},
-                    _mapping("trace.meta", header["meta"]))
+                    _mapping("trace.meta", header["meta"]),
+                    {k: _floats(f"trace.time.{k}", z[f"time/{k}"]) for k in header.get("time", [])})
         except (OSError, KeyError, ValueError, TypeError, VanishingError, zipfile.BadZipFile,
                 RecursionError) as e:
             raise VanishingError(f"cannot read trace {safe_repr(str(path), 400)}: "
@@ -259,7 +294,18 @@ class Trace:
 
     def __repr__(self) -> str:
         return (f"Trace(steps={len(self.steps)}, layers={len(self.layers)}, "
-                f"data=[{', '.join(self.data)}], scalars=[{', '.join(self.scalars)}])")
+                f"data=[{', '.join(self.data)}], scalars=[{', '.join(self.scalars)}]"
+                + (f", time=[{', '.join(self.time)}]" if self.time else "") + ")")
+
+
+def _time_array(v: Any, n_steps: int) -> np.ndarray:
+    """(S, T) float64; an empty array of S rows has T = 0."""
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != n_steps:
+        if a.size == 0:
+            return np.zeros((n_steps, 0))
+        a = a.reshape(n_steps, -1)
+    return a
 
 
 def _layer_dict(layer: LayerInfo) -> dict[str, Any]:

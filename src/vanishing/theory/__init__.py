@@ -2,7 +2,8 @@
 
 Pure functions of floats (no networks are built): the variance map and its fixed point q*, the
 per-layer gradient factor χ₁ and depth scale ξ_∇, the correlation map (c*, χ_c, ξ_c), the phase,
-the critical σ_w², per-layer predictions for a whole config and their comparison with a measured trace.
+the critical σ_w², per-layer predictions for a whole config and their comparison with a measured trace, and the
+same map through time for a vanilla RNN (:mod:`~vanishing.theory.recurrent`).
 
 Example:
     >>> from vanishing import theory
@@ -29,6 +30,7 @@ from .meanfield import (
 from .phase_diagram import FIGURE_SUFFIXES, PhaseDiagram, phase_diagram, plot_phase_diagram
 from .predict import Prediction, predict, predict_gains
 from .quadrature import gaussian_expectation
+from .recurrent import RecurrentPrediction, predict_recurrent, predict_rnn_config, time_scale
 from .scales import sigma_b2_of_init, sigma_w2_of_init
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Phase",
     "PhaseDiagram",
     "Prediction",
+    "RecurrentPrediction",
     "c_star",
     "chi1",
     "chi_c",
@@ -53,8 +56,11 @@ __all__ = [
     "plot_phase_diagram",
     "predict",
     "predict_gains",
+    "predict_recurrent",
+    "predict_rnn_config",
     "q_star",
     "sigma_b2_of_init",
     "sigma_w2_of_init",
+    "time_scale",
     "variance_map",
 ]

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VanishingError
 from ._activation import mean_field_activation
 from .meanfield import Phase, chi1, critical_sigma_w2, depth_scale, phase, q_star, variance_map
 from .scales import sigma_b2_of_init, sigma_w2_of_init
@@ -143,6 +143,9 @@ def predict(config: Mapping[str, Any] | Any, q0: float = 1.0, **overrides: Any) 
     (e.g. ``in_features=64``, ``out_features=10``).
     """
     get = config.get if isinstance(config, Mapping) else (lambda k, d=None: getattr(config, k, d))
+    if get("model") not in (None, "mlp"):
+        raise VanishingError(f"the layer-by-layer prediction covers MLPs, not model {get('model')!r}; a vanilla "
+                             "RNN's time scale is theory.predict_rnn_config")
     values = {k: get(k) for k in (*_KEYS, "out_features")}
     values.update(overrides)
     missing = [k for k in _KEYS if values.get(k) is None]

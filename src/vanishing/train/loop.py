@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ..config import RunConfig
 from ..data import Dataset
+from ..data.sequence import SequenceData
 from ..probe import Probe
 from ..results import TrainOutcome  # the record lives with the results (torch-free)
 
@@ -73,11 +74,16 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
 def loss(out: Tensor, y: Tensor, task: str, members: bool = False) -> Tensor:
     """Mean cross-entropy (classification; ``y`` labels) or mean squared error (regression).
 
+    Sequence outputs with one answer per time step, ``out`` (N, T, C) and ``y`` (N, T) (the copy task),
+    take the mean over every position.
+
     With ``members`` the leading axis of ``out`` (M, N, ...) and ``y`` holds stacked members:
     (M,) each member's own mean loss, so that the gradient of their sum is each member's own.
     """
     if not members:
-        return F.cross_entropy(out, y) if task == "classification" else F.mse_loss(out, y)
+        if task != "classification":
+            return F.mse_loss(out, y)
+        return F.cross_entropy(out.flatten(0, -2), y.flatten()) if y.dim() > 1 else F.cross_entropy(out, y)
     if task == "classification":
         each = F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none")
     else:
@@ -98,6 +104,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str) -> tuple[float, 
     try:
         out = model(x)
         mean_loss = float(loss(out, y, task))
+        if task == "classification" and y.dim() > 1:  # one label per time step: accuracy per position
+            out, y = out.flatten(0, -2), y.flatten()
         acc = float(accuracy(out, y)) if task == "classification" else None
     finally:
         model.train(was_training)
@@ -122,10 +130,13 @@ def train(
     device: torch.device,
     on_step: StepCallback | None = None,
 ) -> TrainOutcome:
-    """Train ``config.steps`` SGD steps; at recorded steps log loss and accuracies into the probe.
+    """Train ``config.steps`` SGD steps; at recorded steps log loss and accuracies into the probe
+    (and ``test_loss`` for a sequence task, whose score is read against its baseline).
 
-    A non-finite loss stops training (``diverged``); Ctrl-C stops it too and keeps what was
-    recorded (``interrupted``).
+    With ``config.clip`` the gradient's total norm is clipped to it before every update
+    (:func:`torch.nn.utils.clip_grad_norm_`, after the probe has read the unclipped gradient) and the
+    clipped steps are counted. A non-finite loss stops training (``diverged``); Ctrl-C stops it too
+    and keeps what was recorded (``interrupted``).
     """
     task = data.task
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
@@ -136,6 +147,12 @@ def train(
     batches = _batches(len(x_train), config.batch_size, gen)
     diverged_step: int | None = None
     interrupted = False
+    sequence = isinstance(data, SequenceData)
+    clip = config.clip
+    params = [p for p in model.parameters() if p.requires_grad]
+    clipper = _Clipper(params, clip, device) if clip is not None else None
+    # registered after the probe's hooks: the probe reads the gradient backpropagation made, then it is clipped
+    clip_hook = optimizer.register_step_pre_hook(clipper) if clipper is not None else None
     step = 0
     model.train()
     try:
@@ -143,8 +160,9 @@ def train(
             if record(step):
                 # evaluate before this step's update: step 0 describes the network at init
                 tr_loss, tr_acc = evaluate(model, x_eval, y_eval, task)
-                _, te_acc = evaluate(model, x_test, y_test, task)
-                probe.log(loss=tr_loss, train_accuracy=_nan(tr_acc), test_accuracy=_nan(te_acc))
+                te_loss, te_acc = evaluate(model, x_test, y_test, task)
+                probe.log(loss=tr_loss, train_accuracy=_nan(tr_acc), test_accuracy=_nan(te_acc),
+                          **({"test_loss": te_loss} if sequence else {}))
             idx = next(batches).to(device)
             optimizer.zero_grad(set_to_none=True)
             step_loss = loss(model(x_train[idx]), y_train[idx], task)
@@ -160,8 +178,11 @@ def train(
             step = config.steps
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        if clip_hook is not None:
+            clip_hook.remove()
     final_loss, final_train = evaluate(model, x_eval, y_eval, task)
-    _, final_test = evaluate(model, x_test, y_test, task)
+    final_test_loss, final_test = evaluate(model, x_test, y_test, task)
     if diverged_step is None and not math.isfinite(final_loss):
         diverged_step = step
     return TrainOutcome(
@@ -172,7 +193,22 @@ def train(
         final_train_accuracy=final_train,
         final_test_accuracy=final_test,
         interrupted=interrupted,
+        final_test_loss=final_test_loss,
+        clipped_steps=0 if clipper is None else int(clipper.count),
     )
+
+
+class _Clipper:
+    """An optimizer step pre-hook: clip the total gradient norm to ``clip`` and count the steps where
+    it was larger (on the device: no host sync per step)."""
+
+    def __init__(self, params: list[Tensor], clip: float, device: torch.device):
+        self.params, self.clip = params, clip
+        self.count = torch.zeros((), dtype=torch.int64, device=device)
+
+    def __call__(self, *_: object) -> None:
+        total = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.count += (total > self.clip).to(torch.int64)
 
 
 def _nan(value: float | None) -> float:

@@ -78,8 +78,9 @@ def group_key(config: RunConfig) -> tuple:
 
 
 def stackable(config: RunConfig) -> bool:
-    """Whether ``config`` can be stacked (batch norm cannot: it runs on its own)."""
-    return config.norm != "batch"
+    """Whether ``config`` can be stacked (batch norm, recurrent models and gradient clipping cannot:
+    they run on their own, through :func:`~vanishing.experiments.run.run`)."""
+    return config.norm != "batch" and not config.recurrent and config.clip is None
 
 
 def groups(configs: Sequence[RunConfig], max_members: int = 128) -> list[list[int]]:
@@ -105,7 +106,14 @@ def groups(configs: Sequence[RunConfig], max_members: int = 128) -> list[list[in
 
 
 def cost(config: RunConfig) -> float:
-    """Relative work of one run (weight-matrix entries × steps), for balancing groups across workers."""
+    """Relative work of one run (weight-matrix entries × steps; a recurrent net's × time steps), for
+    balancing groups across workers."""
+    if config.recurrent:
+        from ...data.sequence import task_length
+        from ...nets.rnn import GATES
+
+        return (float(config.steps) * config.rnn_layers * GATES[config.model] * config.hidden * config.hidden
+                * task_length(config.task))
     return float(config.steps) * config.depth * config.width * config.width
 
 
