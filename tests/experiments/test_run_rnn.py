@@ -122,3 +122,10 @@ def test_result_attributes_agree_with_the_summary():
     s = r.summary
     assert (r.baseline, r.score_vs_baseline, r.solved) == (s["baseline"], s["score_vs_baseline"], s["solved"])
     assert r.outcome.clipped_steps == s["clipped_steps"] == 0
+
+
+def test_an_mlp_result_read_back_keeps_its_final_test_loss():
+    r = run(RunConfig.make(depth=2, width=4, steps=2, record_every=1, dataset="circles:n=40"))
+    back = RunResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.outcome == r.outcome and r.outcome.final_test_loss is not None
+    assert "baseline" not in r.summary  # not a sequence task
