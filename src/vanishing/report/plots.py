@@ -384,10 +384,12 @@ PLOTS: dict[str, tuple[str, Callable[[Source], Figure]]] = {
 """name → (caption, plot function) of every single-run plot, in report order."""
 
 
-def all_plots(source: Source) -> list[tuple[str, str, Figure | VanishingError]]:
-    """``(name, caption, figure or the error saying what is missing)`` for every plot in :data:`PLOTS`."""
+def all_plots(source: Source, plots: dict[str, tuple[str, Callable[[Source], Figure]]] | None = None
+              ) -> list[tuple[str, str, Figure | VanishingError]]:
+    """``(name, caption, figure or the error saying what is missing)`` for every plot in ``plots``
+    (default :data:`PLOTS`)."""
     out: list[tuple[str, str, Figure | VanishingError]] = []
-    for name, (caption, fn) in PLOTS.items():
+    for name, (caption, fn) in (PLOTS if plots is None else plots).items():
         try:
             out.append((name, caption, fn(source)))
         except VanishingError as exc:

@@ -22,7 +22,7 @@ from ..errors import VanishingError
 from ..results import RunResult, Trace
 from ..results.timeaxis import fit_decay
 from .describe import model_title
-from .plots import log_image, save
+from .plots import all_plots, log_image, save
 
 __all__ = ["TIME_QUANTITIES", "TIME_PLOTS", "time_quantity", "shared_range", "time_heatmap", "time_curves", "all_time_plots",
            "save"]
@@ -177,10 +177,4 @@ def all_time_plots(source: Source) -> list[tuple[str, str, Figure | VanishingErr
     without a time axis (an MLP), so reports of MLPs do not change."""
     if not (getattr(_trace(source), "time", None) or {}):
         return []
-    out: list[tuple[str, str, Figure | VanishingError]] = []
-    for name, (caption, fn) in TIME_PLOTS.items():
-        try:
-            out.append((name, caption, fn(source)))
-        except VanishingError as exc:
-            out.append((name, caption, exc))
-    return out
+    return all_plots(source, TIME_PLOTS)
