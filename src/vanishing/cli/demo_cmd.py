@@ -11,6 +11,7 @@ from rich.table import Table
 
 from .._io import check_writable
 from ..config import RunConfig
+from ..experiments.presets import DEMO_BROKEN, DEMO_FIXED
 from ..results import RunResult
 from ..report.story import story
 from ..report.terminal import fmt_pct, fmt_sci, gradient_flow_table, layer_labels
@@ -18,12 +19,6 @@ from ._common import console, handle_errors, print_command, threads_option, trai
 from .run_cmd import run_with_progress
 
 __all__ = ["register", "DEMO_BROKEN", "DEMO_FIXED"]
-
-# The classic failure: deep sigmoid net, weights far too small (each layer keeps ~2 % of the gradient).
-DEMO_BROKEN = dict(depth=20, width=64, activation="sigmoid", init="normal:std=0.01", dataset="digits",
-                   optimizer="momentum", lr=0.01, batch_size=64, steps=600, seed=0, record_every=20)
-# The same depth, repaired: ReLU with He initialisation.
-DEMO_FIXED = {**DEMO_BROKEN, "activation": "relu", "init": "he_normal"}
 
 
 def _side_by_side(before: RunResult, after: RunResult) -> Table:
