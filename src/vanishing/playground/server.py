@@ -50,6 +50,7 @@ from .views import theory_view
 __all__ = ["create_app", "RunManager", "Busy", "Server", "serve", "plotly_js_path", "LOCAL_HOST", "KEEP_FINISHED"]
 
 KEEP_FINISHED = 16  # ended runs kept for their downloads, oldest forgotten first
+HEARTBEAT_S = 1.0  # a paused run's stream still writes this often, to notice a closed page
 STATIC = resources.files("vanishing.playground") / "static"
 
 
@@ -234,9 +235,9 @@ def create_app(limits: Limits | None = None) -> FastAPI:
         return {"id": run_id}
 
     @app.get("/api/runs/{run_id}/stream")
-    async def stream(run_id: str, request: Request) -> StreamingResponse:
+    async def stream(run_id: str) -> StreamingResponse:
         live = _run(run_id)
-        return StreamingResponse(_events(live, request, 1.0 / limits.updates_per_s),
+        return StreamingResponse(_events(live, 1.0 / limits.updates_per_s),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -269,12 +270,14 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), allow_nan=False)}\n\n"
 
 
-async def _events(live: LiveRun, request: Request, interval: float) -> AsyncIterator[str]:
+async def _events(live: LiveRun, interval: float) -> AsyncIterator[str]:
     """The update stream of one page: a snapshot whenever a new one is published, at most one per
     ``interval``; "end" once the run has ended and everything was sent. The run counts this page as
-    its listener for as long as the stream is open."""
+    its listener for as long as the stream is open. A comment line goes out every :data:`HEARTBEAT_S`
+    when there is nothing new: writing to a closed page fails, which ends the stream (and the listener)."""
     live.attach_listener()
     sent_rows, sent_extras, version = 0, {}, -1
+    last_sent = time.monotonic()
     try:
         while True:
             if live.version != version:
@@ -282,11 +285,13 @@ async def _events(live: LiveRun, request: Request, interval: float) -> AsyncIter
                 msg = live.message(sent_rows, sent_extras)
                 sent_rows += len(msg["rows"])
                 yield _sse("update", msg)
+                last_sent = time.monotonic()
                 if live.done and version == live.version:
                     yield _sse("end", {"id": live.id, "state": live.state})
                     return
-            if await request.is_disconnected():
-                return
+            elif time.monotonic() - last_sent >= HEARTBEAT_S:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
             await asyncio.sleep(interval)
     finally:
         live.detach_listener()
