@@ -117,18 +117,25 @@ def test_concurrent_runs_are_limited_per_server(client):
 
 
 def test_a_run_nobody_watches_is_stopped():
-    """No page listening (never opened, or closed): stopped after orphan_grace_s, no orphaned training."""
+    """No page listening (never opened, or closed): stopped after orphan_grace_s, no orphaned training.
+    Through a real server (uvicorn) and HTTP client: a closed connection is what a closed page is."""
+    import httpx
+
+    from vanishing.playground import serve
+
     config = {**SMALL, "steps": 5000, "record_every": 50}
-    with TestClient(create_app(Limits(orphan_grace_s=2.0))) as client:
-        never = client.post("/api/runs", json={"config": config}).json()["id"]
+    with serve(Limits(orphan_grace_s=2.0)) as server, httpx.Client(base_url=server.url) as client:
+        manager = server.manager
         watched = client.post("/api/runs", json={"config": config, "play": False}).json()["id"]
-        manager = client.app.state.manager
         with client.stream("GET", f"/api/runs/{watched}/stream") as s:
-            next(s.iter_lines())  # the page is open
+            lines = s.iter_lines()  # kept: a generator dropped closes the response, as a closed page does
+            next(lines)  # the page is open
+            never = client.post("/api/runs", json={"config": config}).json()["id"]
             wait_for(lambda: manager.get(never).state == "stopped")
-            assert manager.get(watched).state == "paused"
+            assert manager.get(watched).state == "paused" and manager.get(watched).listeners == 1
         wait_for(lambda: manager.get(watched).state == "stopped")  # the page closed
         assert manager.get(watched).result.outcome.interrupted
+        assert manager.get(never).result.outcome.interrupted
 
 
 def test_closing_the_server_stops_its_runs():

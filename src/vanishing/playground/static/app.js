@@ -31,8 +31,8 @@ async function api(path, body) {
 
 function layout(title, extra) {
   return Object.assign({
-    title: { text: title, font: { size: 13 }, x: 0.02 }, margin: { l: 55, r: 15, t: 34, b: 38 },
-    height: 250, legend: { orientation: "h", y: -0.25, font: { size: 10 } }, font: { size: 11 },
+    title: { text: title, font: { size: 13 }, x: 0.02 }, margin: { l: 55, r: 45, t: 34, b: 40 },
+    height: 260, legend: { orientation: "h", y: -0.32, font: { size: 10 } }, font: { size: 11 },
     paper_bgcolor: "#fff", plot_bgcolor: "#fafafa",
   }, extra || {});
 }
@@ -220,8 +220,11 @@ class Panel {
 
   onUpdate(msg) {
     if (msg.id !== this.run) return;
-    if (msg.rows && msg.rows.length) {
-      this.rows.push(...msg.rows);
+    // a reconnected stream (EventSource retries by itself) starts over: keep only steps not yet drawn
+    const lastStep = this.rows.length ? this.rows[this.rows.length - 1].step : -1;
+    const fresh = (msg.rows || []).filter((r) => r.step > lastStep);
+    if (fresh.length) {
+      this.rows.push(...fresh);
       if (this.firstUpdateMs === null) this.firstUpdateMs = performance.now() - this.startedAt;
     }
     for (const k of ["boundary", "diagnosis", "points", "layers", "majority_baseline"]) if (k in msg) this.extras[k] = msg[k];
