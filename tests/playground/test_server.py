@@ -26,9 +26,10 @@ def client():
         yield c
 
 
-def events(client, run_id):
-    """Every (event, data) of a run's stream, read to its end."""
+def events(client, run_id, timing=None):
+    """Every (event, data) of a run's stream, read to its end (``timing``: gets its duration in seconds)."""
     out, event = [], None
+    t0 = time.monotonic()
     with client.stream("GET", f"/api/runs/{run_id}/stream") as s:
         assert s.headers["content-type"].startswith("text/event-stream")
         for line in s.iter_lines():
@@ -36,6 +37,8 @@ def events(client, run_id):
                 event = line[7:]
             elif line.startswith("data: "):
                 out.append((event, json.loads(line[6:])))
+    if timing is not None:
+        timing.append(time.monotonic() - t0)
     return out
 
 
@@ -77,9 +80,11 @@ def test_a_run_streams_its_rows_and_ends_as_the_cli_run_does(client):
     r = client.post("/api/runs", json={"config": SMALL})
     assert r.status_code == 201
     run_id = r.json()["id"]
-    ev = events(client, run_id)
+    duration = []
+    ev = events(client, run_id, duration)
     assert ev[-1] == ("end", {"id": run_id, "state": "finished"})
     updates = [d for e, d in ev if e == "update"]
+    assert len(updates) <= 20 * duration[0] + 2  # the page gets at most updates_per_s (20 here) a second
     rows = [row for d in updates for row in d["rows"]]
     reference = run(RunConfig.make(SMALL))  # the same settings through the run command's path
     assert [row["step"] for row in rows] == reference.trace.steps.tolist()

@@ -41,7 +41,9 @@ class LiveRun:
     def __init__(self, run_id: str, config: RunConfig, updates_per_s: float = 10.0,
                  clock: Callable[[], float] = time.monotonic):
         self.id, self.config = run_id, config
-        self.min_interval = 1.0 / updates_per_s
+        # a little more often than the streams send (they hold each page to updates_per_s): a step time
+        # just under 1 / updates_per_s then still gives every send a new row instead of every other one
+        self.min_interval = 0.8 / updates_per_s
         self.clock = clock
         self.state: State = "paused"
         self.error: str | None = None

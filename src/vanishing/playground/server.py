@@ -50,6 +50,7 @@ from .views import theory_view
 __all__ = ["create_app", "RunManager", "Busy", "Server", "serve", "plotly_js_path", "LOCAL_HOST", "KEEP_FINISHED"]
 
 KEEP_FINISHED = 16  # ended runs kept for their downloads, oldest forgotten first
+POLL_S = 0.02  # how often a stream looks for a new snapshot
 HEARTBEAT_S = 1.0  # a paused run's stream still writes this often, to notice a closed page
 STATIC = resources.files("vanishing.playground") / "static"
 
@@ -277,22 +278,24 @@ async def _events(live: LiveRun, interval: float) -> AsyncIterator[str]:
     when there is nothing new: writing to a closed page fails, which ends the stream (and the listener)."""
     live.attach_listener()
     sent_rows, sent_extras, version = 0, {}, -1
-    last_sent = time.monotonic()
+    last_sent = last_update = -float("inf")
     try:
         while True:
-            if live.version != version:
+            # looked at every POLL_S, sent at most every interval: an update goes out within POLL_S of
+            # being published, so the rate is the run's, up to 1 / interval
+            if live.version != version and (time.monotonic() - last_update >= interval or live.done):
                 version = live.version
                 msg = live.message(sent_rows, sent_extras)
                 sent_rows += len(msg["rows"])
                 yield _sse("update", msg)
-                last_sent = time.monotonic()
+                last_sent = last_update = time.monotonic()
                 if live.done and version == live.version:
                     yield _sse("end", {"id": live.id, "state": live.state})
                     return
             elif time.monotonic() - last_sent >= HEARTBEAT_S:
                 yield ": keep-alive\n\n"
                 last_sent = time.monotonic()
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(POLL_S, interval))
     finally:
         live.detach_listener()
 
