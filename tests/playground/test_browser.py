@@ -112,8 +112,9 @@ def test_a_bad_value_is_shown_next_to_its_control(server, page):
     page.dispatch_event("#panel-A [name=init]", "change")
     err = page.locator("#panel-A [name=init] ~ .field-err")
     err.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function("document.querySelector('#panel-A [name=init] ~ .field-err').textContent.includes('he_normal')",
-                           timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelector('#panel-A [name=init] ~ .field-err').textContent.includes('he_normal')",
+        timeout=TIMEOUT_MS)
     page.click("#panel-A .play")
     page.wait_for_timeout(500)
     assert page.get_attribute("#panel-A", "data-state") == "idle"  # nothing started

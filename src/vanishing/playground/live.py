@@ -22,13 +22,13 @@ from ..experiments.run import run
 from ..probe import Probe
 from ..probe.schedules import every_and_last
 from ..results import RunResult
-from .views import decision_boundary, diagnosis_view, points, trace_rows
+from .views import decision_boundary, diagnosis_view, points, step_row, trace_rows
 
 __all__ = ["LiveRun", "State", "ACTIVE_STATES", "DIAGNOSIS_EVERY_S", "BOUNDARY_EVERY_S"]
 
 State = Literal["paused", "running", "finished", "stopped", "failed"]
 ACTIVE_STATES: tuple[str, ...] = ("paused", "running")
-DIAGNOSIS_EVERY_S = 1.0  # the live diagnosis is redone at most this often (it reads the whole trace)
+DIAGNOSIS_EVERY_S = 2.0  # the live diagnosis is redone at most this often (it reads the whole trace)
 BOUNDARY_EVERY_S = 0.5  # the decision boundary is redrawn at most this often
 
 
@@ -142,10 +142,12 @@ class LiveRun:
             error = str(exc) if isinstance(exc, VanishingError) else f"{type(exc).__name__}: {exc}"
             self._publish(state="failed", error=error)
             return
-        updates: dict[str, Any] = {"diagnosis": diagnosis_view(diagnose(result), self.config)}
+        updates: dict[str, Any] = {"diagnosis": diagnosis_view(diagnose(result), self.config),
+                                   "layers": result.trace.layer_names}
         if self._data is not None and self._model is not None:
             updates["boundary"] = decision_boundary(self._model, self._data)
-        self._publish(trace=result.trace, updates=updates, result=result, steps_done=result.outcome.steps_done,
+        self._publish(rows=trace_rows(result.trace, start=len(self.rows)), updates=updates, result=result,
+                      steps_done=result.outcome.steps_done,
                       state="stopped" if result.outcome.interrupted else "finished")
         self._model = self._probe = None  # the result holds the trace; the network is no longer needed
 
@@ -180,30 +182,38 @@ class LiveRun:
         first, then (when due) the diagnosis, which reads the whole trace and takes longer."""
         assert self._probe is not None and self._data is not None and self._model is not None
         now = self.clock()
-        trace = self._probe.trace
         updates: dict[str, Any] = {}
         if now - self._last["boundary"] >= BOUNDARY_EVERY_S:
             self._last["boundary"] = now
             updates["boundary"] = decision_boundary(self._model, self._data)
-        self._publish(trace=trace, updates=updates, state=state)
-        if (state is not None or now - self._last["diagnosis"] >= DIAGNOSIS_EVERY_S) and len(trace.steps):
+        if self.extras["layers"] is None and self._probe.layers:
+            updates["layers"] = [layer.name for layer in self._probe.layers]
+        self._publish(rows=self._new_rows(), updates=updates, state=state)
+        if (state is not None or now - self._last["diagnosis"] >= DIAGNOSIS_EVERY_S) and self.rows:
             self._last["diagnosis"] = now
             config = {**self.config.model_dump(), "in_features": self._data.in_features,
                       "out_features": self._data.out_features}
-            d = diagnose(trace, config, majority_baseline=self._data.majority_baseline)
+            d = diagnose(self._probe.trace, config, majority_baseline=self._data.majority_baseline)
             self._publish(updates={"diagnosis": diagnosis_view(d, self.config)})
 
-    def _publish(self, trace: Any = None, updates: dict[str, Any] | None = None, state: State | None = None,
-                 **fields: Any) -> None:
-        """Make a new snapshot visible to the streams: new trace rows, changed extras, state."""
-        rows = trace_rows(trace, start=len(self.rows)) if trace is not None else []
+    def _new_rows(self) -> list[dict[str, Any]]:
+        """The steps recorded since the last snapshot, read from the probe's recorder (host copies)
+        rather than a whole new trace: a snapshot costs the new rows, not every row so far."""
+        assert self._probe is not None
+        recorder = self._probe.recorder
+        recorder.flush()
+        last = self.rows[-1]["step"] if self.rows else -1
+        steps = sorted(k for k in set(recorder.host) | set(recorder.host_scalars) if k > last)
+        return [step_row(k, recorder.host.get(k, {}), recorder.host_scalars.get(k, {})) for k in steps]
+
+    def _publish(self, rows: list[dict[str, Any]] | None = None, updates: dict[str, Any] | None = None,
+                 state: State | None = None, **fields: Any) -> None:
+        """Make a new snapshot visible to the streams: new rows, changed extras, state."""
         with self._cond:
-            if trace is not None and self.extras["layers"] is None and trace.layers:
-                updates = {**(updates or {}), "layers": trace.layer_names}
             for key, value in (updates or {}).items():
                 self.extras[key] = value
                 self.extras_version[key] += 1
-            self.rows.extend(rows)
+            self.rows.extend(rows or [])
             for key, value in fields.items():
                 setattr(self, key, value)
             if state is not None:

@@ -7,7 +7,7 @@ Numbers follow :mod:`vanishing.results.codec` (NaN and ±inf as the strings ``"n
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from ..diagnose import Diagnosis
 from ..errors import ConfigError, VanishingError
 from ..results import Trace, codec
 
-__all__ = ["ROW_QUANTITIES", "ROW_SCALARS", "trace_rows", "points", "decision_boundary", "theory_view",
+__all__ = ["ROW_QUANTITIES", "ROW_SCALARS", "step_row", "trace_rows", "points", "decision_boundary", "theory_view",
            "diagnosis_view", "BOUNDARY_RESOLUTION"]
 
 ROW_QUANTITIES = ("grad_norm", "signal_grad_norm", "update_ratio", "saturation", "dead_fraction")
@@ -31,20 +31,24 @@ MAX_POINTS = 400  # training points drawn under the decision boundary
 PHASE_RESOLUTION = (48, 32)  # σ_w² × σ_b² grid of the phase diagram
 
 
+def step_row(step: int, quantities: Mapping[str, Any], scalars: Mapping[str, float]) -> dict[str, Any]:
+    """One recorded step as the page reads it: ``{"step", <quantity>: [per layer], <scalar>: value}``,
+    input-side layer first; what was not recorded at this step is left out."""
+    row: dict[str, Any] = {"step": int(step)}
+    for q in ROW_QUANTITIES:
+        if q in quantities:
+            row[q] = codec.encode(np.asarray(quantities[q], dtype=np.float64))
+    for s in ROW_SCALARS:
+        if s in scalars:
+            row[s] = codec.encode(float(scalars[s]))
+    return row
+
+
 def trace_rows(trace: Trace, start: int = 0) -> list[dict[str, Any]]:
-    """The recorded steps of ``trace`` from index ``start`` on, one dict per step:
-    ``{"step", <quantity>: [per layer], <scalar>: value}``, input-side layer first."""
-    out = []
-    for i in range(start, len(trace.steps)):
-        row: dict[str, Any] = {"step": int(trace.steps[i])}
-        for q in ROW_QUANTITIES:
-            if q in trace.data:
-                row[q] = codec.encode(trace.data[q][i])
-        for s in ROW_SCALARS:
-            if s in trace.scalars:
-                row[s] = codec.encode(float(trace.scalars[s][i]))
-        out.append(row)
-    return out
+    """:func:`step_row` of each recorded step of ``trace`` from index ``start`` on."""
+    return [step_row(int(trace.steps[i]), {q: trace.data[q][i] for q in ROW_QUANTITIES if q in trace.data},
+                     {s: trace.scalars[s][i] for s in ROW_SCALARS if s in trace.scalars})
+            for i in range(start, len(trace.steps))]
 
 
 def _is_2d(data: Dataset) -> bool:
@@ -95,8 +99,8 @@ def theory_view(config: RunConfig, in_features: int, out_features: int) -> dict[
     """Mean-field prediction of ``config`` and its activation's χ₁ phase diagram (for the page).
 
     ``{"prediction": {...} | None, "phase_diagram": {...} | None, "reason": str | None}``; the prediction's
-    ``log10_grad_norm`` is ``log10 ‖∂L/∂z_l‖ / ‖∂L/∂z_{L-1}‖`` per layer (0 at the read-out). Theory covers
-    plain MLPs only: with a norm or skips, ``reason`` says why there is none.
+    ``log10_grad_norm`` is ``log10 ‖∂L/∂z_l‖ / ‖∂L/∂z_{L-1}‖`` per layer (0 at the read-out).
+    Theory covers plain MLPs only: with a norm or skips, ``reason`` says why there is none.
     """
     if config.norm != "none" or config.residual:
         return {"prediction": None, "phase_diagram": None,

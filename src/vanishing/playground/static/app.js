@@ -273,13 +273,18 @@ class Panel {
 
   layerAxis(n) { return Array.from({ length: n }, (_, i) => i + 1); }
 
+  lastWith(key) {  // the latest row that recorded `key` (a diverged step logs its loss only)
+    for (let i = this.rows.length - 1; i >= 0; i--) if (this.rows[i][key]) return this.rows[i];
+    return undefined;
+  }
+
   drawGrad() {
     const el = this.charts.grad, traces = [];
-    const last = this.rows[this.rows.length - 1], first = this.rows[0];
+    const last = this.lastWith("grad_norm"), first = this.rows.find((r) => r.grad_norm);
     const pred = this.theory && this.theory.prediction;
     if (first && first.grad_norm) {
       const x = this.layerAxis(first.grad_norm.length);
-      if (this.rows.length > 1) traces.push({ x, y: first.grad_norm.map(finiteOrNull), name: "‖∂L/∂W‖ at step 0", mode: "lines", line: { color: COLORS.init, width: 1.5 } });
+      if (first !== last) traces.push({ x, y: first.grad_norm.map(finiteOrNull), name: "‖∂L/∂W‖ at step 0", mode: "lines", line: { color: COLORS.init, width: 1.5 } });
       traces.push({ x, y: last.grad_norm.map(finiteOrNull), name: `‖∂L/∂W‖ at step ${last.step}`, mode: "lines+markers", line: { color: COLORS.W }, marker: { size: 4 } });
       if (last.signal_grad_norm) traces.push({ x, y: last.signal_grad_norm.map(finiteOrNull), name: `‖∂L/∂z‖ at step ${last.step}`, mode: "lines", line: { color: COLORS.z } });
       const g = last.grad_norm.map(num);
@@ -323,7 +328,7 @@ class Panel {
   }
 
   drawPerLayer(kind) {
-    const last = this.rows[this.rows.length - 1], traces = [];
+    const last = this.lastWith(kind === "update" ? "update_ratio" : "saturation"), traces = [];
     let title, extra;
     if (kind === "update") {
       title = "update ratio ‖ΔW‖/‖W‖ per layer";
