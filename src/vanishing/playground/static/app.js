@@ -324,7 +324,7 @@ class Panel {
     traces.push({ x, y: rows.map((r) => finiteOrNull(r.test_accuracy)), name: "test acc.", yaxis: "y2", mode: "lines", line: { color: COLORS.test } });
     const base = finiteOrNull(this.extras.majority_baseline);
     if (base !== null && x.length) traces.push({ x: [x[0], x[x.length - 1]], y: [base, base], name: "majority baseline", yaxis: "y2", mode: "lines", line: { color: COLORS.test, dash: "dot", width: 1 } });
-    Plotly.react(this.charts.loss, traces, layout("loss and accuracy", { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1], title: { text: "accuracy" } } }), PLOT_CONFIG);
+    Plotly.react(this.charts.loss, traces, layout("loss and accuracy", { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickmode: "linear", tick0: 0, dtick: 0.25, title: { text: "accuracy" } } }), PLOT_CONFIG);
   }
 
   drawPerLayer(kind) {
