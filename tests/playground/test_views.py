@@ -80,3 +80,13 @@ def test_theory_of_a_linear_net_loses_log10_of_sigma_w_per_layer():
 def test_no_theory_with_norm_layers_and_the_page_is_told_why():
     v = theory_view(RunConfig.make(depth=5, norm="batch"), 64, 10)
     assert v["prediction"] is None and "norm" in v["reason"]
+
+
+def test_the_phase_diagram_widens_to_show_settings_beyond_its_default_range():
+    """ReLU's critical σ_w² is 2 (default range to 5): σ_w² = 12 and σ_b² = 1.5 must still be on the picture."""
+    c = RunConfig.make(depth=4, width=8, activation="relu", bias_init="normal:std=1.2247",
+                       init="variance_scaling:scale=12,mode=fan_in,distribution=normal")
+    v = theory_view(c, 8, 8)
+    d, p = v["phase_diagram"], v["prediction"]
+    assert p["phase"] == "chaotic"
+    assert max(d["sigma_w2"]) >= 12 and max(d["sigma_b2"]) >= 1.5

@@ -85,7 +85,7 @@ class RunManager:
         self._lock = threading.Lock()
 
     def active(self) -> list[LiveRun]:
-        return [r for r in self.runs.values() if r.state in ACTIVE_STATES]
+        return [r for r in list(self.runs.values()) if r.state in ACTIVE_STATES]
 
     def create(self, config: RunConfig, play: bool = True) -> LiveRun:
         with self._lock:
@@ -100,10 +100,8 @@ class RunManager:
         return live.start(play)
 
     def get(self, run_id: str) -> LiveRun:
-        try:
-            return self.runs[run_id]
-        except KeyError:
-            raise KeyError(run_id) from None
+        """The run ``run_id`` (``KeyError`` when this server has none)."""
+        return self.runs[run_id]
 
     def forget(self, run_id: str) -> None:
         live = self.runs.pop(run_id, None)

@@ -87,12 +87,18 @@ def decision_boundary(model: nn.Module, data: Dataset, resolution: int = BOUNDAR
 
 
 @functools.lru_cache(maxsize=32)
-def _phase(activation: str, sigma_w2_max: float | None) -> dict[str, Any]:
-    d = theory.phase_diagram(activation, sigma_w2_max=sigma_w2_max, resolution=PHASE_RESOLUTION)
+def _phase(activation: str, sigma_w2_max: float | None, sigma_b2_max: float) -> dict[str, Any]:
+    d = theory.phase_diagram(activation, sigma_w2_max=sigma_w2_max, sigma_b2_max=sigma_b2_max,
+                             resolution=PHASE_RESOLUTION)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_chi = np.log10(d.chi1)
     return codec.encode({"activation": d.activation, "sigma_w2": d.sigma_w2, "sigma_b2": d.sigma_b2,
                          "log10_chi1": log_chi, "critical": d.critical})
+
+
+def _beyond(value: float, default_max: float) -> float | None:
+    """A range wide enough to show ``value`` when the default one is not (3 significant digits: cacheable)."""
+    return None if value < 0.95 * default_max else float(f"{1.25 * value:.3g}")
 
 
 def theory_view(config: RunConfig, in_features: int, out_features: int) -> dict[str, Any]:
@@ -113,13 +119,13 @@ def theory_view(config: RunConfig, in_features: int, out_features: int) -> dict[
         "log10_grad_norm": p.log10_grad_norm, "orders_lost": p.orders_lost, "chi1": p.chi1,
         "phase": p.phase, "sigma_w2": p.sigma_w2, "sigma_b2": p.sigma_b2, "q_star": p.q_star,
         "depth_scale": p.depth_scale, "critical_sigma_w2": p.critical_sigma_w2})
+    # phase_diagram's default ranges (σ_w² to 2.5 × the critical σ_w², 4 without one; σ_b² to 1), widened
+    # where the settings lie beyond them
+    crit = p.critical_sigma_w2
+    sigma_w2_max = _beyond(p.sigma_w2, 2.5 * crit if crit is not None else 4.0)
+    sigma_b2_max = _beyond(p.sigma_b2, 1.0) or 1.0
     try:
-        # the default range (2.5 × the critical σ_w²) unless the config lies beyond it
-        limit = None if p.critical_sigma_w2 is None or p.sigma_w2 < 2.4 * p.critical_sigma_w2 else \
-            float(f"{1.25 * p.sigma_w2:.3g}")
-        if p.critical_sigma_w2 is None and p.sigma_w2 > 3.8:
-            limit = float(f"{1.25 * p.sigma_w2:.3g}")
-        diagram = _phase(p.activation, limit) if p.sigma_b2 <= 1.0 else None
+        diagram = _phase(p.activation, sigma_w2_max, sigma_b2_max)
     except VanishingError:
         diagram = None
     return {"prediction": prediction, "phase_diagram": diagram, "reason": None}
