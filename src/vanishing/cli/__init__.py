@@ -31,6 +31,7 @@ _COMMANDS: list[str] = [
     "report_cmd",
     "plot_cmd",
     "sweep_cmd",
+    "playground_cmd",
 ]
 
 for _name in _COMMANDS:

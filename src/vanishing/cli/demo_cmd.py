@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .._io import check_writable
 from ..config import RunConfig
+from ..experiments.presets import DEMO_BROKEN, DEMO_FIXED, DEMO_RNN_BROKEN, DEMO_RNN_FIXED
 from ..results import RunResult
 from ..report.story import story
 from ..report.terminal import _range, fmt_pct, fmt_sci, gradient_flow_table, layer_labels
@@ -19,17 +20,6 @@ from ._common import console, handle_errors, print_command, threads_option, trai
 from .run_cmd import run_with_progress
 
 __all__ = ["register", "DEMO_BROKEN", "DEMO_FIXED", "DEMO_RNN_BROKEN", "DEMO_RNN_FIXED"]
-
-# The classic failure: deep sigmoid net, weights far too small (each layer keeps ~2 % of the gradient).
-DEMO_BROKEN = dict(depth=20, width=64, activation="sigmoid", init="normal:std=0.01", dataset="digits",
-                   optimizer="momentum", lr=0.01, batch_size=64, steps=600, seed=0, record_every=20)
-# The same depth, repaired: ReLU with He initialisation.
-DEMO_FIXED = {**DEMO_BROKEN, "activation": "relu", "init": "he_normal"}
-# Through time (--rnn): a tanh RNN on the adding problem over 30 steps, its gradient gone after a few steps;
-# the same task, sizes and training for an LSTM, which solves it (test MSE < 0.01) in the same 600 steps.
-DEMO_RNN_BROKEN = dict(model="rnn", task="adding:T=30", hidden=32, rnn_activation="tanh", optimizer="adam",
-                       lr=0.01, batch_size=64, steps=600, seed=0, record_every=50)
-DEMO_RNN_FIXED = {**DEMO_RNN_BROKEN, "model": "lstm", "rnn_activation": None}
 
 
 def _side_by_side(before: RunResult, after: RunResult) -> Table:

@@ -17,7 +17,7 @@ from ..diagnose import diagnose
 from ..errors import ConfigError, VanishingError
 from ..nets.mlp import build_mlp, weight_layers
 from ..nets.rnn import RecurrentNet, build_rnn
-from ..probe import Trace, watch
+from ..probe import Probe, Trace, watch
 from ..probe.schedules import every_and_last
 from ..resources import check_fits, check_run_fits
 from ..results import RESULT_VERSION, RunResult, TrainOutcome
@@ -126,8 +126,14 @@ def make_result(config: RunConfig, data: Dataset, trace: Trace, outcome: TrainOu
     return result
 
 
-def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunResult:
+def run(config: RunConfig, on_step: Callable[[int], None] | None = None,
+        on_start: Callable[[Dataset, torch.nn.Module, Probe], None] | None = None) -> RunResult:
     """Build, train and record one experiment.
+
+    ``on_step(k)`` is called after each of the ``k`` optimizer steps; ``on_start(data, model, probe)`` once
+    before the first, so that a live view (the playground) can read the probe's trace from ``on_step``
+    in the training thread. Raising ``KeyboardInterrupt`` in ``on_step`` stops training and keeps what
+    was recorded, as Ctrl-C does.
 
     Example:
         >>> result = run(RunConfig.make(depth=5, steps=20))    # doctest: +SKIP
@@ -142,6 +148,8 @@ def run(config: RunConfig, on_step: Callable[[int], None] | None = None) -> RunR
     else:
         probe = watch(model, optimizer, every=schedule, layers=weight_layers(model))
     try:
+        if on_start is not None:
+            on_start(data, model, probe)
         outcome = train(config, model, data, optimizer, probe, schedule, device, on_step)
         trace = probe.trace
     finally:
