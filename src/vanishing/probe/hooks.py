@@ -48,6 +48,10 @@ class Hooks:
         self.acts: dict[nn.Module, Any] = {m: a for m in model.modules() if (a := module_activation(m)) is not None}
         # parameter-free leaves that may be unknown activations: looked at on the discovery pass only
         self.maybe = [m for m in model.modules() if m not in self.acts and m not in candidates and maybe_activation(m)]
+        # unwatched leaves (a norm left out by ``layers=``, dropout): a layer's output passes through them
+        # to its activation, which then still takes "the layer's output"
+        self.through = [m for m in model.modules() if m not in self.acts and m not in candidates
+                        and next(m.children(), None) is None]
         self.order: list[nn.Module] = []
         self.index: dict[nn.Module, int] = {}
         self.act_of: dict[int, BoundActivation] = {}
@@ -127,6 +131,8 @@ class Hooks:
             if not self.frozen:
                 for m in self.maybe:
                     add(m.register_forward_pre_hook(self._before_unknown))
+            for m in self.through:
+                add(m.register_forward_hook(self._passed_through))
             add(self.model.register_forward_pre_hook(self._before_model))
         add(self.model.register_forward_hook(self._after_model, always_call=True))
 
@@ -191,7 +197,8 @@ class Hooks:
 
     def _on_activation(self, act: BoundActivation | MeasuredActivation, x: Tensor) -> bool:
         """The first activation after a layer that takes the layer's output itself (not a transformed
-        copy: GPT-2's gelu_new calls tanh on one) belongs to it; its statistics come from its input, or
+        copy: GPT-2's gelu_new calls tanh on one), directly or through unwatched modules (a norm left
+        out by ``layers=``, dropout), belongs to it; its statistics come from its input, or
         from its output where φ' is cheaper so (``act.has_output_derivative``)."""
         idx = self._cursor
         if idx is None or not torch.is_grad_enabled() or not any(x is t for t in self._outputs):
@@ -205,6 +212,10 @@ class Hooks:
             else:
                 self.buf.activation(idx, act, x, None)
         return True
+
+    def _passed_through(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self._cursor is not None and args and any(args[0] is t for t in self._outputs):
+            self._outputs = self._outputs + tensors_in(output)
 
     def _before_unknown(self, module: nn.Module, args: tuple) -> None:
         """Discovery pass: a parameter-free module taking a layer's output itself is an activation
