@@ -223,9 +223,9 @@ def test_explicit_layers_keep_execution_order(layers):
     t = probe.trace
     names = t.layer_names
     assert names[0] == "0" and all(isinstance(net.get_submodule(n), nn.Linear) for n in names)
-    # the BatchNorm between is not probed: the sigmoid takes its output, not the linear layer's, so it is not
-    # the linear layer's activation (an activation belongs to a layer only when it takes that layer's output)
-    assert t.layers[0].activation is None
+    # the BatchNorm between is not probed: the layer's output passes through it to the sigmoid, which
+    # belongs to the linear layer
+    assert t.layers[0].activation == "sigmoid"
 
 
 def test_bad_layer_names_are_config_errors():

@@ -26,10 +26,6 @@ from .functional import ActivationMode
 from .layers import tensors_in
 from .recorder import StepBuffer
 
-# normalisations that sit between a layer and its activation without changing which activation it is
-_NORMS: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm,
-                                       nn.modules.instancenorm._InstanceNorm, nn.RMSNorm)
-
 __all__ = ["Hooks"]
 
 
@@ -52,9 +48,10 @@ class Hooks:
         self.acts: dict[nn.Module, Any] = {m: a for m in model.modules() if (a := module_activation(m)) is not None}
         # parameter-free leaves that may be unknown activations: looked at on the discovery pass only
         self.maybe = [m for m in model.modules() if m not in self.acts and m not in candidates and maybe_activation(m)]
-        # normalisation modules that are not layers themselves: a layer's output passes through them to
-        # its activation (Linear → LayerNorm → sigmoid: the sigmoid is the Linear's activation)
-        self.norms = [m for m in model.modules() if isinstance(m, _NORMS) and m not in candidates]
+        # unwatched leaves (a norm left out by ``layers=``, dropout): a layer's output passes through them
+        # to its activation, which then still takes "the layer's output"
+        self.through = [m for m in model.modules() if m not in self.acts and m not in candidates
+                        and next(m.children(), None) is None]
         self.order: list[nn.Module] = []
         self.index: dict[nn.Module, int] = {}
         self.act_of: dict[int, BoundActivation] = {}
@@ -131,11 +128,11 @@ class Hooks:
                 add(m.register_forward_pre_hook(partial(self._before_activation, act)))
                 if act.has_output_derivative:
                     add(m.register_forward_hook(self._after_activation))
-            for m in self.norms:
-                add(m.register_forward_hook(self._through_norm))
             if not self.frozen:
                 for m in self.maybe:
                     add(m.register_forward_pre_hook(self._before_unknown))
+            for m in self.through:
+                add(m.register_forward_hook(self._passed_through))
             add(self.model.register_forward_pre_hook(self._before_model))
         add(self.model.register_forward_hook(self._after_model, always_call=True))
 
@@ -200,7 +197,8 @@ class Hooks:
 
     def _on_activation(self, act: BoundActivation | MeasuredActivation, x: Tensor) -> bool:
         """The first activation after a layer that takes the layer's output itself (not a transformed
-        copy: GPT-2's gelu_new calls tanh on one) belongs to it; its statistics come from its input, or
+        copy: GPT-2's gelu_new calls tanh on one), directly or through unwatched modules (a norm left
+        out by ``layers=``, dropout), belongs to it; its statistics come from its input, or
         from its output where φ' is cheaper so (``act.has_output_derivative``)."""
         idx = self._cursor
         if idx is None or not torch.is_grad_enabled() or not any(x is t for t in self._outputs):
@@ -215,12 +213,9 @@ class Hooks:
                 self.buf.activation(idx, act, x, None)
         return True
 
-    def _through_norm(self, module: nn.Module, args: tuple, output: Any) -> None:
-        """A normalisation that is not a layer, run on the last layer's output: its output counts as
-        that layer's output for the activation that follows."""
-        if (self._cursor is not None and args and isinstance(output, Tensor)
-                and any(args[0] is t for t in self._outputs)):
-            self._outputs.append(output)
+    def _passed_through(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self._cursor is not None and args and any(args[0] is t for t in self._outputs):
+            self._outputs = self._outputs + tensors_in(output)
 
     def _before_unknown(self, module: nn.Module, args: tuple) -> None:
         """Discovery pass: a parameter-free module taking a layer's output itself is an activation
