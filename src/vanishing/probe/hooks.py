@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..activations import BoundActivation
+from ._hookset import HookSet
 from .composite import MeasuredActivation, is_elementwise, maybe_activation, module_activation
 from .functional import ActivationMode
 from .layers import tensors_in
@@ -29,7 +30,7 @@ from .recorder import StepBuffer
 __all__ = ["Hooks"]
 
 
-class Hooks:
+class Hooks(HookSet):
     """Hooks on ``model``; :meth:`attach` / :meth:`detach` are symmetric (also as a context manager).
 
     ``order`` lists the layers (among ``candidates``) in the order of their first call on the first
@@ -65,25 +66,12 @@ class Hooks:
         self._handles: list[Any] = []
 
     # --- attach / detach -------------------------------------------------------------
-    def attach(self) -> "Hooks":
-        self.attached = True
-        self._register()
-        return self
-
     def detach(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        super().detach()
         if self._mode is not None:  # detached inside a forward pass
             self._mode.__exit__(None, None, None)
             self._mode = None
-        self._awaiting, self.attached = None, False
-
-    def __enter__(self) -> "Hooks":
-        return self.attach()
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
+        self._awaiting = None
 
     def set_due(self, buf: StepBuffer, signal: bool, input: bool, act: bool) -> None:
         """A new step: its buffer and what it records; re-registers only when the set of hooks changes."""
@@ -111,9 +99,7 @@ class Hooks:
         return signal or input or act, input, act, signal or input or act
 
     def _register(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self._remove_all()
         layer_hooks, aliases, act_hooks, anything = self._needed()
         if not anything:
             return

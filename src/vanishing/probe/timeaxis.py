@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ._hookset import HookSet
 
 __all__ = ["TimeAxis", "HIDDEN", "CELL", "INPUT", "ATTR_RECURRENT", "ATTR_ACTIVATION", "recurrent_cells",
            "stack_rows"]
@@ -50,7 +51,7 @@ def recurrent_cells(model: nn.Module) -> list[nn.RNNCellBase]:
     return [m for m in model.modules() if isinstance(m, nn.RNNCellBase)]
 
 
-class TimeAxis:
+class TimeAxis(HookSet):
     """Per-time-step gradient norms of one step's forward/backward passes; see the module docstring.
 
     Use: :meth:`attach`, then per training step ``begin(due)`` before the forward pass and
@@ -76,16 +77,6 @@ class TimeAxis:
         return time_axis is not None or any(isinstance(m, nn.RNNCellBase) for m in model.modules())
 
     # --- attach / detach -------------------------------------------------------------------
-    def attach(self) -> "TimeAxis":
-        self.attached = True
-        self._register()
-        return self
-
-    def detach(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles, self.attached = [], False
-
     def begin(self, due: bool) -> None:
         """A new training step; hooks are on only while ``due``."""
         self._grads, self._input = {}, None
@@ -95,9 +86,7 @@ class TimeAxis:
                 self._register()
 
     def _register(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self._remove_all()
         if not (self.attached and self.due):
             return
         add = self._handles.append
