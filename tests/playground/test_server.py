@@ -128,8 +128,10 @@ def test_a_run_nobody_watches_is_stopped():
 
     from vanishing.playground import serve
 
-    config = {**SMALL, "steps": 5000, "record_every": 50}
-    with serve(Limits(orphan_grace_s=2.0)) as server, httpx.Client(base_url=server.url) as client:
+    # far more steps than it can train before the grace ends (a small net trains 5000 steps in ~2 s)
+    config = {**SMALL, "steps": 1_000_000, "record_every": 1000}
+    with serve(Limits(orphan_grace_s=2.0, max_steps=1_000_000)) as server, \
+            httpx.Client(base_url=server.url) as client:
         manager = server.manager
         watched = client.post("/api/runs", json={"config": config, "play": False}).json()["id"]
         with client.stream("GET", f"/api/runs/{watched}/stream") as s:
