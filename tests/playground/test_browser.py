@@ -84,7 +84,8 @@ def test_watch_it_vanish_apply_the_fix_and_share_the_link(server, page, browser,
     page.wait_for_function("document.querySelector('#A-grad').dataset.step === '59'", timeout=TIMEOUT_MS)
     first, last = grad(page, "A")
     assert first < 1e-6 < last  # the early layers went dark; the read-out did not
-    assert page.get_attribute("#A-phase", "data-phase") == "ordered"
+    # the phase diagram is drawn when the page's theory request (sent on every change of a control) answers
+    page.wait_for_selector("#A-phase[data-phase=ordered]", state="attached", timeout=TIMEOUT_MS)
     page.wait_for_selector("#panel-A .apply-fix.primary", timeout=TIMEOUT_MS)
     page.screenshot(path=str(shots / "playground_vanishing.png"), full_page=False)
 
